@@ -1,0 +1,274 @@
+"""Reading MNIST's IDX files, safely, and finding them on disk.
+
+The IDX format (LeCun et al.) is a big-endian header followed by a raw payload::
+
+    bytes 0-1   zero
+    byte  2     type code: 0x08 = unsigned byte (the only one MNIST uses)
+    byte  3     number of dimensions d
+    4*d bytes   the size of each dimension, big-endian uint32
+    payload     prod(sizes) items, row-major
+
+Images are magic 0x00000803 (d = 3: n x 28 x 28), labels 0x00000801 (d = 1: n).
+Every check below raises :class:`~digitbench.errors.DataError` naming the file and
+what is wrong; none relies on ``assert``, so they hold under ``python -O``. Sizes are
+checked against the file (or a hard cap for gzip streams) *before* anything large is
+allocated, so a header that declares billions of items costs nothing.
+"""
+
+import gzip
+import hashlib
+import os
+import struct
+import zlib
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from .errors import DataError
+
+IMAGE_MAGIC = 0x00000803
+LABEL_MAGIC = 0x00000801
+TYPE_UBYTE = 0x08
+#: No real IDX file of this project is larger; a bigger declared payload is refused.
+MAX_PAYLOAD_BYTES = 256 * 1024 * 1024
+GZIP_MAGIC = b"\x1f\x8b"
+
+SPLITS = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+#: SHA-256 of each file's *decompressed* payload: it holds for the published .gz files,
+#: for recompressed copies and for already-decompressed files alike.
+CHECKSUMS = {
+    "mnist": {
+        "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+        "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+        "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+        "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+    },
+    "fashion-mnist": {
+        "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+        "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+        "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+        "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+    },
+}
+DATASETS = tuple(CHECKSUMS)
+
+
+class MnistData(NamedTuple):
+    """The four arrays of a data set; unpacks as ``Xtr, ytr, Xte, yte``."""
+
+    train_images: np.ndarray  # (60000, 784) uint8
+    train_labels: np.ndarray  # (60000,) uint8
+    test_images: np.ndarray  # (10000, 784) uint8
+    test_labels: np.ndarray  # (10000,) uint8
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _open_payload(path, compressed=None):
+    """Open ``path`` for reading raw IDX bytes, through gzip when it is compressed.
+
+    ``compressed=None`` decides by the name: a name ending in ``.gz`` must start with
+    the gzip magic; any other file is read as raw IDX. Returns (stream, size limit of
+    header plus payload in bytes, underlying file).
+    """
+    path = Path(path)
+    try:
+        f = open(path, "rb")
+    except OSError as e:
+        raise DataError(f"{path}: cannot open ({e.strerror or e})") from None
+    head = f.read(2)
+    f.seek(0)
+    if compressed is None:
+        compressed = path.suffix == ".gz"
+    if compressed:
+        if head != GZIP_MAGIC:
+            f.close()
+            raise DataError(f"{path}: not a gzip file (bad magic bytes {head.hex() or 'none'})")
+        return gzip.GzipFile(fileobj=f, mode="rb"), MAX_PAYLOAD_BYTES, f
+    return f, os.fstat(f.fileno()).st_size, f
+
+
+def _read_exact(stream, n, path, what):
+    try:
+        data = stream.read(n)
+    except (OSError, EOFError, zlib.error) as e:
+        # gzip raises BadGzipFile (an OSError) for a CRC error, EOFError when truncated.
+        raise DataError(f"{path}: corrupt gzip stream ({e})") from None
+    if len(data) != n:
+        raise DataError(f"{path}: file ends early: expected {n} bytes of {what}, got {len(data)}")
+    return data
+
+
+def read_idx(path, expected_magic=None, *, checksum=None, compressed=None):
+    """Read one IDX file (gzip-compressed or not) into a uint8 array.
+
+    Parameters
+    ----------
+    path : str or Path
+    expected_magic : int, optional
+        IMAGE_MAGIC or LABEL_MAGIC; a file with the other one is refused.
+    checksum : str, optional
+        Hex SHA-256 that the decompressed bytes (header and payload) must have.
+    compressed : bool, optional
+        Whether the file is gzip; by default, whether its name ends in ``.gz``.
+
+    Returns
+    -------
+    ndarray of uint8 with the shape the header declares.
+    """
+    stream, limit, raw = _open_payload(path, compressed)
+    try:
+        header = _read_exact(stream, 4, path, "header")
+        zero, type_code, ndim = struct.unpack(">HBB", header)
+        if zero != 0:
+            raise DataError(f"{path}: not an IDX file (first two bytes are {header[:2].hex()}, not 0000)")
+        if type_code != TYPE_UBYTE:
+            raise DataError(f"{path}: unsupported IDX type code 0x{type_code:02x} (only 0x08, unsigned byte)")
+        magic = struct.unpack(">I", header)[0]
+        if expected_magic is not None and magic != expected_magic:
+            kinds = {IMAGE_MAGIC: "images (0x803)", LABEL_MAGIC: "labels (0x801)"}
+            found = kinds.get(magic, f"{ndim} dimensions (0x{magic:x})")
+            raise DataError(f"{path}: expected {kinds[expected_magic]} but the header says {found}")
+        if ndim == 0:
+            raise DataError(f"{path}: IDX header declares zero dimensions")
+        dims_raw = _read_exact(stream, 4 * ndim, path, "dimension sizes")
+        dims = struct.unpack(f">{ndim}I", dims_raw)
+        n_items = 1
+        for d in dims:
+            n_items *= d  # Python ints: no overflow, however large the header claims
+        header_len = 4 + 4 * ndim
+        room = limit - header_len  # bytes the file (or the gzip cap) leaves for data
+        if n_items > room:
+            raise DataError(
+                f"{path}: header declares {' x '.join(map(str, dims))} = {n_items} bytes of data, "
+                f"more than the file can hold ({room} bytes)"
+            )
+        payload = _read_exact(stream, n_items, path, "data")
+        extra = stream.read(1)
+        if extra:
+            raise DataError(f"{path}: file is longer than its header declares ({n_items} bytes of data)")
+        if checksum is not None:
+            digest = hashlib.sha256(header + dims_raw + payload).hexdigest()
+            if digest != checksum:
+                raise DataError(
+                    f"{path}: checksum mismatch (SHA-256 {digest[:16]}..., expected {checksum[:16]}...): "
+                    "the file is corrupt or not the original; delete it and download again"
+                )
+    except (OSError, EOFError, zlib.error) as e:
+        raise DataError(f"{path}: corrupt gzip stream ({e})") from None
+    finally:
+        stream.close()
+        raw.close()
+    return np.frombuffer(payload, dtype=np.uint8).reshape(dims)
+
+
+def read_images(path, checksum=None):
+    """Images as uint8 of shape (n, 784); the file must hold n x 28 x 28."""
+    images = read_idx(path, IMAGE_MAGIC, checksum=checksum)
+    if images.ndim != 3 or images.shape[1:] != (28, 28):
+        raise DataError(f"{path}: images are {images.shape[1:]}, not 28 x 28")
+    return images.reshape(len(images), 784)
+
+
+def read_labels(path, checksum=None):
+    """Labels as uint8 of shape (n,); every label must be a digit 0..9."""
+    labels = read_idx(path, LABEL_MAGIC, checksum=checksum)
+    if labels.ndim != 1:
+        raise DataError(f"{path}: labels have {labels.ndim} dimensions, not 1")
+    if labels.size and labels.max() > 9:
+        bad = int(np.argmax(labels > 9))
+        raise DataError(f"{path}: label {int(labels[bad])} at index {bad} is not a digit 0..9")
+    return labels
+
+
+def read_split(images_path, labels_path, image_checksum=None, label_checksum=None):
+    """One split's images (n, 784) and labels (n,), with matching counts."""
+    images = read_images(images_path, image_checksum)
+    labels = read_labels(labels_path, label_checksum)
+    if len(images) != len(labels):
+        raise DataError(f"{images_path}: {len(images)} images but {labels_path} has {len(labels)} labels")
+    return images, labels
+
+
+# --------------------------------------------------------------------------- finding
+
+
+def default_cache_dir():
+    """The per-user cache folder (platformdirs), e.g. ~/.cache/digitbench on Linux."""
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("digitbench"))
+
+
+def resolve_data_dir(data_dir=None, dataset="mnist"):
+    """Where the files live: ``data_dir``, else $DIGITBENCH_DATA, else the cache.
+
+    The cache keeps one folder per data set (``<cache>/mnist``, ...); an explicit
+    folder holds the four files of the chosen data set directly.
+    """
+    if dataset not in CHECKSUMS:
+        raise DataError(f"unknown dataset {dataset!r}; choose one of: {', '.join(DATASETS)}")
+    if data_dir is not None:
+        return Path(data_dir).expanduser()
+    env = os.environ.get("DIGITBENCH_DATA")
+    if env:
+        return Path(env).expanduser()
+    return default_cache_dir() / dataset
+
+
+def find_file(folder, name):
+    """The path of ``name`` or ``name.gz`` in ``folder`` (raw preferred), or None."""
+    for candidate in (Path(folder) / name, Path(folder) / f"{name}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def missing_files(folder):
+    """Names of the four files that are absent from ``folder``."""
+    return [n for pair in SPLITS.values() for n in pair if find_file(folder, n) is None]
+
+
+def load_mnist(data_dir=None, dataset="mnist", download=True, progress=True):
+    """Load the train and test split of MNIST (or Fashion-MNIST), checksums verified.
+
+    Parameters
+    ----------
+    data_dir : str or Path, optional
+        Folder holding the four IDX files (``.gz`` or not). Default: $DIGITBENCH_DATA,
+        else the per-user cache folder.
+    dataset : {"mnist", "fashion-mnist"}
+    download : bool
+        Fetch missing files from the public mirrors (see :mod:`digitbench.download`).
+
+    Returns
+    -------
+    MnistData(train_images (60000, 784) uint8, train_labels (60000,) uint8,
+              test_images (10000, 784) uint8, test_labels (10000,) uint8)
+    """
+    folder = resolve_data_dir(data_dir, dataset)
+    missing = missing_files(folder)
+    if missing:
+        if not download:
+            raise DataError(f"{folder}: missing {', '.join(missing)} (run `digitbench download` or pass --data-dir)")
+        from .download import download_dataset
+
+        download_dataset(folder, dataset, progress=progress)
+    sums = CHECKSUMS[dataset]
+    arrays = []
+    for images_name, labels_name in SPLITS.values():
+        arrays += read_split(
+            find_file(folder, images_name), find_file(folder, labels_name), sums[images_name], sums[labels_name]
+        )
+    return MnistData(*arrays)
+
+
+def scale(images, dtype=np.float32):
+    """uint8 pixels (n, 784) to ``dtype`` in [0, 1]: x / 255."""
+    return np.asarray(images, dtype=dtype) / 255  # a Python int keeps the array's dtype

@@ -1,0 +1,36 @@
+"""The errors a user can cause, and nothing else.
+
+Every failure that bad input can provoke (a broken data file, a failed download, a
+hostile model file, a bad option, a diverging run) raises a subclass of
+:class:`DigitbenchError`. The command line catches exactly this base class and prints
+its message as one line on standard error, so a user never sees a traceback for a
+mistake of theirs, while a bug in digitbench itself still shows one.
+"""
+
+
+class DigitbenchError(Exception):
+    """Base class: the message is one complete line meant for the user."""
+
+
+class DataError(DigitbenchError):
+    """A data file is missing, malformed, or fails its checksum."""
+
+
+class DownloadError(DataError):
+    """No mirror delivered a file whose payload matched its checksum."""
+
+
+class ModelFileError(DigitbenchError):
+    """A saved model file cannot be trusted or is not a digitbench model."""
+
+
+class TrainingDiverged(DigitbenchError):
+    """The loss became NaN or infinite during training."""
+
+
+class ImageError(DigitbenchError):
+    """An image given to ``predict`` cannot be read or is out of bounds."""
+
+
+class UsageError(DigitbenchError):
+    """A command-line option has a value that makes no sense."""

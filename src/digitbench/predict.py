@@ -1,0 +1,109 @@
+"""Turning a photo or drawing of a digit into an MNIST-like 28 x 28 input.
+
+MNIST's own preprocessing (LeCun et al.): white digit on black, the digit's bounding
+box scaled to fit 20 x 20 keeping its aspect ratio, then placed in a 28 x 28 field so
+that its centre of mass is at the centre. :func:`preprocess_image` does the same:
+
+1. read with Pillow; transparency is laid over white; 16-bit images scaled to 8 bits;
+2. grayscale; inverted when the background (the border pixels) is light;
+3. cropped to the pixels brighter than 20% of the maximum;
+4. resized (Lanczos) so that the longer side is 20 pixels;
+5. pasted into 28 x 28 with its centre of mass at (14, 14).
+"""
+
+import numpy as np
+
+from .errors import ImageError
+
+#: Images with more pixels than this are refused before decoding (decompression bombs).
+MAX_PIXELS = 40_000_000
+
+
+def _open(path):
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        image = Image.open(path)
+    except FileNotFoundError:
+        raise ImageError(f"{path}: no such file") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"{path}: not an image Pillow can read (PNG, JPEG, ...)") from None
+    except Image.DecompressionBombError as e:
+        raise ImageError(f"{path}: image too large ({e})") from None
+    except OSError as e:
+        raise ImageError(f"{path}: cannot read ({e.strerror or e})") from None
+    width, height = image.size
+    if width * height > MAX_PIXELS:
+        raise ImageError(f"{path}: image is {width} x {height} pixels, more than the limit of {MAX_PIXELS}")
+    if width == 0 or height == 0:
+        raise ImageError(f"{path}: image is empty ({width} x {height} pixels)")
+    return image
+
+
+def _to_gray(image, path):
+    """The image as float64 grayscale in [0, 255], shape (height, width)."""
+    from PIL import Image
+
+    try:
+        image.load()
+        if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+            gray = np.asarray(image, dtype=np.float64)
+            top = 65535.0 if image.mode.startswith("I;16") else max(float(gray.max()), 1.0)
+            return gray * (255.0 / top)
+        if image.mode == "F":
+            gray = np.asarray(image, dtype=np.float64)
+            if not np.isfinite(gray).all():
+                raise ImageError(f"{path}: image holds NaN or infinite values")
+            return 255.0 * (gray - gray.min()) / max(float(np.ptp(gray)), 1e-12)
+        if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+            rgba = image.convert("RGBA")
+            background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            image = Image.alpha_composite(background, rgba)
+        return np.asarray(image.convert("L"), dtype=np.float64)
+    except (OSError, ValueError, SyntaxError) as e:
+        raise ImageError(f"{path}: cannot decode ({e})") from None
+
+
+def _border(gray):
+    """The pixels on the four edges of ``gray``, which are taken to be background."""
+    return np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+
+
+def preprocess_image(path):
+    """Read an image file of one digit as MNIST would have it.
+
+    Returns
+    -------
+    ndarray of shape (784,), uint8, white digit on black.
+    """
+    from PIL import Image
+
+    gray = _to_gray(_open(path), path)
+    if np.median(_border(gray)) > 127:  # light background: make the digit the bright part
+        gray = 255.0 - gray
+    gray = np.clip(gray - np.median(_border(gray)), 0, 255)  # background to 0
+    if gray.max() < 16:
+        raise ImageError(f"{path}: no digit found (the image is blank or has no contrast)")
+    rows = np.flatnonzero((gray > 0.2 * gray.max()).any(axis=1))
+    cols = np.flatnonzero((gray > 0.2 * gray.max()).any(axis=0))
+    crop = gray[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    crop = crop * (255.0 / crop.max())
+    h, w = crop.shape
+    scale = 20.0 / max(h, w)
+    new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
+    small = Image.fromarray(crop.astype(np.float32), mode="F").resize((new_w, new_h), Image.LANCZOS)
+    small = np.clip(np.asarray(small, dtype=np.float64), 0, 255)
+    mass = small.sum()
+    cy = (small.sum(axis=1) @ np.arange(new_h)) / mass
+    cx = (small.sum(axis=0) @ np.arange(new_w)) / mass
+    top = int(np.clip(round(13.5 - cy), 0, 28 - new_h))
+    left = int(np.clip(round(13.5 - cx), 0, 28 - new_w))
+    field = np.zeros((28, 28))
+    field[top:top + new_h, left:left + new_w] = small
+    return np.round(field).astype(np.uint8).reshape(784)
+
+
+def predict_images(backend, params, paths):
+    """Probabilities (len(paths), 10) for the images at ``paths``."""
+    pixels = np.stack([preprocess_image(p) for p in paths])
+    return backend.forward(params, pixels.astype(params.W1.dtype) / 255)
