@@ -1,0 +1,44 @@
+"""Shared fixtures: where the real MNIST files are, and the loaded data set.
+
+The files are found as the CLI finds them: $DIGITBENCH_DATA, else ``../shared/mnist``
+beside the repository (where CI keeps them). Tests that need them use the
+``data_dir`` or ``mnist_data`` fixtures. Locally a missing data set skips those tests;
+under CI=true it fails them, so that CI can never pass by skipping the real data.
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _find_data_dir():
+    from digitbench.data import missing_files
+
+    candidates = [os.environ.get("DIGITBENCH_DATA"), REPO.parent / "shared" / "mnist"]
+    for candidate in candidates:
+        if candidate and Path(candidate).is_dir() and not missing_files(candidate):
+            return Path(candidate)
+    return None
+
+
+@pytest.fixture(scope="session")
+def data_dir():
+    """Folder with the four real MNIST files."""
+    found = _find_data_dir()
+    if found is None:
+        message = "real MNIST files not found: set DIGITBENCH_DATA to a folder holding them"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(message + " (CI=true: missing data is a failure, not a skip)")
+        pytest.skip(message)
+    return found
+
+
+@pytest.fixture(scope="session")
+def mnist_data(data_dir):
+    """The real MNIST data set, loaded once per test session (checksums verified)."""
+    from digitbench import load_mnist
+
+    return load_mnist(data_dir, download=False)
