@@ -141,9 +141,10 @@ def train(backend, data, *, epochs=30, batch_size=64, lr=0.01, momentum=0.9, sch
             steps = min(chunk, steps_per_epoch - first)
             step_lrs = lrs[(epoch - 1) * steps_per_epoch + first:][:steps]
             t0 = time.perf_counter()
-            losses = backend.train_batches(params, velocity, train_images, train_labels,
-                                           order[first * batch_size:(first + steps) * batch_size],
-                                           batch_size, step_lrs, momentum)
+            with np.errstate(over="ignore", invalid="ignore"):  # divergence is checked below
+                losses = backend.train_batches(params, velocity, train_images, train_labels,
+                                               order[first * batch_size:(first + steps) * batch_size],
+                                               batch_size, step_lrs, momentum)
             train_clock += time.perf_counter() - t0
             epoch_losses.append(losses)
             if bar is not None:
