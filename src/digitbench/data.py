@@ -12,7 +12,8 @@ Images are magic 0x00000803 (d = 3: n x 28 x 28), labels 0x00000801 (d = 1: n).
 Every check below raises :class:`~digitbench.errors.DataError` naming the file and
 what is wrong; none relies on ``assert``, so they hold under ``python -O``. Sizes are
 checked against the file (or a hard cap for gzip streams) *before* anything large is
-allocated, so a header that declares billions of items costs nothing.
+allocated, and payloads are read in 1 MiB chunks, so a header that declares billions of
+items, or a short gzip stream that declares 200 MB, costs nothing.
 """
 
 import gzip
@@ -33,6 +34,7 @@ TYPE_UBYTE = 0x08
 #: No real IDX file of this project is larger; a bigger declared payload is refused.
 MAX_PAYLOAD_BYTES = 256 * 1024 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
+READ_CHUNK = 1 << 20
 
 SPLITS = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -73,36 +75,52 @@ class MnistData(NamedTuple):
 def _open_payload(path, compressed=None):
     """Open ``path`` for reading raw IDX bytes, through gzip when it is compressed.
 
-    ``compressed=None`` decides by the name: a name ending in ``.gz`` must start with
-    the gzip magic; any other file is read as raw IDX. Returns (stream, size limit of
-    header plus payload in bytes, underlying file).
+    ``compressed=None`` decides by the content: a file starting with the gzip magic
+    is gunzipped (an IDX file starts with two zero bytes, so the two cannot be
+    confused); a name ending in ``.gz`` must start with the gzip magic. Returns
+    (stream, size limit of header plus payload in bytes, underlying file).
     """
     path = Path(path)
     try:
         f = open(path, "rb")
+        head = f.read(2)
+        f.seek(0)
+        size = os.fstat(f.fileno()).st_size
     except OSError as e:
         raise DataError(f"{path}: cannot open ({e.strerror or e})") from None
-    head = f.read(2)
-    f.seek(0)
+    if size == 0:
+        f.close()
+        raise DataError(f"{path}: file is empty")
     if compressed is None:
-        compressed = path.suffix == ".gz"
+        compressed = path.suffix == ".gz" or head == GZIP_MAGIC
     if compressed:
         if head != GZIP_MAGIC:
             f.close()
             raise DataError(f"{path}: not a gzip file (bad magic bytes {head.hex() or 'none'})")
         return gzip.GzipFile(fileobj=f, mode="rb"), MAX_PAYLOAD_BYTES, f
-    return f, os.fstat(f.fileno()).st_size, f
+    return f, size, f
 
 
 def _read_exact(stream, n, path, what):
+    """Read exactly ``n`` bytes, in chunks, so memory grows only with what arrives.
+
+    (``GzipFile.read(n)`` would allocate all ``n`` bytes up front, however short the
+    stream: a 40-byte file declaring 200 MB must not cost 200 MB.)
+    """
+    parts, got = [], 0
     try:
-        data = stream.read(n)
+        while got < n:
+            part = stream.read(min(READ_CHUNK, n - got))
+            if not part:
+                break
+            parts.append(part)
+            got += len(part)
     except (OSError, EOFError, zlib.error) as e:
         # gzip raises BadGzipFile (an OSError) for a CRC error, EOFError when truncated.
         raise DataError(f"{path}: corrupt gzip stream ({e})") from None
-    if len(data) != n:
-        raise DataError(f"{path}: file ends early: expected {n} bytes of {what}, got {len(data)}")
-    return data
+    if got != n:
+        raise DataError(f"{path}: file ends early: expected {n} bytes of {what}, got {got}")
+    return b"".join(parts)
 
 
 def read_idx(path, expected_magic=None, *, checksum=None, compressed=None):
@@ -139,6 +157,9 @@ def read_idx(path, expected_magic=None, *, checksum=None, compressed=None):
             raise DataError(f"{path}: IDX header declares zero dimensions")
         dims_raw = _read_exact(stream, 4 * ndim, path, "dimension sizes")
         dims = struct.unpack(f">{ndim}I", dims_raw)
+        if 0 in dims:  # also keeps 0 x 2**31 x 2**31 from reaching reshape
+            raise DataError(f"{path}: header declares {' x '.join(map(str, dims))} items: "
+                            "a dimension of size 0, so no data")
         n_items = 1
         for d in dims:
             n_items *= d  # Python ints: no overflow, however large the header claims
@@ -172,7 +193,7 @@ def read_images(path, checksum=None):
     """Images as uint8 of shape (n, 784); the file must hold n x 28 x 28."""
     images = read_idx(path, IMAGE_MAGIC, checksum=checksum)
     if images.ndim != 3 or images.shape[1:] != (28, 28):
-        raise DataError(f"{path}: images are {images.shape[1:]}, not 28 x 28")
+        raise DataError(f"{path}: images are {' x '.join(map(str, images.shape[1:]))} pixels, not 28 x 28")
     return images.reshape(len(images), 784)
 
 
@@ -245,7 +266,10 @@ def load_mnist(data_dir=None, dataset="mnist", download=True, progress=True):
         else the per-user cache folder.
     dataset : {"mnist", "fashion-mnist"}
     download : bool
-        Fetch missing files from the public mirrors (see :mod:`digitbench.download`).
+        When the folder is the per-user cache (no ``data_dir``, no $DIGITBENCH_DATA),
+        fetch missing files from the public mirrors (see :mod:`digitbench.download`),
+        and fetch again a cached file that fails its checksum. A folder the user
+        named is never written to: missing or corrupt files there are an error.
 
     Returns
     -------
@@ -253,13 +277,32 @@ def load_mnist(data_dir=None, dataset="mnist", download=True, progress=True):
               test_images (10000, 784) uint8, test_labels (10000,) uint8)
     """
     folder = resolve_data_dir(data_dir, dataset)
-    missing = missing_files(folder)
-    if missing:
-        if not download:
-            raise DataError(f"{folder}: missing {', '.join(missing)} (run `digitbench download` or pass --data-dir)")
+    is_cache = data_dir is None and not os.environ.get("DIGITBENCH_DATA")
+    fetch = download and is_cache
+    if fetch and missing_files(folder):
         from .download import download_dataset
 
         download_dataset(folder, dataset, progress=progress)
+    try:
+        return _read_folder(folder, dataset)
+    except DataError:
+        if not fetch:
+            raise
+    # A cached file went bad after it was downloaded: check all four, fetch the bad ones.
+    from .download import download_dataset
+
+    download_dataset(folder, dataset, progress=progress)
+    return _read_folder(folder, dataset)
+
+
+def _read_folder(folder, dataset):
+    """The four arrays from ``folder``, checksums verified; DataError if any is missing."""
+    if not Path(folder).is_dir():
+        raise DataError(f"{folder}: no such data folder (pass --data-dir, or run `digitbench download`)")
+    missing = missing_files(folder)
+    if missing:
+        raise DataError(f"{folder}: missing {', '.join(missing)} "
+                        f"(run `digitbench download --data-dir {folder}` to fetch them)")
     sums = CHECKSUMS[dataset]
     arrays = []
     for images_name, labels_name in SPLITS.values():
