@@ -1,0 +1,245 @@
+"""What ``digitbench bench`` measures, and how: throughput, latency, and the FLOP floor.
+
+Every contender (each digitbench backend, and with ``--peers`` PyTorch and scikit-learn,
+see :mod:`digitbench.peers`) is measured in the same process, with the same batch size
+and the same, explicitly set number of threads, on the same data:
+
+- training throughput: samples per second of SGD with momentum 0.9 over a seeded
+  permutation of the training set (a whole epoch, or fewer samples, extrapolated, when
+  ``--quick`` or for the naive backend); best of ``repeats``;
+- inference throughput: predicted labels for the 10,000 test images (fewer for the
+  naive backend, extrapolated); best of ``repeats``;
+- latency: the median time to classify one image.
+
+The FLOP floor. Per sample, with layer sizes (784, 128, 64, 10), the matrix products do
+``m = 784*128 + 128*64 + 64*10 = 109,184`` multiply-adds each way::
+
+    forward       z = a @ W                 2m FLOP
+    weight grads  dW = a.T @ dz             2m FLOP
+    input grads   da = dz @ W.T             2(m - 784*128) FLOP  (no gradient for the pixels)
+    total                                   6m - 2*784*128 = 454,400 FLOP per sample
+
+so an epoch of 60,000 samples is 27.26 GFLOP (bias, ReLU and softmax add under 1%).
+Divided by the machine's measured single-precision GEMM rate (NumPy matmul of large
+float32 matrices with the same threads), that is the shortest time an epoch could take;
+"share of peak" is that floor over the measured epoch time.
+"""
+
+import math
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+from .params import LAYER_SIZES, init_params, zeros_like_params
+
+TRAIN_SAMPLES = 60_000
+QUICK_TRAIN_SAMPLES = 4_096
+#: The naive backend runs pure Python loops: it is timed on this many batches only.
+NAIVE_BATCHES = 3
+NAIVE_INFER_SAMPLES = 100
+LR, MOMENTUM = 0.01, 0.9
+
+
+# --------------------------------------------------------------------------- FLOP counts
+
+
+def multiply_adds(layer_sizes=LAYER_SIZES):
+    """Multiply-adds of one sample's forward matrix products: 109,184 for the default sizes."""
+    return sum(a * b for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))
+
+
+def train_flops_per_sample(layer_sizes=LAYER_SIZES):
+    """FLOP of one training sample: forward, weight gradients, and input gradients of
+    every layer but the first (see the module docstring): 6m - 2*784*128 = 454,400."""
+    return 6 * multiply_adds(layer_sizes) - 2 * layer_sizes[0] * layer_sizes[1]
+
+
+def inference_flops_per_sample(layer_sizes=LAYER_SIZES):
+    """FLOP of one forward pass: 2m = 218,368."""
+    return 2 * multiply_adds(layer_sizes)
+
+
+# --------------------------------------------------------------------------- threads
+
+
+def prepare_threads(threads):
+    """What must happen before numba is imported: let it start ``threads`` workers."""
+    if "numba" not in sys.modules:
+        os.environ["NUMBA_NUM_THREADS"] = str(max(threads, os.cpu_count() or 1))
+
+
+def limit_threads(threads):
+    """A context manager holding every BLAS and OpenMP pool loaded so far at ``threads``.
+
+    Enter it after the contenders are imported (PyTorch brings its own OpenMP), so that
+    threadpoolctl sees every pool. Numba's and PyTorch's own pools are set by the
+    contenders themselves (``numba.set_num_threads``, ``torch.set_num_threads``).
+    """
+    from threadpoolctl import threadpool_limits
+
+    if "numba" in sys.modules:
+        import numba
+
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    return threadpool_limits(limits=threads)
+
+
+def thread_report():
+    """Each thread pool as (library, API, threads): the stated numbers, as the libraries see them."""
+    from threadpoolctl import threadpool_info
+
+    pools = [{"library": p.get("internal_api"), "api": p.get("user_api"), "threads": p.get("num_threads"),
+              "path": os.path.basename(p.get("filepath", ""))} for p in threadpool_info()]
+    if "numba" in sys.modules:
+        import numba
+
+        pools.append({"library": "numba", "api": numba.config.THREADING_LAYER, "threads": numba.get_num_threads(),
+                      "path": ""})
+    return pools
+
+
+# --------------------------------------------------------------------------- peak
+
+
+def gemm_peak(n=2048, repeats=5, seed=0):
+    """The machine's single-precision matmul rate in GFLOP/s: best of ``repeats``.
+
+    ``C = A @ B`` with A, B of shape (n, n) float32 costs 2 n^3 FLOP; run it under
+    :func:`limit_threads` to state the thread count.
+    """
+    rng = np.random.default_rng(seed)
+    A = rng.random((n, n), dtype=np.float32)
+    B = rng.random((n, n), dtype=np.float32)
+    C = np.empty((n, n), dtype=np.float32)
+    np.matmul(A, B, out=C)  # warm-up: threads started, pages touched
+    best = min(_timed(np.matmul, A, B, out=C) for _ in range(repeats))
+    return 2 * n ** 3 / best / 1e9
+
+
+def _timed(fn, *args, **kwargs):
+    t0 = time.perf_counter()
+    fn(*args, **kwargs)
+    return time.perf_counter() - t0
+
+
+# --------------------------------------------------------------------------- contenders
+
+
+class BackendContender:
+    """A digitbench backend, trained through ``train_batches`` as the trainer does."""
+
+    kind = "digitbench"
+
+    def __init__(self, backend):
+        self.backend = backend
+        self.name = backend.name
+        self.slow = backend.name == "naive"
+
+    def prepare(self, data, batch_size, seed=0):
+        """Keep the data; compile (``warmup()``, then one tiny call of each operation)."""
+        self.images, self.labels = data.train_images, np.ascontiguousarray(data.train_labels, dtype=np.int64)
+        self.test = np.ascontiguousarray(data.test_images, dtype=np.float32) / 255
+        self.params = init_params(seed, np.float32)
+        self.velocity = zeros_like_params(self.params)
+        self.batch_size = batch_size
+        if hasattr(self.backend, "warmup"):
+            self.backend.warmup()
+        self.train(np.arange(2, dtype=np.int64))
+        self.predict(self.test[:2])
+
+    def train(self, order):
+        """SGD over the rows ``order`` in batches, in the trainer's chunks (a quarter epoch)."""
+        steps = math.ceil(len(order) / self.batch_size)
+        quarter = math.ceil(math.ceil(TRAIN_SAMPLES / self.batch_size) / 4)
+        chunk = max(1, min(quarter, getattr(self.backend, "max_steps_per_call", quarter)))
+        lrs = np.full(steps, LR)
+        for first in range(0, steps, chunk):
+            k = min(chunk, steps - first)
+            self.backend.train_batches(self.params, self.velocity, self.images, self.labels,
+                                       order[first * self.batch_size:(first + k) * self.batch_size],
+                                       self.batch_size, lrs[first:first + k], MOMENTUM)
+
+    def predict(self, X):
+        return self.backend.predict(self.params, X)
+
+
+def measure(contender, data, *, batch_size, repeats, quick, seed=0):
+    """Time one prepared contender; returns a JSON-able dict (times in seconds).
+
+    Training runs over a fresh seeded permutation each repeat; with fewer samples than
+    an epoch, ``epoch_seconds`` is extrapolated (and says so).
+    """
+    rng = np.random.default_rng(seed)
+    n_train = TRAIN_SAMPLES if not quick else QUICK_TRAIN_SAMPLES
+    n_infer = len(data.test_images)
+    if contender.slow:
+        n_train = min(n_train, NAIVE_BATCHES * batch_size if not quick else batch_size)
+        n_infer = min(n_infer, NAIVE_INFER_SAMPLES if not quick else 20)
+    n_train = min(n_train, len(data.train_images))
+    train_times = []
+    for _ in range(repeats):
+        order = rng.permutation(len(data.train_images))[:n_train].astype(np.int64)
+        train_times.append(_timed(contender.train, order))
+    X = contender.test[:n_infer]
+    infer_times = [_timed(contender.predict, X) for _ in range(repeats)]
+    latencies = _latencies(contender, contender.test[:1])
+    train_rate = n_train / min(train_times)
+    return {
+        "name": contender.name,
+        "kind": contender.kind,
+        "train_samples_timed": n_train,
+        "train_seconds": train_times,
+        "train_samples_per_s": train_rate,
+        "epoch_seconds": TRAIN_SAMPLES / train_rate,
+        "epoch_extrapolated": n_train < TRAIN_SAMPLES,
+        "infer_samples_timed": n_infer,
+        "infer_seconds": infer_times,
+        "infer_samples_per_s": n_infer / min(infer_times),
+        "latency_s": statistics.median(latencies),
+        "latency_calls": len(latencies),
+    }
+
+
+def _latencies(contender, x, budget=0.3, max_calls=200):
+    """Times of single-image predictions: up to ``max_calls`` or ``budget`` seconds."""
+    times = []
+    start = time.perf_counter()
+    while len(times) < max_calls and (len(times) < 3 or time.perf_counter() - start < budget):
+        times.append(_timed(contender.predict, x))
+    return times
+
+
+def add_derived(record, peak_gflops, reference=None):
+    """Add achieved GFLOP/s, share of the GEMM peak and ratios to ``reference`` (a record)."""
+    gflops = train_flops_per_sample() * record["train_samples_per_s"] / 1e9
+    record["train_gflops"] = gflops
+    record["share_of_peak"] = gflops / peak_gflops if peak_gflops else None
+    record["floor_epoch_seconds"] = train_flops_per_sample() * TRAIN_SAMPLES / 1e9 / peak_gflops
+    if reference is not None:
+        record["train_vs_pytorch"] = record["train_samples_per_s"] / reference["train_samples_per_s"]
+        record["infer_vs_pytorch"] = record["infer_samples_per_s"] / reference["infer_samples_per_s"]
+        record["latency_vs_pytorch"] = record["latency_s"] / reference["latency_s"]
+    return record
+
+
+#: Issue 3's speed targets: (contender, what, threshold). Ratios are to PyTorch's
+#: training throughput at the same batch size and threads.
+TARGETS = (
+    ("numba", "train_vs_pytorch", 3.5),
+    ("numpy", "train_vs_pytorch", 1.5),
+    ("numba", "epoch_seconds", 0.25),
+)
+
+
+def check_targets(records):
+    """One dict per target: measured value (or None) and whether it is met."""
+    by_name = {r["name"]: r for r in records}
+    out = []
+    for name, key, threshold in TARGETS:
+        value = by_name.get(name, {}).get(key)
+        met = None if value is None else (value <= threshold if key == "epoch_seconds" else value >= threshold)
+        out.append({"contender": name, "metric": key, "threshold": threshold, "value": value, "met": met})
+    return out

@@ -1,0 +1,83 @@
+"""`digitbench bench`: the FLOP arithmetic, the targets, and quick end-to-end runs.
+
+The end-to-end runs use --quick (4,096 training samples, one repeat, a 1024x1024 GEMM)
+and one thread, so each takes a second or two; they check what is written, not speed.
+"""
+
+import json
+
+import pytest
+
+from digitbench import bench, cli
+from digitbench.bench_cli import format_targets
+
+
+def run(argv, capsys):
+    code = cli.main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_flop_count_matches_the_layer_sizes():
+    # m = 784*128 + 128*64 + 64*10 = 100352 + 8192 + 640 = 109184 multiply-adds per sample.
+    assert bench.multiply_adds() == 109_184
+    # forward 2m + weight grads 2m + input grads of layers 2 and 3: 2(m - 100352) = 17664
+    assert bench.train_flops_per_sample() == 2 * 109_184 + 2 * 109_184 + 2 * (8192 + 640) == 454_400
+    assert bench.train_flops_per_sample() * 60_000 == 27_264_000_000  # 27.26 GFLOP an epoch
+    assert bench.inference_flops_per_sample() == 218_368
+
+
+def test_targets_are_checked_in_the_right_direction():
+    records = [{"name": "numba", "train_vs_pytorch": 3.6, "epoch_seconds": 0.3},
+               {"name": "numpy", "train_vs_pytorch": 1.4, "epoch_seconds": 1.0}]
+    met = {(t["contender"], t["metric"]): t["met"] for t in bench.check_targets(records)}
+    assert met == {("numba", "train_vs_pytorch"): True, ("numpy", "train_vs_pytorch"): False,
+                   ("numba", "epoch_seconds"): False}
+    unmeasured = bench.check_targets([{"name": "numpy", "epoch_seconds": 1.0}])
+    assert all(t["met"] is None for t in unmeasured)
+    assert "add --peers" in format_targets(unmeasured, with_peers=False)
+
+
+def test_quick_bench_writes_json_and_png(tmp_path, data_dir, capsys):
+    png, out_json = tmp_path / "bench.png", tmp_path / "bench.json"
+    code, out, err = run(["bench", "--quick", "--backends", "numpy", "--threads", "1", "--data-dir", str(data_dir),
+                          "--plot", str(png), "--out-json", str(out_json), "--json"], capsys)
+    assert code == 0, err
+    record = json.loads(out.strip().splitlines()[-1])
+    assert record == json.loads(out_json.read_text())
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert record["threads"] == 1 and record["batch_size"] == 64 and record["quick"]
+    # threadpoolctl held every BLAS pool at the stated count
+    assert all(p["threads"] == 1 for p in record["thread_pools"] if p["api"] == "blas")
+    (numpy_record,) = record["contenders"]
+    assert numpy_record["name"] == "numpy" and numpy_record["epoch_extrapolated"]
+    assert numpy_record["train_samples_timed"] == 4096 and numpy_record["infer_samples_timed"] == 10_000
+    assert numpy_record["train_samples_per_s"] > 0 and 0 < numpy_record["share_of_peak"] < 1.5
+    assert "numpy" in out and "GFLOP" in out and "speed targets" in out
+
+
+def test_synthetic_data_needs_no_files(tmp_path, capsys):
+    code, out, err = run(["bench", "--quick", "--backends", "numpy", "--threads", "1", "--synthetic", "--no-plot",
+                          "--repeats", "2", "--json"], capsys)
+    assert code == 0, err
+    record = json.loads(out.strip().splitlines()[-1])
+    assert record["data"] == "synthetic" and len(record["contenders"][0]["train_seconds"]) == 2
+    assert not (tmp_path / "bench.png").exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--backends", "fortran"], "unknown backend 'fortran' in --backends"),
+    (["--backends", ","], "--backends is empty"),
+])
+def test_bad_backends_give_one_line(argv, message, capsys):
+    code, out, err = run(["bench", "--quick", "--synthetic", "--no-plot", *argv], capsys)
+    assert code == 1 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_peers_without_the_compare_extra_give_one_line(monkeypatch, capsys):
+    from digitbench import peers
+
+    monkeypatch.setattr(peers, "missing_peers", lambda: ["torch==2.13.0"])
+    code, out, err = run(["bench", "--quick", "--synthetic", "--no-plot", "--backends", "numpy", "--peers"], capsys)
+    assert code == 1 and len(err.strip().splitlines()) == 1
+    assert "--peers needs the 'compare' extra" in err and "pip install" in err
