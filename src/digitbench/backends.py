@@ -6,7 +6,9 @@ from .errors import UsageError
 
 #: name -> module that defines ``BACKEND``, a subclass of kernels.base.Backend
 BACKENDS = {
+    "naive": "digitbench.kernels.naive",
     "numpy": "digitbench.kernels.numpy_backend",
+    "numba": "digitbench.kernels.numba_backend",
 }
 #: What ``train`` uses when no backend is named: the fastest one the project has.
 DEFAULT_BACKEND = "numpy"
