@@ -6,20 +6,24 @@ A model file is a zip (NumPy's ``.npz``) holding exactly the six parameter array
     {"format": "digitbench-model", "format_version": 1, "layer_sizes": [784, 128, 64, 10],
      "dtype": "float32", "backend": "numba", "seed": 0, "test_accuracy": 0.978, ...}
 
-Loading opens it with ``allow_pickle=False``, refuses members that are too large
-before reading them, and checks keys, shapes, dtypes and finiteness, raising
+Loading never unpickles: it parses each member's .npy header itself, refuses object
+dtypes and members that are too large before reading them, and checks keys, shapes,
+dtypes and finiteness, raising
 :class:`~digitbench.errors.ModelFileError` with one line on any problem. Saving writes
 a temporary file beside the target and renames it, so a crash mid-save leaves the
 previous model intact.
 """
 
 import json
+import math
 import os
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
+from numpy.lib import format as npformat
 
 from .errors import ModelFileError
 from .params import LAYER_SIZES, PARAM_SHAPES, Params
@@ -29,6 +33,8 @@ FORMAT_VERSION = 1
 #: The largest member a model may hold: W1 in float64 is 784*128*8 = 803 KB.
 MAX_MEMBER_BYTES = 4 * 1024 * 1024
 MAX_META_BYTES = 1024 * 1024
+#: Room for a .npy header on top of a member's data, in the zip's declared sizes.
+NPY_HEADER_ROOM = 64 * 1024
 ALLOWED_DTYPES = ("float32", "float64")
 PARAM_NAMES = Params._fields
 
@@ -45,6 +51,7 @@ def atomic_write(path, write):
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, _mode_for(path))  # mkstemp's 0600 would make the result private
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -52,20 +59,75 @@ def atomic_write(path, write):
         raise
 
 
+def _mode_for(path):
+    """The permissions a plain ``open(path, "w")`` would give: kept, or 0666 less umask."""
+    try:
+        return os.stat(path).st_mode & 0o777
+    except OSError:
+        umask = os.umask(0o022)  # reading the umask means setting it; restored at once
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 def save_model(path, params, **meta):
     """Write ``params`` and JSON-serialisable ``meta`` to ``path`` (.npz) atomically."""
+    arrays = {name: np.ascontiguousarray(a) for name, a in zip(PARAM_NAMES, params)}
+    return _save(path, FORMAT, arrays, {"dtype": str(params.W1.dtype), **meta})
+
+
+def _save(path, kind, arrays, meta):
     path = Path(path)
     if not path.parent.is_dir():
         raise ModelFileError(f"{path}: folder {path.parent} does not exist")
-    info = {"format": FORMAT, "format_version": FORMAT_VERSION, "layer_sizes": list(LAYER_SIZES),
-            "dtype": str(params.W1.dtype), **meta}
-    arrays = {name: np.ascontiguousarray(a) for name, a in zip(PARAM_NAMES, params)}
-    arrays["meta"] = np.array(json.dumps(info))
+    for name, a in arrays.items():
+        if not np.isfinite(a).all():
+            raise ModelFileError(f"{path}: not saved: {name} holds NaN or infinite values")
+    info = {"format": kind, "format_version": FORMAT_VERSION, "layer_sizes": list(LAYER_SIZES), **meta}
+    arrays = {**arrays, "meta": np.array(json.dumps(info))}
     try:
         atomic_write(path, lambda f: np.savez(f, **arrays))
     except OSError as e:
         raise ModelFileError(f"{path}: cannot write ({e.strerror or e})") from None
     return path
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+CHECKPOINT_FORMAT = "digitbench-checkpoint"
+VELOCITY_NAMES = tuple(f"v{name}" for name in PARAM_NAMES)
+
+
+def save_checkpoint(path, params, velocity, epoch_losses, **meta):
+    """Write a training checkpoint atomically: the state that resuming needs.
+
+    Parameters
+    ----------
+    params, velocity : Params (the SGD state)
+    epoch_losses : ndarray of shape (steps done in the current epoch,), float64
+    meta : JSON-serialisable (epoch, step, RNG state, config, history, ...)
+    """
+    arrays = {name: np.ascontiguousarray(a) for name, a in zip(PARAM_NAMES, params)}
+    arrays.update({name: np.ascontiguousarray(a) for name, a in zip(VELOCITY_NAMES, velocity)})
+    arrays["epoch_losses"] = np.asarray(epoch_losses, dtype=np.float64).reshape(-1)
+    return _save(path, CHECKPOINT_FORMAT, arrays, {"dtype": str(params.W1.dtype), **meta})
+
+
+def load_checkpoint(path):
+    """Read a checkpoint written by :func:`save_checkpoint`, as carefully as a model.
+
+    Returns
+    -------
+    (params : Params, velocity : Params, epoch_losses : ndarray float64, meta : dict)
+    """
+    raw = read_npz(path, [*PARAM_NAMES, *VELOCITY_NAMES, "epoch_losses", "meta"], {"meta": MAX_META_BYTES},
+                   MAX_MEMBER_BYTES, what="checkpoint")
+    meta = _check_meta(path, raw["meta"], CHECKPOINT_FORMAT)
+    params = _check_params(path, raw, PARAM_NAMES, meta["dtype"])
+    velocity = _check_params(path, raw, VELOCITY_NAMES, meta["dtype"])
+    losses = raw["epoch_losses"]
+    if losses.dtype != np.float64 or losses.ndim != 1 or not np.isfinite(losses).all():
+        raise ModelFileError(f"{path}: epoch_losses must be finite float64 of shape (steps,)")
+    return params, velocity, np.array(losses), meta
 
 
 def load_model(path):
@@ -75,58 +137,126 @@ def load_model(path):
     -------
     (Params, meta dict)
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"{path}: no such model file")
-    try:
-        with zipfile.ZipFile(path) as zf:
-            members = {info.filename: info for info in zf.infolist()}
-    except (zipfile.BadZipFile, OSError) as e:
-        raise ModelFileError(f"{path}: not a digitbench model (not a readable .npz zip: {e})") from None
-    expected = {f"{name}.npy" for name in (*PARAM_NAMES, "meta")}
-    if set(members) != expected:
-        missing = sorted(n[:-4] for n in expected - set(members))
-        extra = sorted(set(members) - expected)
-        raise ModelFileError(f"{path}: not a digitbench model (missing {missing or 'nothing'}, extra {extra or 'nothing'})")
-    for name, info in members.items():
-        limit = MAX_META_BYTES if name == "meta.npy" else MAX_MEMBER_BYTES
-        if info.file_size > limit:
-            raise ModelFileError(f"{path}: member {name} declares {info.file_size} bytes, more than {limit}")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            raw = {name: npz[name] for name in (*PARAM_NAMES, "meta")}
-    except ValueError as e:  # object arrays need pickle, which is refused
-        raise ModelFileError(f"{path}: refused to load ({e})") from None
-    except (zipfile.BadZipFile, OSError, EOFError) as e:
-        raise ModelFileError(f"{path}: corrupt model file ({e})") from None
+    raw = read_npz(path, [*PARAM_NAMES, "meta"], {"meta": MAX_META_BYTES}, MAX_MEMBER_BYTES)
     meta = _check_meta(path, raw["meta"])
+    return _check_params(path, raw, PARAM_NAMES, meta["dtype"]), meta
+
+
+def _check_params(path, raw, names, dtype):
+    """The arrays ``raw[names]`` as Params: shapes, dtype and finiteness checked."""
     arrays = []
-    for name, shape in zip(PARAM_NAMES, PARAM_SHAPES):
+    for name, shape in zip(names, PARAM_SHAPES):
         a = raw[name]
         if a.dtype.name not in ALLOWED_DTYPES:
             raise ModelFileError(f"{path}: {name} has dtype {a.dtype}, expected float32 or float64")
-        if a.dtype.name != meta["dtype"]:
-            raise ModelFileError(f"{path}: {name} has dtype {a.dtype} but the model says {meta['dtype']}")
+        if a.dtype.name != dtype:
+            raise ModelFileError(f"{path}: {name} has dtype {a.dtype} but the file says {dtype}")
         if a.shape != shape:
             raise ModelFileError(f"{path}: {name} has shape {a.shape}, expected {shape}")
         if not np.isfinite(a).all():
             raise ModelFileError(f"{path}: {name} holds NaN or infinite values")
-        arrays.append(np.ascontiguousarray(a))
-    return Params(*arrays), meta
+        arrays.append(np.array(a, dtype=a.dtype.newbyteorder("="), order="C"))  # a writable native copy
+    return Params(*arrays)
 
 
-def _check_meta(path, meta_array):
+def read_npz(path, names, limits, default_limit, what="model"):
+    """The members ``names`` of the .npz at ``path`` as arrays, read without pickle.
+
+    Each member's .npy header is parsed first (NumPy's own parser, which evaluates
+    only literals); object dtypes, which would need pickle, are refused, and so is any
+    member whose declared size exceeds its limit, *before* its data is read. So a
+    hostile file can make this read at most ``sum(limits)`` bytes, whatever it claims.
+
+    Parameters
+    ----------
+    path : str or Path
+    names : list of str, exactly the members the file must hold (without ".npy")
+    limits : dict name -> bytes; other members get ``default_limit``
+    what : "model" or "checkpoint", for the messages
+
+    Returns
+    -------
+    dict name -> ndarray (read-only views of the bytes read)
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"{path}: no such file")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+            found = [info.filename for info in infos]
+            if len(found) != len(set(found)):
+                raise ModelFileError(f"{path}: not a digitbench {what} (a member name appears twice)")
+            expected = {f"{name}.npy" for name in names}
+            if set(found) != expected:
+                if what == "model" and "epoch_losses.npy" in found:
+                    raise ModelFileError(f"{path}: this is a training checkpoint, not a model; "
+                                         f"finish the run with `digitbench train --resume {path}`")
+                if what == "checkpoint" and set(found) == {f"{n}.npy" for n in (*PARAM_NAMES, "meta")}:
+                    raise ModelFileError(f"{path}: this is a trained model, not a training checkpoint")
+                missing = sorted(n[:-4] for n in expected - set(found))
+                extra = sorted(set(found) - expected)
+                raise ModelFileError(f"{path}: not a digitbench {what} (missing {', '.join(missing) or 'nothing'}; "
+                                     f"unexpected {', '.join(extra) or 'nothing'})")
+            arrays = {}
+            for info in infos:
+                name = info.filename[:-4]
+                limit = limits.get(name, default_limit)
+                if info.file_size > limit + NPY_HEADER_ROOM:
+                    raise ModelFileError(f"{path}: member {info.filename} declares {info.file_size} bytes, "
+                                         f"more than {limit}")
+                with zf.open(info) as member:
+                    arrays[name] = _read_npy(member, path, name, limit)
+            return arrays
+    except ModelFileError:
+        raise
+    except zipfile.BadZipFile as e:
+        raise ModelFileError(f"{path}: not a digitbench {what} (not a readable .npz zip: {e})") from None
+    except (OSError, EOFError, ValueError, NotImplementedError, RuntimeError, zlib.error) as e:
+        # RuntimeError: an encrypted member; NotImplementedError: an unknown compression
+        raise ModelFileError(f"{path}: corrupt file ({type(e).__name__}: {e})") from None
+
+
+def _read_npy(member, path, name, limit):
+    """One .npy stream: header checked, then exactly the declared bytes."""
+    try:
+        version = npformat.read_magic(member)
+    except ValueError:
+        raise ModelFileError(f"{path}: member {name} is not a NumPy .npy array") from None
+    if version == (1, 0):
+        shape, fortran_order, dtype = npformat.read_array_header_1_0(member)
+    elif version == (2, 0):
+        shape, fortran_order, dtype = npformat.read_array_header_2_0(member)
+    else:
+        raise ModelFileError(f"{path}: member {name} uses .npy format {version}, which is not read here")
+    if dtype.hasobject:
+        raise ModelFileError(f"{path}: {name} is an object array; loading it would unpickle, which is refused")
+    count = math.prod(shape)
+    nbytes = count * dtype.itemsize
+    if nbytes > limit:
+        raise ModelFileError(f"{path}: {name} declares shape {shape} of {dtype} ({nbytes} bytes), more than {limit}")
+    data = member.read(nbytes)
+    if len(data) != nbytes:
+        raise ModelFileError(f"{path}: {name} is truncated ({len(data)} of {nbytes} bytes)")
+    if member.read(1):
+        raise ModelFileError(f"{path}: {name} is longer than its header declares")
+    return np.frombuffer(data, dtype=dtype, count=count).reshape(shape, order="F" if fortran_order else "C")
+
+
+def _check_meta(path, meta_array, kind=FORMAT):
     if meta_array.shape != () or meta_array.dtype.kind != "U":
         raise ModelFileError(f"{path}: metadata is not a JSON string")
     try:
         meta = json.loads(str(meta_array))
-    except json.JSONDecodeError as e:
-        raise ModelFileError(f"{path}: metadata is not valid JSON ({e})") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ModelFileError(f"{path}: not a digitbench model (metadata lacks format {FORMAT!r})")
+    except (json.JSONDecodeError, RecursionError) as e:
+        raise ModelFileError(f"{path}: metadata is not valid JSON ({type(e).__name__})") from None
+    if not isinstance(meta, dict) or meta.get("format") != kind:
+        what = "model" if kind == FORMAT else "checkpoint"
+        hint = " (it is a checkpoint: pass it to `train --resume`)" if meta.get("format") == CHECKPOINT_FORMAT else ""
+        raise ModelFileError(f"{path}: not a digitbench {what} (metadata lacks format {kind!r}){hint}")
     if meta.get("format_version") != FORMAT_VERSION:
         raise ModelFileError(
-            f"{path}: model format version {meta.get('format_version')!r} is not supported (this digitbench reads {FORMAT_VERSION})"
+            f"{path}: format version {meta.get('format_version')!r} is not supported (this digitbench reads {FORMAT_VERSION})"
         )
     if meta.get("layer_sizes") != list(LAYER_SIZES):
         raise ModelFileError(f"{path}: layer sizes {meta.get('layer_sizes')} differ from {list(LAYER_SIZES)}")
