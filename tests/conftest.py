@@ -42,3 +42,15 @@ def mnist_data(data_dir):
     from digitbench import load_mnist
 
     return load_mnist(data_dir, download=False)
+
+
+def pytest_configure(config):
+    """Let ``python -m pytest --benchmark-only`` time the benchmarks.
+
+    pyproject.toml's addopts has ``--benchmark-disable`` (the normal run executes each
+    benchmark once, untimed), and pytest-benchmark refuses it together with
+    ``--benchmark-only``; asking for only the benchmarks means enabling them.
+    pytest-benchmark reads the options later (its own hook is ``trylast``).
+    """
+    if config.getoption("benchmark_only", default=False):
+        config.option.benchmark_enable = True

@@ -155,9 +155,9 @@ def format_table(records, peak, with_ratios):
         rows.append([
             r["name"],
             f"{r['train_samples_per_s']:,.0f}",
-            f"{r['epoch_seconds']:.3g}{star}",
-            f"{r['train_vs_pytorch']:.2f}" if with_ratios else "-",
-            f"{100 * r['share_of_peak']:.1f}",
+            f"{_number(r['epoch_seconds'])}{star}",
+            _number(r["train_vs_pytorch"]) if with_ratios else "-",
+            _number(100 * r["share_of_peak"]),
             f"{r['infer_samples_per_s']:,.0f}{istar}",
             _duration(r["latency_s"]),
         ])
@@ -191,6 +191,11 @@ def format_targets(targets, with_peers):
         else:
             lines.append(f"  {what}: {value}, {'met' if t['met'] else 'NOT met'}")
     return "\n".join(lines)
+
+
+def _number(x):
+    """Three significant figures, without exponents: 1,290 / 0.409 / 0.00211."""
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}" if abs(x) >= 1e-4 else f"{x:.1e}"
 
 
 def _duration(seconds):
