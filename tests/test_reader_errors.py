@@ -113,7 +113,7 @@ def test_cli_bad_data_in_a_real_process(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "digitbench.cli", "train", "--data-dir", str(tmp_path),
                            "--epochs", "1", "--out", ""], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
-    assert proc.stderr == f"digitbench train: error: {tmp_path / IMG}: file is empty\n"
+    assert proc.stderr == f"digitbench train: error: {tmp_path / IMG}: file is empty (it ends early, before the IDX header)\n"
 
 
 def test_missing_files_named(tmp_path, capsys):

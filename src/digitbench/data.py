@@ -90,7 +90,7 @@ def _open_payload(path, compressed=None):
         raise DataError(f"{path}: cannot open ({e.strerror or e})") from None
     if size == 0:
         f.close()
-        raise DataError(f"{path}: file is empty")
+        raise DataError(f"{path}: file is empty (it ends early, before the IDX header)")
     if compressed is None:
         compressed = path.suffix == ".gz" or head == GZIP_MAGIC
     if compressed:
