@@ -16,6 +16,11 @@ parameter grids, the "epoch" (6,000 samples instead of 60,000) and the seed reci
 them apart only if you run them on different machine names, so use ``fast`` for smoke
 tests, ``full`` (the default) for history.
 
+Threads
+-------
+Each library's default, unless ``DIGITBENCH_BENCH_THREADS=N`` is set: then BLAS,
+OpenMP and numba are held at N threads (threadpoolctl, ``numba.set_num_threads``).
+
 Data
 ----
 The real MNIST files are looked for in ``$DIGITBENCH_DATA``, then in ``shared/mnist``
@@ -64,8 +69,34 @@ def backend_or_skip(name, batch_size=None):
     if name == "naive" and (batch_size is None or batch_size > NAIVE_MAX_BATCH):
         raise NotImplementedError("the naive backend is too slow for this benchmark")
     backend = digitbench.get_backend(name)
+    limit_threads()
     warm_up(backend)
+    limit_threads()  # again: compiling may have loaded an OpenMP runtime
     return backend
+
+
+def limit_threads():
+    """``DIGITBENCH_BENCH_THREADS=N``: hold BLAS, OpenMP and numba at N threads from now on.
+
+    Without it, each library keeps its own default (usually one thread per core). A pool
+    loaded later is not covered by threadpoolctl, so this sets ``OMP_NUM_THREADS`` for
+    libraries still to load, and is called again after the warm-up.
+    """
+    n = int(os.environ.get("DIGITBENCH_BENCH_THREADS", "0"))
+    if not n:
+        return
+    os.environ["OMP_NUM_THREADS"] = str(n)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # commits older than the dependency
+        return
+    threadpool_limits(limits=n)  # applied now, kept for the (one-benchmark) process
+    import sys
+
+    if "numba" in sys.modules:
+        import numba
+
+        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
 
 
 def warm_up(backend, dtype=DTYPE):

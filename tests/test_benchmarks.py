@@ -39,12 +39,13 @@ def thread_limit():
     if not n:
         yield
         return
-    from digitbench.bench import limit_threads, prepare_threads
+    from digitbench.bench import prepare_threads, thread_limits
 
     prepare_threads(n)
-    for name in BACKENDS:
-        digitbench.get_backend(name)  # import numba (if registered) so that its pool is limited too
-    with limit_threads(n):
+    with thread_limits(n) as reapply:
+        for name in BACKENDS:
+            ready(name)  # compiled now, so that every pool it loads is limited below
+        reapply()
         yield
 
 

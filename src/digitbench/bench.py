@@ -25,6 +25,7 @@ float32 matrices with the same threads), that is the shortest time an epoch coul
 "share of peak" is that floor over the measured epoch time.
 """
 
+import contextlib
 import math
 import os
 import statistics
@@ -65,26 +66,53 @@ def inference_flops_per_sample(layer_sizes=LAYER_SIZES):
 # --------------------------------------------------------------------------- threads
 
 
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
 def prepare_threads(threads):
-    """What must happen before numba is imported: let it start ``threads`` workers."""
+    """Before numba is imported: let it start ``threads`` workers (it refuses more later)."""
     if "numba" not in sys.modules:
         os.environ["NUMBA_NUM_THREADS"] = str(max(threads, os.cpu_count() or 1))
 
 
-def limit_threads(threads):
-    """A context manager holding every BLAS and OpenMP pool loaded so far at ``threads``.
+@contextlib.contextmanager
+def thread_limits(threads):
+    """Hold every BLAS and OpenMP pool, and numba's, at ``threads``; yields ``reapply()``.
 
-    Enter it after the contenders are imported (PyTorch brings its own OpenMP), so that
-    threadpoolctl sees every pool. Numba's and PyTorch's own pools are set by the
-    contenders themselves (``numba.set_num_threads``, ``torch.set_num_threads``).
+    threadpoolctl changes the pools loaded so far; one loaded later (numba's OpenMP
+    runtime is loaded when a kernel first runs) reads ``OMP_NUM_THREADS`` when it loads,
+    which is set here too, and ``reapply()`` after each contender's warm-up covers the
+    rest. PyTorch's pool is set by its contender (``torch.set_num_threads``). On exit,
+    the environment and the limits are restored (the tests run this in-process).
     """
     from threadpoolctl import threadpool_limits
 
-    if "numba" in sys.modules:
-        import numba
+    saved = {v: os.environ.get(v) for v in THREAD_VARIABLES}
+    os.environ.update({v: str(threads) for v in THREAD_VARIABLES})
+    limits, numba_threads = [], []
 
-        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    return threadpool_limits(limits=threads)
+    def reapply():
+        limits.append(threadpool_limits(limits=threads))
+        if "numba" in sys.modules:
+            import numba
+
+            if not numba_threads:
+                numba_threads.append(numba.get_num_threads())
+            numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+
+    reapply()
+    try:
+        yield reapply
+    finally:
+        for limit in reversed(limits):
+            limit.restore_original_limits()
+        if numba_threads:
+            sys.modules["numba"].set_num_threads(numba_threads[0])
+        for v, value in saved.items():
+            if value is None:
+                os.environ.pop(v, None)
+            else:
+                os.environ[v] = value
 
 
 def thread_report():
@@ -108,7 +136,7 @@ def gemm_peak(n=2048, repeats=5, seed=0):
     """The machine's single-precision matmul rate in GFLOP/s: best of ``repeats``.
 
     ``C = A @ B`` with A, B of shape (n, n) float32 costs 2 n^3 FLOP; run it under
-    :func:`limit_threads` to state the thread count.
+    :func:`thread_limits` to state the thread count.
     """
     rng = np.random.default_rng(seed)
     A = rng.random((n, n), dtype=np.float32)

@@ -87,20 +87,23 @@ def cmd_bench(args):
         data = load_mnist(args.data_dir, args.dataset, progress=show_progress(args))
 
     records = []
-    with bench.limit_threads(args.threads):  # after every import: threadpoolctl sees all pools
+    with bench.thread_limits(args.threads) as reapply_limits:
         threads = bench.thread_report()
         print(f"threads: {args.threads} for every contender; batch size {args.batch_size}; "
               f"best of {repeats}; {'quick' if args.quick else 'full epochs'}", flush=True)
         peak = bench.gemm_peak(n=1024 if args.quick else 2048, repeats=3 if args.quick else 5)
-        print(f"float32 GEMM peak (numpy matmul, {args.threads} threads): {peak:.1f} GFLOP/s", flush=True)
+        print(f"float32 GEMM peak (numpy matmul, {args.threads} thread{'s' if args.threads > 1 else ''}): "
+              f"{peak:.1f} GFLOP/s", flush=True)
         for c in contenders:
             t0 = time.perf_counter()
             c.prepare(data, args.batch_size)
             prepare_seconds = time.perf_counter() - t0
+            reapply_limits()  # the warm-up may have loaded another thread pool
             record = bench.measure(c, data, batch_size=args.batch_size, repeats=repeats, quick=args.quick)
             record["prepare_seconds"] = prepare_seconds
             record["version"] = getattr(c, "version", None)
             records.append(record)
+            threads = bench.thread_report()
             print(f"  {c.name}: {record['train_samples_per_s']:,.0f} samples/s training", flush=True)
     reference = next((r for r in records if r["name"] == "pytorch"), None)
     for r in records:
