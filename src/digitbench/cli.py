@@ -93,7 +93,7 @@ def add_train_parser(sub):
     p = sub.add_parser("train", help="train the network (default: the seed recipe on the fastest backend)")
     add_backend_option(p)
     add_data_options(p)
-    p.add_argument("--recipe", choices=list(RECIPES), default="seed",
+    p.add_argument("--recipe", choices=list(RECIPES),
                    help="named defaults for the options below (default: seed, the write-up's recipe)")
     p.add_argument("--epochs", type=positive_int, help=f"passes over the training set (seed: {seed['epochs']})")
     p.add_argument("--batch-size", type=positive_int, help=f"samples per SGD step (seed: {seed['batch_size']})")
@@ -101,22 +101,29 @@ def add_train_parser(sub):
     p.add_argument("--momentum", type=float, help=f"heavy-ball momentum in [0, 1) (seed: {seed['momentum']})")
     p.add_argument("--schedule", choices=SCHEDULES, help=f"learning-rate schedule (seed: {seed['schedule']})")
     p.add_argument("--decay", type=float, help=f"decay of the inverse-time schedule (seed: {seed['decay']})")
-    p.add_argument("--seed", type=int, default=0, help="seeds the initial weights and the shuffling (default: 0)")
-    p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    p.add_argument("--seed", type=int, help="seeds the initial weights and the shuffling (default: 0)")
+    p.add_argument("--dtype", choices=["float32", "float64"], help="(default: float32)")
     p.add_argument("--target-accuracy", type=fraction, help="test accuracy whose training time to record, e.g. 0.97")
     p.add_argument("--stop-at-target", action="store_true", help="stop as soon as --target-accuracy is reached")
-    p.add_argument("--out", default="model.npz", help="where to save the trained model (default: model.npz)")
+    p.add_argument("--out", help="where to save the trained model (default: model.npz; '' saves none)")
+    p.add_argument("--resume", metavar="CHECKPOINT",
+                   help="continue an interrupted run from its checkpoint, with its settings")
+    p.add_argument("--checkpoint", metavar="PATH",
+                   help="where Ctrl-C saves the run (default: beside --out, model.checkpoint.npz)")
     p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_train)
+    # None = not given: a resumed run takes these from its checkpoint (see checkpointing.py)
+    p.set_defaults(func=cmd_train, backend=None, dataset=None)
 
 
 def cmd_train(args):
     from .backends import get_backend
+    from .checkpointing import resolve_train_args, save_interrupted
     from .data import load_mnist
     from .model_io import save_model
-    from .train import RECIPES, train
+    from .train import RECIPES, TrainingInterrupted, train
 
+    resume = resolve_train_args(args)  # fills the options left unset, from a checkpoint or the defaults
     recipe = dict(RECIPES[args.recipe])
     for key in recipe:
         value = getattr(args, key, None)
@@ -129,9 +136,13 @@ def cmd_train(args):
         print(f"epoch {h['epoch']:>3}  loss {h['loss']:.4f}  train {100 * h['train_accuracy']:6.2f}%  "
               f"test {100 * h['test_accuracy']:6.2f}%  lr {h['lr']:.5f}  {h['seconds']:.2f} s", flush=True)
 
-    result = train(backend, data, seed=args.seed, dtype=np.dtype(args.dtype).type,
-                   target_accuracy=args.target_accuracy, stop_at_target=args.stop_at_target,
-                   progress=show_progress(args), on_epoch=report, **recipe)
+    try:
+        result = train(backend, data, seed=args.seed, dtype=np.dtype(args.dtype).type,
+                       target_accuracy=args.target_accuracy, stop_at_target=args.stop_at_target,
+                       progress=show_progress(args), on_epoch=report, resume=resume, **recipe)
+    except TrainingInterrupted as stop:  # Ctrl-C: keep the run, say how to continue it
+        save_interrupted(args, stop.checkpoint)
+        return 130
     summary = result.summary()
     summary.update(recipe=args.recipe, dataset=args.dataset)
     target = ""

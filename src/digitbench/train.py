@@ -92,9 +92,37 @@ def check_config(epochs, batch_size, lr, momentum, target_accuracy):
         raise UsageError(f"--target-accuracy must be a fraction in (0, 1], e.g. 0.97, not {target_accuracy!r}")
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`train`; ``.checkpoint`` is the state to resume from.
+
+    A KeyboardInterrupt, so code that does not know it still stops as on any Ctrl-C.
+    """
+
+    def __init__(self, checkpoint):
+        super().__init__()
+        self.checkpoint = checkpoint
+
+
+@dataclass
+class Checkpoint:
+    """Everything a run needs to continue exactly where it stopped.
+
+    It is taken at the start of a chunk of steps (at most a quarter epoch apart), so
+    Ctrl-C in the middle of a chunk rolls back to that chunk's start: the weights are
+    never half-updated. Resuming draws the epoch's permutation again from the saved
+    generator state, so the remaining steps see the same batches as an uninterrupted
+    run and, on a deterministic backend, end in bit-identical weights.
+    """
+
+    params: object  # Params
+    velocity: object  # Params, the momentum buffers
+    epoch_losses: np.ndarray  # (steps done in this epoch,), float64
+    state: dict  # JSON-able: epoch, step, rng_state, clocks, history, config, n_train
+
+
 def train(backend, data, *, epochs=30, batch_size=64, lr=0.01, momentum=0.9, schedule="inverse-time",
           decay=0.05, seed=0, dtype=np.float32, target_accuracy=None, stop_at_target=False,
-          params=None, progress=False, on_epoch=None):
+          params=None, progress=False, on_epoch=None, resume=None):
     """Train the network with mini-batch SGD; see the module docstring.
 
     Parameters
@@ -108,94 +136,158 @@ def train(backend, data, *, epochs=30, batch_size=64, lr=0.01, momentum=0.9, sch
     params : Params, optional starting point (default: ``init_params(seed, dtype)``)
     progress : bool, show a tqdm bar per epoch
     on_epoch : callable(dict), optional, called with each epoch's history record
+    resume : Checkpoint, optional; continue that run (its config must equal this one)
 
     Returns
     -------
     TrainResult
+
+    Raises
+    ------
+    TrainingDiverged when a loss is NaN or infinite; TrainingInterrupted on Ctrl-C.
     """
     check_config(epochs, batch_size, lr, momentum, target_accuracy)
-    params = copy_params(params) if params is not None else init_params(seed, dtype)
-    velocity = zeros_like_params(params)
+    if not (math.isfinite(decay) and decay >= 0):
+        raise UsageError(f"--decay must be a non-negative number, not {decay!r}")
     train_images, train_labels, test_images, test_labels = data
     train_labels = np.ascontiguousarray(train_labels, dtype=np.int64)
     test_labels = np.asarray(test_labels, dtype=np.int64)
     n = len(train_images)
+    if n == 0:
+        raise UsageError("the training set is empty")
+    config = dict(batch_size=batch_size, lr=lr, momentum=momentum, schedule=schedule, decay=decay,
+                  seed=seed, dtype=np.dtype(dtype if params is None else params.W1.dtype).name, epochs=epochs,
+                  target_accuracy=target_accuracy)
     steps_per_epoch = math.ceil(n / batch_size)
     lrs = learning_rates(schedule, lr, decay, epochs, steps_per_epoch)
     # Chunks: at most a quarter epoch (so the target is checked that often), and at most
     # what the backend can do between two ticks of the progress bar.
     chunk = min(math.ceil(steps_per_epoch / 4), getattr(backend, "max_steps_per_call", steps_per_epoch))
-    test_scaled = test_images.astype(params.W1.dtype) / 255
     rng = np.random.default_rng(seed)
-    train_clock = eval_clock = 0.0
-    reached_at = None
-    history = []
-    test_acc = None
-    epoch = 0
-    for epoch in range(1, epochs + 1):
-        order = rng.permutation(n).astype(np.int64)
-        epoch_losses = []
-        epoch_start_clock = train_clock
-        bar = _progress_bar(progress, steps_per_epoch, epoch, epochs, backend.name)
-        for first in range(0, steps_per_epoch, chunk):
-            steps = min(chunk, steps_per_epoch - first)
-            step_lrs = lrs[(epoch - 1) * steps_per_epoch + first:][:steps]
-            t0 = time.perf_counter()
-            with np.errstate(over="ignore", invalid="ignore"):  # divergence is checked below
-                losses = backend.train_batches(params, velocity, train_images, train_labels,
-                                               order[first * batch_size:(first + steps) * batch_size],
-                                               batch_size, step_lrs, momentum)
-            train_clock += time.perf_counter() - t0
-            epoch_losses.append(losses)
-            if bar is not None:
-                bar.update(steps)
-            if not np.all(np.isfinite(losses)):
-                if bar is not None:
-                    bar.close()
-                bad = first + int(np.argmin(np.isfinite(losses)))
-                raise TrainingDiverged(
-                    f"training diverged: the loss became {losses[bad - first]} in epoch {epoch} "
-                    f"(step {bad + 1} of {steps_per_epoch}) at learning rate {step_lrs[bad - first]:g}; "
-                    f"try a lower --lr, such as {lr / 10:g}"
-                )
-            if target_accuracy is not None and reached_at is None:
+    s = dict(epoch=1, step=0, rng_state=rng.bit_generator.state, train_clock=0.0, eval_clock=0.0,
+             epoch_start_clock=0.0, reached_at=None, test_acc=None, history=[])
+    if resume is not None:
+        _check_resume(resume, config, stop_at_target, n)
+        params, velocity = copy_params(resume.params), copy_params(resume.velocity)
+        s.update({k: resume.state[k] for k in s})
+        done_losses = [np.asarray(resume.epoch_losses, dtype=np.float64)]
+    else:
+        params = copy_params(params) if params is not None else init_params(seed, dtype)
+        velocity = zeros_like_params(params)
+        done_losses = []
+    test_scaled = test_images.astype(params.W1.dtype) / 255
+    train_clock, eval_clock = s["train_clock"], s["eval_clock"]
+    reached_at, test_acc, history = s["reached_at"], s["test_acc"], list(s["history"])
+    saved = None  # the last chunk boundary: what a Ctrl-C rolls back to
+    epoch = s["epoch"] - 1
+    try:
+        for epoch in range(s["epoch"], epochs + 1):
+            if epoch == s["epoch"]:
+                rng.bit_generator.state = s["rng_state"]
+                start, epoch_losses, epoch_start_clock = s["step"], done_losses, s["epoch_start_clock"]
+            else:
+                start, epoch_losses, epoch_start_clock = 0, [], train_clock
+            rng_state = rng.bit_generator.state  # before the permutation: resuming draws it again
+            order = rng.permutation(n).astype(np.int64)
+            bar = _progress_bar(progress, steps_per_epoch, epoch, epochs, backend.name, start)
+            for first in range(start, steps_per_epoch, chunk):
+                saved = Checkpoint(copy_params(params), copy_params(velocity),
+                                   np.concatenate([np.zeros(0), *epoch_losses]),
+                                   dict(epoch=epoch, step=first, rng_state=rng_state, train_clock=train_clock,
+                                        eval_clock=eval_clock, epoch_start_clock=epoch_start_clock,
+                                        reached_at=reached_at, test_acc=test_acc, history=list(history),
+                                        config={**config, "stop_at_target": stop_at_target}, n_train=n,
+                                        steps_per_epoch=steps_per_epoch, backend=backend.name))
+                steps = min(chunk, steps_per_epoch - first)
+                step_lrs = lrs[(epoch - 1) * steps_per_epoch + first:][:steps]
                 t0 = time.perf_counter()
-                test_acc = accuracy(backend, params, test_scaled, test_labels)
-                eval_clock += time.perf_counter() - t0
-                if test_acc >= target_accuracy:
-                    reached_at = train_clock
-                    if stop_at_target:
-                        break
-        if bar is not None:
-            bar.close()
-        t0 = time.perf_counter()
-        test_acc = accuracy(backend, params, test_scaled, test_labels)
-        train_acc = accuracy(backend, params, train_images, train_labels)
-        eval_clock += time.perf_counter() - t0
-        record = {
-            "epoch": epoch,
-            "loss": float(np.mean(np.concatenate(epoch_losses))),
-            "train_accuracy": train_acc,
-            "test_accuracy": test_acc,
-            "seconds": train_clock - epoch_start_clock,
-            "lr": float(lrs[(epoch - 1) * steps_per_epoch]),
-        }
-        history.append(record)
-        if on_epoch is not None:
-            on_epoch(record)
-        if stop_at_target and reached_at is not None:
-            break
-    config = dict(batch_size=batch_size, lr=lr, momentum=momentum, schedule=schedule, decay=decay,
-                  seed=seed, dtype=np.dtype(params.W1.dtype).name, epochs=epochs,
-                  target_accuracy=target_accuracy)
+                with np.errstate(over="ignore", invalid="ignore"):  # divergence is checked below
+                    losses = backend.train_batches(params, velocity, train_images, train_labels,
+                                                   order[first * batch_size:(first + steps) * batch_size],
+                                                   batch_size, step_lrs, momentum)
+                train_clock += time.perf_counter() - t0
+                epoch_losses.append(losses)
+                if bar is not None:
+                    bar.update(steps)
+                if not np.all(np.isfinite(losses)):
+                    if bar is not None:
+                        bar.close()
+                    bad = first + int(np.argmin(np.isfinite(losses)))
+                    raise TrainingDiverged(
+                        f"training diverged: the loss became {losses[bad - first]} in epoch {epoch} "
+                        f"(step {bad + 1} of {steps_per_epoch}) at learning rate {step_lrs[bad - first]:g}; "
+                        f"try a lower --lr, such as {lr / 10:g}"
+                    )
+                if target_accuracy is not None and reached_at is None:
+                    t0 = time.perf_counter()
+                    test_acc = accuracy(backend, params, test_scaled, test_labels)
+                    eval_clock += time.perf_counter() - t0
+                    if test_acc >= target_accuracy:
+                        reached_at = train_clock
+                        if stop_at_target:
+                            break
+            if bar is not None:
+                bar.close()
+            t0 = time.perf_counter()
+            test_acc = accuracy(backend, params, test_scaled, test_labels)
+            train_acc = accuracy(backend, params, train_images, train_labels)
+            eval_clock += time.perf_counter() - t0
+            record = {
+                "epoch": epoch,
+                "loss": float(np.mean(np.concatenate(epoch_losses))),
+                "train_accuracy": train_acc,
+                "test_accuracy": test_acc,
+                "seconds": train_clock - epoch_start_clock,
+                "lr": float(lrs[(epoch - 1) * steps_per_epoch]),
+            }
+            history.append(record)
+            if on_epoch is not None:
+                on_epoch(record)
+            if stop_at_target and reached_at is not None:
+                break
+    except KeyboardInterrupt:
+        if saved is None:  # before the first step: nothing to save but the start
+            raise
+        raise TrainingInterrupted(saved) from None
     return TrainResult(params=params, backend=backend.name, epochs_run=epoch, train_seconds=train_clock,
                        eval_seconds=eval_clock, test_accuracy=test_acc, seconds_to_target=reached_at,
                        history=history, config=config)
 
 
-def _progress_bar(enabled, total, epoch, epochs, name):
+def _check_resume(checkpoint, config, stop_at_target, n):
+    """Refuse a checkpoint that does not belong to this run; never start afresh silently."""
+    state = checkpoint.state
+    required = ("epoch", "step", "rng_state", "train_clock", "eval_clock", "epoch_start_clock", "reached_at",
+                "test_acc", "history", "config", "n_train")
+    missing = [k for k in required if k not in state]
+    if missing:
+        raise UsageError(f"incompatible checkpoint: it lacks {', '.join(missing)}")
+    saved = state["config"]
+    for key, value in {**config, "stop_at_target": stop_at_target}.items():
+        if saved.get(key) != value:
+            raise UsageError(f"incompatible checkpoint: it was made with {key} = {saved.get(key)!r}, "
+                             f"this run has {value!r}")
+    if state["n_train"] != n:
+        raise UsageError(f"incompatible checkpoint: it was made on {state['n_train']} training images, "
+                         f"this data set has {n}")
+    steps_per_epoch = math.ceil(n / config["batch_size"])
+    if not (1 <= state["epoch"] <= config["epochs"] and 0 <= state["step"] < steps_per_epoch):
+        raise UsageError(f"incompatible checkpoint: epoch {state['epoch']}, step {state['step']} is outside "
+                         f"this run ({config['epochs']} epochs of {steps_per_epoch} steps)")
+    if len(checkpoint.epoch_losses) != state["step"]:
+        raise UsageError("incompatible checkpoint: its losses do not match its step")
+    rng_state = state["rng_state"]
+    if not isinstance(rng_state, dict) or rng_state.get("bit_generator") != "PCG64":
+        raise UsageError("incompatible checkpoint: its random generator state is not NumPy's PCG64")
+    try:
+        np.random.default_rng().bit_generator.state = rng_state
+    except (TypeError, ValueError, KeyError) as e:
+        raise UsageError(f"incompatible checkpoint: bad random generator state ({e})") from None
+
+
+def _progress_bar(enabled, total, epoch, epochs, name, initial=0):
     if not enabled:
         return None
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=f"epoch {epoch}/{epochs} [{name}]", unit="batch", leave=False)
+    return tqdm(total=total, initial=initial, desc=f"epoch {epoch}/{epochs} [{name}]", unit="batch", leave=False)
