@@ -159,7 +159,7 @@ def format_table(records, peak, with_ratios):
             r["name"],
             f"{r['train_samples_per_s']:,.0f}",
             f"{_number(r['epoch_seconds'])}{star}",
-            _number(r["train_vs_pytorch"]) if with_ratios else "-",
+            _ratio(r["train_vs_pytorch"]) if with_ratios else "-",
             _number(100 * r["share_of_peak"]),
             f"{r['infer_samples_per_s']:,.0f}{istar}",
             _duration(r["latency_s"]),
@@ -201,6 +201,10 @@ def _number(x):
     return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}" if abs(x) >= 1e-4 else f"{x:.1e}"
 
 
+def _ratio(x):
+    return f"{x:.2f}" if x >= 0.1 else _number(x)
+
+
 def _duration(seconds):
     if seconds >= 1:
         return f"{seconds:.2f} s"
@@ -227,14 +231,15 @@ def plot(records, path, threads, batch_size):
         ax.set_xscale("log")
         ax.invert_yaxis()
         ax.set_xlabel("samples per second (log scale)")
-        ax.set_title(f"{title}, batch {batch_size}, {threads} threads" if key.startswith("train")
-                     else f"{title} (10,000 test images)")
+        ax.set_title(f"{title}, batch {batch_size}, {threads} thread{'s' if threads > 1 else ''}"
+                     if key.startswith("train") else f"{title} (10,000 test images)")
         for y, (r, v) in enumerate(zip(records, values)):
             label = f"{v:,.0f}"
             if key.startswith("train") and "train_vs_pytorch" in r:
-                label += f"  ({r['train_vs_pytorch']:.2f}x PyTorch)"
+                label += f"  ({_ratio(r['train_vs_pytorch'])}x PyTorch)"
             ax.text(v, y, " " + label, va="center", fontsize=8)
         # Bars start a whole decade below the smallest value, so that lengths compare in decades.
         ax.set_xlim(10 ** np.floor(np.log10(min(values))), max(values) * 10)
+    fig.suptitle("digitbench (blue) and peers (grey); * in the table: extrapolated from fewer samples", fontsize=9)
     atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
     plt.close(fig)
