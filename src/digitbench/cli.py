@@ -121,7 +121,7 @@ def cmd_train(args):
     from .checkpointing import resolve_train_args, save_interrupted
     from .data import load_mnist
     from .model_io import save_model
-    from .train import RECIPES, TrainingInterrupted, train
+    from .train import RECIPES, TrainingInterrupted, check_config, train
 
     resume = resolve_train_args(args)  # fills the options left unset, from a checkpoint or the defaults
     recipe = dict(RECIPES[args.recipe])
@@ -129,6 +129,8 @@ def cmd_train(args):
         value = getattr(args, key, None)
         if value is not None:
             recipe[key] = value
+    check_config(recipe["epochs"], recipe["batch_size"], recipe["lr"], recipe["momentum"], args.target_accuracy,
+                 recipe["decay"])  # before the data are loaded: a bad option fails at once
     backend = get_backend(args.backend)
     data = load_mnist(args.data_dir, args.dataset, progress=show_progress(args))
 

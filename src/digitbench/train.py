@@ -79,7 +79,8 @@ class TrainResult:
         }
 
 
-def check_config(epochs, batch_size, lr, momentum, target_accuracy):
+def check_config(epochs, batch_size, lr, momentum, target_accuracy, decay=0.0):
+    """Raise UsageError, naming the option, for a setting that makes no sense."""
     if not (isinstance(epochs, int) and epochs > 0):
         raise UsageError(f"--epochs must be a positive whole number, not {epochs!r}")
     if not (isinstance(batch_size, int) and batch_size > 0):
@@ -88,6 +89,8 @@ def check_config(epochs, batch_size, lr, momentum, target_accuracy):
         raise UsageError(f"--lr must be a positive number, not {lr!r}")
     if not (0 <= momentum < 1):
         raise UsageError(f"--momentum must be in [0, 1), not {momentum!r}")
+    if not (math.isfinite(decay) and decay >= 0):
+        raise UsageError(f"--decay must be a non-negative number, not {decay!r}")
     if target_accuracy is not None and not (0 < target_accuracy <= 1):
         raise UsageError(f"--target-accuracy must be a fraction in (0, 1], e.g. 0.97, not {target_accuracy!r}")
 
@@ -146,9 +149,7 @@ def train(backend, data, *, epochs=30, batch_size=64, lr=0.01, momentum=0.9, sch
     ------
     TrainingDiverged when a loss is NaN or infinite; TrainingInterrupted on Ctrl-C.
     """
-    check_config(epochs, batch_size, lr, momentum, target_accuracy)
-    if not (math.isfinite(decay) and decay >= 0):
-        raise UsageError(f"--decay must be a non-negative number, not {decay!r}")
+    check_config(epochs, batch_size, lr, momentum, target_accuracy, decay)
     train_images, train_labels, test_images, test_labels = data
     train_labels = np.ascontiguousarray(train_labels, dtype=np.int64)
     test_labels = np.asarray(test_labels, dtype=np.int64)
@@ -176,6 +177,8 @@ def train(backend, data, *, epochs=30, batch_size=64, lr=0.01, momentum=0.9, sch
         velocity = zeros_like_params(params)
         done_losses = []
     test_scaled = test_images.astype(params.W1.dtype) / 255
+    if hasattr(backend, "warmup"):  # compile or load numba's cached kernels now, off the clock
+        backend.warmup((params.W1.dtype.type,))
     train_clock, eval_clock = s["train_clock"], s["eval_clock"]
     reached_at, test_acc, history = s["reached_at"], s["test_acc"], list(s["history"])
     saved = None  # the last chunk boundary: what a Ctrl-C rolls back to
