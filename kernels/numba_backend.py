@@ -90,8 +90,12 @@ def sparse_from_uint8(images, words, rows, table, row_ptr, rj, rv, col_ptr, row_
 
 
 @njit(cache=True)
-def sparse_from_float(X, row_ptr, rj, rv, col_ptr, row_idx, vals):
-    """The non-zero entries of a float batch ``X`` (n, 784); see :func:`sparse_from_uint8`."""
+def sparse_from_float(X, row_ptr, rj, rv, col_ptr, row_idx, vals, with_csc):
+    """The non-zero entries of a float batch ``X`` (n, 784); see :func:`sparse_from_uint8`.
+
+    The CSC copy (col_ptr, row_idx, vals) is filled only if ``with_csc`` (the forward
+    pass needs only the CSR one).
+    """
     c = 0
     for i in range(X.shape[0]):
         row_ptr[i] = c
@@ -101,7 +105,8 @@ def sparse_from_float(X, row_ptr, rj, rv, col_ptr, row_idx, vals):
                 rv[c] = X[i, j]
                 c += 1
     row_ptr[X.shape[0]] = c
-    csr_to_csc(X.shape[0], X.shape[1], row_ptr, rj, rv, col_ptr, row_idx, vals)
+    if with_csc:
+        csr_to_csc(X.shape[0], X.shape[1], row_ptr, rj, rv, col_ptr, row_idx, vals)
 
 
 @njit(cache=True)
@@ -368,7 +373,7 @@ def forward_blocks(X, W1, b1, W2, b2, W3, b3, p, block):
     for start in range(0, X.shape[0], block):
         stop = min(start + block, X.shape[0])
         n = stop - start
-        sparse_from_float(X[start:stop], row_ptr, rj, rv, col_ptr, row_idx, vals)
+        sparse_from_float(X[start:stop], row_ptr, rj, rv, col_ptr, row_idx, vals, False)
         forward_layers(n, row_ptr, rj, rv, W1, b1, W2, b2, W3, b3, z1, a1, z2, a2, z3)
         softmax_rows(n, z3, p[start:stop])
 
@@ -448,7 +453,7 @@ class NumbaBackend(Backend):
         row_ptr, col_ptr = np.empty(n + 1, np.int64), np.empty(785, np.int64)
         rj, row_idx = np.empty(X.size, np.int32), np.empty(X.size, np.int32)
         rv, vals = np.empty(X.size, dtype), np.empty(X.size, dtype)
-        sparse_from_float(X, row_ptr, rj, rv, col_ptr, row_idx, vals)
+        sparse_from_float(X, row_ptr, rj, rv, col_ptr, row_idx, vals, True)
         z1, a1, dz1 = (np.empty((n, 128), dtype) for _ in range(3))
         z2, a2, dz2 = (np.empty((n, 64), dtype) for _ in range(3))
         z3, dz3 = np.empty((n, 10), dtype), np.empty((n, 10), dtype)
