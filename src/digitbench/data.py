@@ -298,7 +298,8 @@ def load_mnist(data_dir=None, dataset="mnist", download=True, progress=True):
 def _read_folder(folder, dataset):
     """The four arrays from ``folder``, checksums verified; DataError if any is missing."""
     if not Path(folder).is_dir():
-        raise DataError(f"{folder}: no such data folder (pass --data-dir, or run `digitbench download`)")
+        raise DataError(f"{folder}: no such data folder "
+                        f"(run `digitbench download --data-dir {folder}` to create and fill it)")
     missing = missing_files(folder)
     if missing:
         raise DataError(f"{folder}: missing {', '.join(missing)} "
