@@ -103,6 +103,8 @@ def _build(kind, tmp_path):
         return _npz(p, a, meta=np.array("{not json")), "metadata is not valid JSON"
     if kind == "meta deeply nested":
         return _npz(p, a, meta=np.array("[" * 100_000 + "]" * 100_000)), "metadata is not valid JSON"
+    if kind == "meta a JSON list":
+        return _npz(p, a, meta=np.array("[1, 2]")), "not a digitbench model (metadata lacks format"
     if kind == "meta not a string":
         return _npz(p, a, meta=np.zeros(3)), "metadata is not a JSON string"
     if kind == "other layer sizes":
@@ -151,7 +153,7 @@ def _build(kind, tmp_path):
 
 KINDS = ["object array", "pickle file", "pickle member", "missing key", "missing meta", "extra key", "wrong shape",
          "integer dtype", "mixed dtypes", "NaN weight", "infinite weight", "unknown format version",
-         "not a digitbench model", "meta not JSON", "meta deeply nested", "meta not a string", "other layer sizes",
+         "not a digitbench model", "meta not JSON", "meta deeply nested", "meta a JSON list", "meta not a string", "other layer sizes",
          "truncated zip", "truncated member", "member longer than its header", "oversized member",
          "header claims a huge array", "compressed bomb", "duplicate member", "empty file",
          "checkpoint instead of model", "no such file", "a folder"]

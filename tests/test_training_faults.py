@@ -209,6 +209,21 @@ def _truncated(tmp):
     return path
 
 
+@pytest.mark.parametrize("tamper, words", [
+    (dict(epoch="2"), "epoch has the wrong type"),
+    (dict(step=10**9), "epoch 1, step 1000000000 is outside this run"),
+    (dict(rng_state={"bit_generator": "MT19937"}), "not NumPy's PCG64"),
+    (dict(rng_state={"bit_generator": "PCG64", "state": "x"}), "bad random generator state"),
+    (dict(history={}), "history has the wrong type"),
+])
+def test_tampered_checkpoint_is_refused(small, tmp_path, tamper, words):
+    ck = _checkpoint(small)
+    path = save_checkpoint(tmp_path / "c.npz", ck.params, ck.velocity, ck.epoch_losses, **{**ck.state, **tamper})
+    params, velocity, losses, meta = load_checkpoint(path)
+    with pytest.raises(UsageError, match=words):
+        train(get_backend("numpy"), small, resume=Checkpoint(params, velocity, losses, meta), **RUN)
+
+
 def test_cli_resume_with_a_contradicting_option(cli_data, tmp_path, monkeypatch, capsys):
     with monkeypatch.context() as m:
         _interrupt_at(m, get_backend("numpy"), 2)

@@ -252,7 +252,8 @@ def _check_meta(path, meta_array, kind=FORMAT):
         raise ModelFileError(f"{path}: metadata is not valid JSON ({type(e).__name__})") from None
     if not isinstance(meta, dict) or meta.get("format") != kind:
         what = "model" if kind == FORMAT else "checkpoint"
-        hint = " (it is a checkpoint: pass it to `train --resume`)" if meta.get("format") == CHECKPOINT_FORMAT else ""
+        is_checkpoint = isinstance(meta, dict) and meta.get("format") == CHECKPOINT_FORMAT
+        hint = " (it is a checkpoint: pass it to `train --resume`)" if is_checkpoint else ""
         raise ModelFileError(f"{path}: not a digitbench {what} (metadata lacks format {kind!r}){hint}")
     if meta.get("format_version") != FORMAT_VERSION:
         raise ModelFileError(
