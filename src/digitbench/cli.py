@@ -19,7 +19,7 @@ from .data import DATASETS
 from .errors import DigitbenchError
 
 #: Modules that each define ``add_parser(subparsers)`` for one more subcommand.
-COMMAND_MODULES = ["digitbench.bench_cli", "digitbench.gradcheck"]
+COMMAND_MODULES = ["digitbench.experiments", "digitbench.plots", "digitbench.bench_cli", "digitbench.gradcheck"]
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -1,0 +1,136 @@
+"""What the experiments share: data subsets, a loss-recording backend, tables, figures.
+
+Every experiment is a function ``run(args) -> dict`` (see :mod:`digitbench.experiments`)
+that prints a short table and writes one PNG with matplotlib's Agg backend (no display
+needed). The helpers here keep those pieces uniform.
+"""
+
+import re
+import time
+
+import numpy as np
+
+from ..data import MnistData, load_mnist
+from ..errors import TrainingDiverged
+from ..params import Params
+
+
+def load_subset(data_dir, subset):
+    """MNIST with only the first ``subset`` training images (all 10,000 test images).
+
+    The first N rows of the training file are as varied as a random sample (the file is
+    not sorted by label), and taking them keeps runs identical across machines.
+    """
+    data = load_mnist(data_dir, progress=False)
+    if subset is None or subset >= len(data.train_labels):
+        return data
+    return MnistData(data.train_images[:subset], data.train_labels[:subset], data.test_images, data.test_labels)
+
+
+class RecordingBackend:
+    """Wraps a backend and keeps the loss of every SGD step that ``train`` runs.
+
+    :func:`digitbench.train.train` reports one mean loss per epoch; the experiments
+    want the curve step by step. Everything else is passed through untouched, so a
+    compiled ``train_batches`` (numba) stays compiled.
+    """
+
+    def __init__(self, backend):
+        self.inner = backend
+        self.name = backend.name
+        self.losses = []
+        if hasattr(backend, "max_steps_per_call"):
+            self.max_steps_per_call = backend.max_steps_per_call
+
+    def train_batches(self, *args, **kwargs):
+        losses = self.inner.train_batches(*args, **kwargs)
+        self.losses.extend(np.asarray(losses, dtype=np.float64).tolist())
+        return losses
+
+    def __getattr__(self, name):  # forward, predict, loss_and_grads, ...
+        return getattr(self.inner, name)
+
+
+_DIVERGED = re.compile(r"in epoch (\d+) \(step (\d+) of (\d+)\)")
+
+
+def run_training(backend, data, **recipe):
+    """Train with :func:`digitbench.train.train`, catching divergence.
+
+    Returns
+    -------
+    dict with ``losses`` (per step, NaN included when it diverged), ``history`` (per
+    epoch), ``test_accuracy`` (None when it diverged), ``params`` (None when it
+    diverged), ``seconds`` (wall clock, evaluation included), and ``diverged``: None, or
+    a dict ``{"epoch", "step", "steps_per_epoch", "message"}`` read from the
+    :class:`~digitbench.errors.TrainingDiverged` that ``train`` raised.
+    """
+    from ..train import train
+
+    recorder = RecordingBackend(backend)
+    history = []
+    t0 = time.perf_counter()
+    try:
+        result = train(recorder, data, on_epoch=history.append, **recipe)
+    except TrainingDiverged as e:
+        found = _DIVERGED.search(str(e))
+        epoch, step, per_epoch = (int(g) for g in found.groups()) if found else (len(history) + 1, None, None)
+        return {"losses": recorder.losses, "history": history, "test_accuracy": None, "params": None,
+                "seconds": time.perf_counter() - t0,
+                "diverged": {"epoch": epoch, "step": step, "steps_per_epoch": per_epoch, "message": str(e)}}
+    return {"losses": recorder.losses, "history": result.history, "test_accuracy": result.test_accuracy,
+            "params": result.params, "seconds": time.perf_counter() - t0, "diverged": None}
+
+
+def scaled_params(params, factor, dtype=None):
+    """``params`` with every weight matrix multiplied by ``factor`` (biases kept)."""
+    return Params(*(np.array(a * factor if a.ndim == 2 else a, dtype=dtype or a.dtype) for a in params))
+
+
+def format_table(headers, rows):
+    """Rows of strings as a plain-text table with aligned columns (first left, rest right)."""
+    cells = [list(map(str, headers))] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = []
+    for k, row in enumerate(cells):
+        parts = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:])]
+        lines.append("  ".join(parts).rstrip())
+        if k == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def percent(x):
+    return "-" if x is None else f"{100 * x:.2f}%"
+
+
+def new_figure(nrows, ncols, width=10, height=4):
+    """A matplotlib figure on the Agg backend (importing pyplot lazily and headless)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(nrows, ncols, figsize=(width, height), squeeze=False)
+
+
+def save_figure(fig, path, dpi=80):
+    """Write ``fig`` as PNG to ``path`` atomically and close it; returns ``path``."""
+    import matplotlib.pyplot as plt
+
+    from ..model_io import atomic_write
+
+    fig.tight_layout()
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=dpi))
+    plt.close(fig)
+    return path
+
+
+def smooth(values, window):
+    """Running mean over ``window`` steps (NaN kept where the input has NaN)."""
+    values = np.asarray(values, dtype=np.float64)
+    if window <= 1 or len(values) < window:
+        return values
+    kernel = np.ones(window) / window
+    out = np.convolve(values, kernel, mode="valid")
+    return np.concatenate([np.full(window - 1, np.nan), out])
