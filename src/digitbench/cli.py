@@ -87,6 +87,7 @@ def show_progress(args):
 
 
 def add_train_parser(sub):
+    from .plots import png_path
     from .train import RECIPES, SCHEDULES
 
     seed = RECIPES["seed"]
@@ -110,6 +111,8 @@ def add_train_parser(sub):
                    help="continue an interrupted run from its checkpoint, with its settings")
     p.add_argument("--checkpoint", metavar="PATH",
                    help="where Ctrl-C saves the run (default: beside --out, model.checkpoint.npz)")
+    p.add_argument("--plot", metavar="PATH", type=png_path,
+                   help="also write the loss and accuracy curves to PATH (PNG) at the end")
     p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     # None = not given: a resumed run takes these from its checkpoint (see checkpointing.py)
@@ -159,6 +162,10 @@ def cmd_train(args):
                    test_accuracy=result.test_accuracy, recipe=args.recipe,
                    config=result.config, history=result.history)
         print(f"saved {args.out}")
+    if args.plot:
+        from .plots import plot_history
+
+        print(f"wrote {plot_history(result.history, args.plot, title=f'{args.recipe} recipe, {args.backend} backend')}")
     if args.json:
         print_json(summary)
     return 0

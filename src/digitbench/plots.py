@@ -251,3 +251,13 @@ def cmd_plot(args):
         print_json({"backend": args.backend, "model": str(args.model), "figures": {k: str(v) for k, v in written.items()}})
     return 0
 
+
+
+def png_path(text):
+    """argparse type for ``--plot PATH``: the folder must exist (checked before training)."""
+    import argparse
+
+    path = Path(text)
+    if not path.parent.is_dir():
+        raise argparse.ArgumentTypeError(f"folder {path.parent} does not exist")
+    return path
