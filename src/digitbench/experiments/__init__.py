@@ -36,6 +36,8 @@ def add_parser(sub):
     p.add_argument("--data-dir", help="folder with the four IDX files (default: $DIGITBENCH_DATA, else the cache)")
     p.add_argument("--out-dir", default=".", help="where to write experiment-NAME.png (default: .)")
     p.add_argument("--subset", type=positive_int, help="train on the first N training images (default: per experiment)")
+    p.add_argument("--test-subset", type=positive_int,
+                   help="measure test accuracy on the first N test images (default: all 10,000)")
     p.add_argument("--epochs", type=positive_int, help="epochs per training run (default: per experiment)")
     p.add_argument("--seed", type=int, default=0, help="initial weights and shuffling (default: 0)")
     p.add_argument("--momentum", type=float,
@@ -63,12 +65,12 @@ def cmd_experiment(args):
     backend = get_backend(args.backend)
     module = importlib.import_module(f"{__name__}.{module_name}")
     t0 = time.perf_counter()
-    data = load_subset(args.data_dir, args.subset)
+    data = load_subset(args.data_dir, args.subset, args.test_subset)
     lines, fig, record = module.run(args, data, backend)
     seconds = time.perf_counter() - t0
     path = save_figure(fig, out_dir / f"experiment-{args.name}.png")
     print("\n".join(lines))
-    print(f"wrote {path} ({seconds:.1f} s, backend {backend.name})")
+    print(f"wrote {path} ({seconds:.1f} s, backend {backend.name}, test accuracy on {len(data.test_labels)} test images)")
     if args.json:
         print_json({"experiment": args.name, "backend": backend.name, "figure": str(path),
                     "seconds": round(seconds, 2), "subset": args.subset, "epochs": args.epochs, **record})

@@ -15,16 +15,15 @@ from ..errors import TrainingDiverged
 from ..params import Params
 
 
-def load_subset(data_dir, subset):
-    """MNIST with only the first ``subset`` training images (all 10,000 test images).
+def load_subset(data_dir, subset, test_subset=None):
+    """MNIST with only the first ``subset`` training images (and ``test_subset`` test images).
 
     The first N rows of the training file are as varied as a random sample (the file is
     not sorted by label), and taking them keeps runs identical across machines.
     """
     data = load_mnist(data_dir, progress=False)
-    if subset is None or subset >= len(data.train_labels):
-        return data
-    return MnistData(data.train_images[:subset], data.train_labels[:subset], data.test_images, data.test_labels)
+    train, test = slice(subset), slice(test_subset)
+    return MnistData(data.train_images[train], data.train_labels[train], data.test_images[test], data.test_labels[test])
 
 
 class RecordingBackend:

@@ -1,0 +1,126 @@
+"""`digitbench experiment NAME`: each one runs on a small subset and writes its table and PNG.
+
+The experiments' own NumPy network is checked against the NumPy backend (ReLU, stable
+softmax) and against central differences (sigmoid), so that what the sigmoid and
+learning-rate experiments report is about the activation and the softmax, not a bug.
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+from digitbench import cli, get_backend, init_params
+from digitbench.experiments.initialization import distinct_columns, initial_params
+from digitbench.experiments.network import ActivationNet
+from digitbench.experiments.softmax_overflow import losses, naive_softmax
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def check_png(path):
+    from PIL import Image
+
+    data = path.read_bytes()
+    assert data[:8] == PNG_SIGNATURE, f"{path} is not a PNG"
+    with Image.open(path) as image:
+        image.verify()
+    with Image.open(path) as image:
+        assert image.width > 100 and image.height > 100
+
+
+@pytest.mark.parametrize("name, expect", [
+    ("sigmoid", "sigmoid"),
+    ("softmax-overflow", "NaN grads f32"),
+    ("learning-rate", "NaN in epoch 1"),
+    ("initialization", "distinct W1 columns"),
+])
+def test_experiment_writes_table_and_figure(name, expect, data_dir, tmp_path, capsys):
+    code = cli.main(["experiment", name, "--backend", "numpy", "--data-dir", str(data_dir), "--out-dir", str(tmp_path),
+                     "--subset", "2000", "--test-subset", "1000", "--epochs", "1", "--json"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert expect in out
+    record = json.loads(out.strip().splitlines()[-1])
+    assert record["experiment"] == name and record["backend"] == "numpy"
+    check_png(tmp_path / f"experiment-{name}.png")
+
+
+def test_bad_out_dir_is_one_line(tmp_path, capsys):
+    code = cli.main(["experiment", "softmax-overflow", "--out-dir", str(tmp_path / "missing")])
+    err = capsys.readouterr().err
+    assert code == 1 and "no such folder" in err and len(err.strip().splitlines()) == 1
+
+
+def batch(n=16, seed=1):
+    rng = np.random.default_rng(seed)
+    return rng.random((n, 784)), rng.integers(0, 10, n)
+
+
+def test_relu_network_matches_numpy_backend():
+    # float64, same operations in the same order: agreement to rounding (1e-12 relative).
+    params = init_params(0, np.float64)
+    X, y = batch()
+    loss, grads = ActivationNet("relu").loss_and_grads(params, X, y)
+    ref_loss, ref_grads = get_backend("numpy").loss_and_grads(params, X, y)
+    assert loss == pytest.approx(ref_loss, rel=1e-12)
+    for name, g, r in zip(ref_grads._fields, grads, ref_grads):
+        np.testing.assert_allclose(g, r, rtol=1e-10, atol=1e-14, err_msg=name)
+
+
+def test_sigmoid_gradients_match_central_differences():
+    # float64 central differences with h = 1e-6: truncation error ~h^2, rounding ~1e-16/h,
+    # so 1e-6 relative agreement is far inside both.
+    params = init_params(0, np.float64)
+    X, y = batch()
+    net = ActivationNet("sigmoid")
+    _, grads = net.loss_and_grads(params, X, y)
+    rng = np.random.default_rng(2)
+    h = 1e-6
+    for k, name in enumerate(params._fields):
+        for _ in range(3):
+            idx = tuple(rng.integers(0, s) for s in params[k].shape)
+            plus = [a.copy() for a in params]
+            minus = [a.copy() for a in params]
+            plus[k][idx] += h
+            minus[k][idx] -= h
+            numeric = (net.loss_and_grads(type(params)(*plus), X, y)[0]
+                       - net.loss_and_grads(type(params)(*minus), X, y)[0]) / (2 * h)
+            assert grads[k][idx] == pytest.approx(numeric, rel=1e-6, abs=1e-10), f"{name}{idx}"
+
+
+def test_gradient_norms_are_recorded_every_few_steps():
+    params = init_params(0)
+    X, y = batch()
+    net = ActivationNet("sigmoid", every=2)
+    for _ in range(5):
+        net.loss_and_grads(params, X, y)
+    assert [row[0] for row in net.norms] == [0, 2, 4]
+    assert all(0 < row[4] <= 0.25 for row in net.norms)  # mean sigmoid'(z1) <= 1/4
+
+
+def test_naive_softmax_overflows_where_the_stable_one_does_not():
+    z = np.array([[90.0, 80.0, 0.0]], dtype=np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        assert np.isnan(naive_softmax(z)[0, 0])  # exp(90) = inf in float32; inf / inf = NaN
+    naive, stable, nan_grads = losses(z, np.array([0]))
+    assert np.isnan(naive) and nan_grads > 0
+    # Stable loss = log(1 + e^-10 + e^-90) = 4.54e-5, computed in float32 as (90 + 4.54e-5) - 90:
+    # float32's spacing at 90 is 2**-17 = 7.6e-6, so agreement to 8e-6 absolute is what it can do.
+    assert stable == pytest.approx(np.log1p(np.exp(-10.0) + np.exp(-90.0)), abs=8e-6)
+    # The same logits in float64 are harmless for both.
+    naive64, stable64, _ = losses(z.astype(np.float64), np.array([0]))
+    assert naive64 == pytest.approx(stable64, rel=1e-12)
+
+
+def test_initializations():
+    zero = initial_params("zero", 0)
+    assert all(not a.any() for a in zero)
+    # Zero weights: every gradient of a weight matrix is exactly zero (relu'(0) = 0 here).
+    X, y = batch()
+    _, grads = get_backend("numpy").loss_and_grads(zero, X.astype(np.float32), y)
+    assert not grads.W1.any() and not grads.W2.any() and not grads.W3.any() and grads.b3.any()
+    assert distinct_columns(initial_params("constant", 0).W1) == 1
+    assert distinct_columns(initial_params("he", 0).W1) == 128
+    he = init_params(0)
+    np.testing.assert_allclose(initial_params("too large", 0).W2, 10 * he.W2, rtol=1e-6)
