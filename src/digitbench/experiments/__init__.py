@@ -19,7 +19,7 @@ from pathlib import Path
 
 #: name -> (module, default --subset, default --epochs, one-line description)
 EXPERIMENTS = {
-    "sigmoid": ("sigmoid", 60000, 3, "sigmoid vs ReLU hidden units: slower learning and vanishing gradients"),
+    "sigmoid": ("sigmoid", 60000, 5, "sigmoid vs ReLU hidden units: slower learning and vanishing gradients"),
     "softmax-overflow": ("softmax_overflow", None, None, "softmax without max-subtraction overflows to inf and NaN"),
     "learning-rate": ("learning_rate", 10000, 3, "a learning-rate sweep: where training stops converging or NaNs"),
     "initialization": ("initialization", 10000, 3, "zero, constant, too-small, too-large and He initialisation"),

@@ -78,9 +78,10 @@ def run(args, data, backend):
     for name, r in arms.items():
         epochs = [h["epoch"] for h in r["history"]]
         ax[0, 0].plot(epochs, [100 * h["test_accuracy"] for h in r["history"]], "o-", color=colors[name], label=name)
-        ax[0, 1].plot(smooth(r["losses"], 50), color=colors[name], label=name, lw=1)
+        curve = smooth(r["losses"], 50)
+        ax[0, 1].plot(np.arange(len(curve))[::10], curve[::10], color=colors[name], label=name, lw=1)
         for k, style in zip(range(3), ("-", "--", ":")):
-            ax[0, 2].semilogy(r["norms"][:, 0], smooth(r["norms"][:, 1 + k], 5), style, color=colors[name],
+            ax[0, 2].semilogy(r["norms"][:, 0], smooth(r["norms"][:, 1 + k], 15), style, color=colors[name],
                               lw=1, label=f"{name} ||dW{k + 1}||")
     ax[0, 0].plot([h["epoch"] for h in reference["history"]], [100 * h["test_accuracy"] for h in reference["history"]],
                   "x", color="k", label=f"relu on {backend.name}")
