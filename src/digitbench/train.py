@@ -3,8 +3,13 @@
 The loop is backend-agnostic: each epoch it draws a permutation from a seeded
 generator and hands the backend chunks of steps (:meth:`Backend.train_batches`); between
 chunks, outside the training clock, it checks the loss for NaN and, with a target
-accuracy, measures test accuracy (at least every quarter epoch). Same seed, same
-backend, same machine: identical weights.
+accuracy, measures test accuracy (``TARGET_CHECKS_PER_EPOCH`` times an epoch, at evenly
+spaced steps). Same seed, same backend, same machine: identical weights.
+
+After each epoch it records the loss, the test accuracy on all test images and the
+train accuracy on a fixed sample of ``TRAIN_EVAL_SAMPLE`` training images (the first
+ones; scaled once, so evaluating costs one forward pass over each, not a conversion
+of all 60,000 images every epoch).
 """
 
 import math
@@ -29,6 +34,10 @@ RECIPES = {
     "fast": dict(epochs=2, batch_size=64, lr=0.1, momentum=0.9, schedule="linear", decay=0.0),
 }
 SCHEDULES = ("constant", "inverse-time", "linear")
+#: How often per epoch the test accuracy is checked against ``target_accuracy``.
+TARGET_CHECKS_PER_EPOCH = 10
+#: Train accuracy is measured on this many training images (the first ones).
+TRAIN_EVAL_SAMPLE = 10_000
 
 
 def learning_rates(schedule, lr, decay, epochs, steps_per_epoch):
@@ -164,14 +173,20 @@ def train(backend, data, *, epochs=30, batch_size=64, lr=0.01, momentum=0.9, sch
                   target_accuracy=target_accuracy)
     steps_per_epoch = math.ceil(n / batch_size)
     lrs = learning_rates(schedule, lr, decay, epochs, steps_per_epoch)
-    # Chunks: at most a quarter epoch (so the target is checked that often), and at most
-    # what the backend can do between two ticks of the progress bar.
-    chunk = min(math.ceil(steps_per_epoch / 4), getattr(backend, "max_steps_per_call", steps_per_epoch))
+    # Chunks end at every target check (evenly spaced steps) and at least every quarter
+    # epoch (the Ctrl-C checkpoints), and hold at most what the backend does between two
+    # ticks of the progress bar.
+    checks = TARGET_CHECKS_PER_EPOCH if target_accuracy is not None else 4
+    boundaries = _chunk_boundaries(steps_per_epoch, checks, getattr(backend, "max_steps_per_call", steps_per_epoch))
+    check_steps = {math.ceil(k * steps_per_epoch / checks) for k in range(1, checks + 1)}
     rng = np.random.default_rng(seed)
     s = dict(epoch=1, step=0, rng_state=rng.bit_generator.state, train_clock=0.0, eval_clock=0.0,
              epoch_start_clock=0.0, reached_at=None, test_acc=None, history=[])
     if resume is not None:
         _check_resume(resume, config, stop_at_target, n)
+        if resume.state["step"] not in {first for first, _ in boundaries}:
+            raise UsageError(f"incompatible checkpoint: step {resume.state['step']} is not where this run "
+                             "would have saved one")
         params, velocity = copy_params(resume.params), copy_params(resume.velocity)
         s.update({k: resume.state[k] for k in s})
         done_losses = [np.asarray(resume.epoch_losses, dtype=np.float64)]
@@ -180,6 +195,8 @@ def train(backend, data, *, epochs=30, batch_size=64, lr=0.01, momentum=0.9, sch
         velocity = zeros_like_params(params)
         done_losses = []
     test_scaled = test_images.astype(params.W1.dtype) / 255
+    train_sample = train_images[:TRAIN_EVAL_SAMPLE].astype(params.W1.dtype) / 255
+    train_sample_labels = train_labels[:TRAIN_EVAL_SAMPLE]
     if hasattr(backend, "warmup"):  # compile or load numba's cached kernels now, off the clock
         backend.warmup((params.W1.dtype.type,))
     train_clock, eval_clock = s["train_clock"], s["eval_clock"]
@@ -196,7 +213,7 @@ def train(backend, data, *, epochs=30, batch_size=64, lr=0.01, momentum=0.9, sch
             rng_state = rng.bit_generator.state  # before the permutation: resuming draws it again
             order = rng.permutation(n).astype(np.int64)
             bar = _progress_bar(progress, steps_per_epoch, epoch, epochs, backend.name, start)
-            for first in range(start, steps_per_epoch, chunk):
+            for first, last in ((a, b) for a, b in boundaries if a >= start):
                 saved = Checkpoint(copy_params(params), copy_params(velocity),
                                    np.concatenate([np.zeros(0), *epoch_losses]),
                                    dict(epoch=epoch, step=first, rng_state=rng_state, train_clock=train_clock,
@@ -204,7 +221,7 @@ def train(backend, data, *, epochs=30, batch_size=64, lr=0.01, momentum=0.9, sch
                                         reached_at=reached_at, test_acc=test_acc, history=list(history),
                                         config={**config, "stop_at_target": stop_at_target}, n_train=n,
                                         steps_per_epoch=steps_per_epoch, backend=backend.name))
-                steps = min(chunk, steps_per_epoch - first)
+                steps = last - first
                 step_lrs = lrs[(epoch - 1) * steps_per_epoch + first:][:steps]
                 t0 = time.perf_counter()
                 with np.errstate(over="ignore", invalid="ignore"):  # divergence is checked below
@@ -224,7 +241,7 @@ def train(backend, data, *, epochs=30, batch_size=64, lr=0.01, momentum=0.9, sch
                         f"(step {bad + 1} of {steps_per_epoch}) at learning rate {step_lrs[bad - first]:g}; "
                         f"try a lower --lr, such as {lr / 10:g}"
                     )
-                if target_accuracy is not None and reached_at is None:
+                if target_accuracy is not None and reached_at is None and last in check_steps:
                     t0 = time.perf_counter()
                     test_acc = accuracy(backend, params, test_scaled, test_labels)
                     eval_clock += time.perf_counter() - t0
@@ -236,7 +253,7 @@ def train(backend, data, *, epochs=30, batch_size=64, lr=0.01, momentum=0.9, sch
                 bar.close()
             t0 = time.perf_counter()
             test_acc = accuracy(backend, params, test_scaled, test_labels)
-            train_acc = accuracy(backend, params, train_images, train_labels)
+            train_acc = accuracy(backend, params, train_sample, train_sample_labels)
             eval_clock += time.perf_counter() - t0
             record = {
                 "epoch": epoch,
@@ -258,6 +275,23 @@ def train(backend, data, *, epochs=30, batch_size=64, lr=0.01, momentum=0.9, sch
     return TrainResult(params=params, backend=backend.name, epochs_run=epoch, train_seconds=train_clock,
                        eval_seconds=eval_clock, test_accuracy=test_acc, seconds_to_target=reached_at,
                        history=history, config=config)
+
+
+def _chunk_boundaries(steps_per_epoch, checks, max_steps):
+    """(first, last) step pairs covering one epoch, split at each check and every max_steps.
+
+    >>> _chunk_boundaries(10, 4, 100)
+    [(0, 3), (3, 5), (5, 8), (8, 10)]
+    """
+    cuts = sorted({math.ceil(k * steps_per_epoch / checks) for k in range(1, checks + 1)}
+                  | {math.ceil(k * steps_per_epoch / 4) for k in range(1, 5)})
+    pairs, first = [], 0
+    for cut in cuts:
+        while first < cut:
+            last = min(cut, first + max_steps)
+            pairs.append((first, last))
+            first = last
+    return pairs
 
 
 def _check_resume(checkpoint, config, stop_at_target, n):
