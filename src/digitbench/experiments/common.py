@@ -1,8 +1,9 @@
 """What the experiments share: data subsets, a loss-recording backend, tables, figures.
 
-Every experiment is a function ``run(args) -> dict`` (see :mod:`digitbench.experiments`)
-that prints a short table and writes one PNG with matplotlib's Agg backend (no display
-needed). The helpers here keep those pieces uniform.
+Every experiment module has a function ``run(args, data, backend)`` returning
+``(lines, figure, record)``: the text to print (a short table), a matplotlib figure
+(Agg backend, no display needed) that :mod:`digitbench.experiments` saves as PNG, and a
+JSON-able dict for ``--json``. The helpers here keep those pieces uniform.
 """
 
 import re

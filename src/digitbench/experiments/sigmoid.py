@@ -1,10 +1,10 @@
 """Sigmoid hidden units against ReLU: the seed's stall, and the vanishing gradients behind it.
 
-The backends implement only the fixed ReLU network, so this experiment carries its own
-small NumPy network whose hidden activation is chosen by name (scikit-learn's table
-style). It is the NumPy backend's forward and backward pass
-(:mod:`digitbench.kernels.numpy_backend`) with ``relu`` and its derivative swapped for
-a looked-up pair, and it reuses that module's ``log_softmax``. Both arms, ReLU and
+The backends implement only the fixed ReLU network, so this experiment trains the
+experiments' own NumPy network (:class:`~digitbench.experiments.network.ActivationNet`:
+the NumPy backend's forward and backward pass with ``relu`` and its derivative swapped
+for a pair looked up by name). So the sigmoid arm runs on NumPy whatever ``--backend``
+says, and so does its ReLU twin, for a like-for-like comparison. Both arms, ReLU and
 sigmoid, run on it through the very same :func:`digitbench.train.train` loop (same
 seed, so the same He-initialised weights and the same shuffling; same recipe), and it
 records the per-layer gradient norms ``||dW1||, ||dW2||, ||dW3||`` (Frobenius) every
@@ -27,8 +27,8 @@ steps about ten times larger and hides much of it.
 import numpy as np
 
 from ..params import init_params
+from .common import format_table, new_figure, percent, run_training, smooth
 from .network import ActivationNet
-from .common import format_table, new_figure, percent, run_training, save_figure, smooth
 
 
 #: Plain SGD (the seed recipe without momentum): where the sigmoid network stalls.
