@@ -99,8 +99,6 @@ def test_forward_and_gradients_float32_close_to_exact(name, batch):
 @pytest.mark.parametrize("momentum", [0.0, 0.9])
 @pytest.mark.parametrize("name", NAMES)
 def test_train_batches_agree_float64(name, momentum):
-    if name == "naive" and momentum == 0.0:
-        pytest.skip("naive: one momentum setting is enough (each step takes a second)")
     images, labels = mnist_like_batch(40, seed=11)
     order = np.random.default_rng(2).permutation(40).astype(np.int64)[:22]  # 3 steps of 8, the last short
     lrs = np.array([0.05, 0.04, 0.03])
