@@ -49,6 +49,7 @@ from numba import njit
 from digitbench.params import Params, init_params, zeros_like_params
 
 from .base import Backend
+from .denormals import flush_subnormals_on, mxcsr_restore
 
 # --------------------------------------------------------------------------- kernels
 #
@@ -342,6 +343,7 @@ def train_steps(W1, b1, W2, b2, W3, b3, V1, vb1, V2, vb2, V3, vb3, images, words
     dW3, db3, dW2, db2, db1 = (np.empty_like(W3), np.empty_like(b3), np.empty_like(W2),
                                np.empty_like(b2), np.empty_like(b1))
     yb = np.empty(B, np.int64)
+    saved_mxcsr = flush_subnormals_on()  # inside this call only (see denormals.py)
     for step in range(lrs.shape[0]):
         start = step * B
         stop = min(start + B, order.shape[0])
@@ -363,6 +365,7 @@ def train_steps(W1, b1, W2, b2, W3, b3, V1, vb1, V2, vb2, V3, vb3, images, words
         sgd_update(b2, vb2, db2, lr, momentum)
         sgd_update(W3, V3, dW3, lr, momentum)
         sgd_update(b3, vb3, db3, lr, momentum)
+    mxcsr_restore(saved_mxcsr)
 
 
 @njit(cache=True)

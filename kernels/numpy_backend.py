@@ -80,4 +80,77 @@ class NumpyBackend(Backend):
         return float(loss), Params(dW1, db1, dW2, db2, dW3, db3)
 
 
+    def train_batches(self, params, velocity, images, labels, order, batch_size, lrs, momentum=0.0):
+        """SGD steps as in :meth:`Backend.train_batches`, with every array preallocated.
+
+        The math is exactly :meth:`loss_and_grads` followed by the momentum update; it
+        is written here with ``out=`` arguments and in-place operations, so that a step
+        allocates (almost) nothing and touches each buffer as few times as possible:
+
+        - ``a = relu(z)`` overwrites ``z``: relu'(z) = [z > 0] = [a > 0], so backward
+          needs only ``a``;
+        - the logits are shifted by their row max and exponentiated in place;
+        - ``1/n`` of the mean is folded into ``dz3``, as in :meth:`loss_and_grads`.
+
+        The agreement tests hold it to :meth:`loss_and_grads` to rounding error.
+        """
+        W1, b1, W2, b2, W3, b3 = params
+        dtype = W1.dtype
+        B = batch_size
+        X = np.empty((B, W1.shape[0]), dtype)
+        a1, da1 = np.empty((B, W1.shape[1]), dtype), np.empty((B, W1.shape[1]), dtype)
+        a2, da2 = np.empty((B, W2.shape[1]), dtype), np.empty((B, W2.shape[1]), dtype)
+        z3 = np.empty((B, W3.shape[1]), dtype)
+        grads = Params(*(np.empty_like(w) for w in params))
+        dW1, db1, dW2, db2, dW3, db3 = grads
+        step_update = [np.empty_like(w) for w in params]  # lr * v, before w -= it
+        inv255 = dtype.type(1 / 255)
+        losses = np.empty(len(lrs))
+        for k, lr in enumerate(lrs):
+            rows = order[k * B:(k + 1) * B]
+            n = len(rows)
+            x, h1, g1, h2, g2, z = X[:n], a1[:n], da1[:n], a2[:n], da2[:n], z3[:n]
+            y = labels[rows]
+            np.multiply(images[rows], inv255, out=x)  # uint8 pixels to [0, 1]
+            # forward: z = a @ W + b, then relu in place (a1 = relu(z1), a2 = relu(z2))
+            np.dot(x, W1, out=h1)
+            h1 += b1
+            np.maximum(h1, 0, out=h1)
+            np.dot(h1, W2, out=h2)
+            h2 += b2
+            np.maximum(h2, 0, out=h2)
+            np.dot(h2, W3, out=z)
+            z += b3
+            # softmax and cross-entropy: z <- z - max(z); p = exp(z) / sum(exp(z))
+            z -= z.max(axis=1, keepdims=True)
+            picked = z[np.arange(n), y]  # shifted logit of the true class (a copy)
+            np.exp(z, out=z)
+            total = z.sum(axis=1, keepdims=True)
+            losses[k] = np.mean(np.log(total[:, 0]) - picked)  # -log p[i, y_i], averaged
+            z /= total  # z is now p
+            z[np.arange(n), y] -= 1  # dz3 = (p - Y) / n
+            z *= dtype.type(1 / n)
+            # backward, layer by layer (relu'(z) = [a > 0])
+            np.dot(h2.T, z, out=dW3)
+            np.sum(z, axis=0, out=db3)
+            np.dot(z, W3.T, out=g2)
+            g2 *= h2 > 0
+            np.dot(h1.T, g2, out=dW2)
+            np.sum(g2, axis=0, out=db2)
+            np.dot(g2, W2.T, out=g1)
+            g1 *= h1 > 0
+            np.dot(x.T, g1, out=dW1)
+            np.sum(g1, axis=0, out=db1)
+            # v <- momentum * v + g; w <- w - lr * v
+            lr = dtype.type(lr)
+            for w, v, g, u in zip(params, velocity, grads, step_update):
+                if momentum:
+                    v *= dtype.type(momentum)
+                    v += g
+                    g = v
+                np.multiply(g, lr, out=u)
+                w -= u
+        return losses
+
+
 BACKEND = NumpyBackend

@@ -1,0 +1,30 @@
+"""Details of the numba backend that the agreement tests do not reach."""
+
+import numpy as np
+
+from digitbench import get_backend, init_params
+from digitbench.params import zeros_like_params
+
+
+def _decay_run(name, steps=30):
+    """``steps`` SGD steps at lr 0 with momentum 0.9 on black images: W1's velocity,
+    1e-37 at the start, only decays (0.9^30 * 1e-37 = 4.2e-39, below float32's smallest
+    normal number 1.18e-38)."""
+    params = init_params(0, np.float32)
+    velocity = zeros_like_params(params)
+    velocity.W1[:] = np.float32(1e-37)
+    images = np.zeros((8, 784), np.uint8)
+    labels = np.arange(8, dtype=np.int64)
+    order = np.tile(np.arange(8, dtype=np.int64), steps)
+    get_backend(name).train_batches(params, velocity, images, labels, order, 8, np.zeros(steps), 0.9)
+    return velocity.W1
+
+
+def test_numba_flushes_subnormals_to_zero_inside_its_kernels_only():
+    tiny = np.finfo(np.float32).tiny
+    reference = _decay_run("numpy")  # NumPy keeps IEEE gradual underflow
+    assert np.all((reference > 0) & (reference < tiny))
+    flushed = _decay_run("numba")
+    assert not flushed.any(), "numba: subnormal velocities should have been flushed to 0"
+    # The caller's floating-point state is restored: subnormals exist again outside.
+    assert np.float32(1e-38) * np.float32(0.5) > 0
