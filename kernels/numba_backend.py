@@ -48,7 +48,7 @@ from numba import njit
 
 from digitbench.params import Params, init_params, zeros_like_params
 
-from .base import Backend
+from .base import Backend, blas_single_thread
 from .denormals import flush_subnormals_on, mxcsr_restore
 
 # --------------------------------------------------------------------------- kernels
@@ -389,25 +389,6 @@ def forward_blocks(X, W1, b1, W2, b2, W3, b3, p, block):
 
 
 # --------------------------------------------------------------------------- backend
-
-
-_controller = None
-
-
-def blas_single_thread():
-    """A context in which the BLAS libraries (SciPy's, which np.dot calls inside numba
-    kernels, and NumPy's) run on one thread; restored on exit.
-
-    The products here are small (64 x 128 @ 128 x 64): a second BLAS thread gains little
-    on a quiet machine and, on a busy one, its spin-waiting costs many times the work.
-    """
-    global _controller
-    if _controller is None:
-        import scipy.linalg.cython_blas  # noqa: F401  (load SciPy's BLAS so that it is seen)
-        from threadpoolctl import ThreadpoolController
-
-        _controller = ThreadpoolController()
-    return _controller.limit(limits=1, user_api="blas")
 
 
 def _check_params(params):
