@@ -101,5 +101,7 @@ def test_divergence_stops_with_a_clear_message(mnist_data):
     params = init_params(0)
     # With the stable log-softmax the loss only turns NaN once the weights overflow
     # float32 (lr 1e5 does it in the third step; lr 10 merely kills every ReLU).
-    with pytest.raises(TrainingDiverged, match=r"nan in epoch 1 .*learning rate 100000; try a lower --lr, such as 10000"):
+    with pytest.raises(TrainingDiverged, match=r"nan in epoch 1 .*learning rate 100000; try a lower --lr, such as 10000") as info:
         train(get_backend("numpy"), data, epochs=2, lr=1e5, momentum=0.0, params=params)
+    e = info.value  # where it happened, as fields too (the experiments read them)
+    assert (e.epoch, e.step, e.steps_per_epoch, e.lr) == (1, 3, 32, 1e5) and not np.isfinite(e.loss)

@@ -25,7 +25,15 @@ class ModelFileError(DigitbenchError):
 
 
 class TrainingDiverged(DigitbenchError):
-    """The loss became NaN or infinite during training."""
+    """The loss became NaN or infinite during training.
+
+    Besides the message, it carries where: ``epoch`` (from 1), ``step`` (from 1, within
+    the epoch), ``steps_per_epoch``, ``lr`` (of that step) and ``loss`` (the bad value).
+    """
+
+    def __init__(self, message, *, epoch=None, step=None, steps_per_epoch=None, lr=None, loss=None):
+        super().__init__(message)
+        self.epoch, self.step, self.steps_per_epoch, self.lr, self.loss = epoch, step, steps_per_epoch, lr, loss
 
 
 class ImageError(DigitbenchError):

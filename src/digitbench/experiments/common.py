@@ -6,7 +6,6 @@ Every experiment module has a function ``run(args, data, backend)`` returning
 JSON-able dict for ``--json``. The helpers here keep those pieces uniform.
 """
 
-import re
 import time
 
 import numpy as np
@@ -51,7 +50,6 @@ class RecordingBackend:
         return getattr(self.inner, name)
 
 
-_DIVERGED = re.compile(r"in epoch (\d+) \(step (\d+) of (\d+)\)")
 
 
 def run_training(backend, data, **recipe):
@@ -62,7 +60,7 @@ def run_training(backend, data, **recipe):
     dict with ``losses`` (per step, NaN included when it diverged), ``history`` (per
     epoch), ``test_accuracy`` (None when it diverged), ``params`` (None when it
     diverged), ``seconds`` (wall clock, evaluation included), and ``diverged``: None, or
-    a dict ``{"epoch", "step", "steps_per_epoch", "message"}`` read from the
+    a dict ``{"epoch", "step", "steps_per_epoch", "message"}`` taken from the
     :class:`~digitbench.errors.TrainingDiverged` that ``train`` raised.
     """
     from ..train import train
@@ -73,11 +71,10 @@ def run_training(backend, data, **recipe):
     try:
         result = train(recorder, data, on_epoch=history.append, **recipe)
     except TrainingDiverged as e:
-        found = _DIVERGED.search(str(e))
-        epoch, step, per_epoch = (int(g) for g in found.groups()) if found else (len(history) + 1, None, None)
         return {"losses": recorder.losses, "history": history, "test_accuracy": None, "params": None,
                 "seconds": time.perf_counter() - t0,
-                "diverged": {"epoch": epoch, "step": step, "steps_per_epoch": per_epoch, "message": str(e)}}
+                "diverged": {"epoch": e.epoch, "step": e.step, "steps_per_epoch": e.steps_per_epoch,
+                             "message": str(e)}}
     return {"losses": recorder.losses, "history": result.history, "test_accuracy": result.test_accuracy,
             "params": result.params, "seconds": time.perf_counter() - t0, "diverged": None}
 
