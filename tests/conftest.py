@@ -1,7 +1,8 @@
 """Shared fixtures: where the real MNIST files are, and the loaded data set.
 
-The files are found as the CLI finds them: $DIGITBENCH_DATA, else ``../shared/mnist``
-beside the repository (where CI keeps them). Tests that need them use the
+The files are looked for in $DIGITBENCH_DATA, else ``../shared/mnist`` beside the
+repository (where CI keeps them), else digitbench's download cache (where
+``digitbench download`` puts them). Tests that need them use the
 ``data_dir`` or ``mnist_data`` fixtures. Locally a missing data set skips those tests;
 under CI=true it fails them, so that CI can never pass by skipping the real data.
 """
@@ -15,9 +16,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _find_data_dir():
-    from digitbench.data import missing_files
+    from digitbench.data import default_cache_dir, missing_files
 
-    candidates = [os.environ.get("DIGITBENCH_DATA"), REPO.parent / "shared" / "mnist"]
+    candidates = [os.environ.get("DIGITBENCH_DATA"), REPO.parent / "shared" / "mnist", default_cache_dir() / "mnist"]
     for candidate in candidates:
         if candidate and Path(candidate).is_dir() and not missing_files(candidate):
             return Path(candidate)
