@@ -28,3 +28,15 @@ def test_numba_flushes_subnormals_to_zero_inside_its_kernels_only():
     assert not flushed.any(), "numba: subnormal velocities should have been flushed to 0"
     # The caller's floating-point state is restored: subnormals exist again outside.
     assert np.float32(1e-38) * np.float32(0.5) > 0
+
+
+def test_trainer_reports_kernel_start_up_apart_from_training(mnist_data):
+    from digitbench.data import MnistData
+    from digitbench.train import train
+
+    small = MnistData(mnist_data.train_images[:640], mnist_data.train_labels[:640],
+                      mnist_data.test_images[:100], mnist_data.test_labels[:100])
+    result = train(get_backend("numba"), small, epochs=1)
+    # warmup() ran (compiling, or loading numba's cache) before the training clock started
+    assert result.warmup_seconds > 0 and result.summary()["warmup_seconds"] == round(result.warmup_seconds, 4)
+    assert train(get_backend("numpy"), small, epochs=1).warmup_seconds == 0

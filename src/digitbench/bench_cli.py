@@ -104,7 +104,8 @@ def cmd_bench(args):
             record["version"] = getattr(c, "version", None)
             records.append(record)
             threads = bench.thread_report()
-            print(f"  {c.name}: {record['train_samples_per_s']:,.0f} samples/s training", flush=True)
+            print(f"  {c.name}: {record['train_samples_per_s']:,.0f} samples/s training; start-up "
+                  f"{prepare_seconds:.2f} s (imports, numba compile or cache load: never timed)", flush=True)
     reference = next((r for r in records if r["name"] == "pytorch"), None)
     for r in records:
         bench.add_derived(r, peak, reference)

@@ -156,7 +156,9 @@ def cmd_train(args):
         target = (f"; reached {100 * args.target_accuracy:.2f}% after {reached:.2f} s of training" if reached is not None
                   else f"; never reached {100 * args.target_accuracy:.2f}%")
     print(f"{args.backend}: test accuracy {100 * result.test_accuracy:.2f}% after {result.epochs_run} epochs, "
-          f"{result.train_seconds:.2f} s of training (+{result.eval_seconds:.2f} s evaluating){target}")
+          f"{result.train_seconds:.2f} s of training (+{result.eval_seconds:.2f} s evaluating"
+          + (f", +{result.warmup_seconds:.2f} s compiling or loading kernels" if result.warmup_seconds else "")
+          + f"){target}")
     if args.out:
         save_model(args.out, result.params, backend=args.backend, seed=args.seed, dataset=args.dataset,
                    test_accuracy=result.test_accuracy, recipe=args.recipe,

@@ -75,6 +75,7 @@ class TrainResult:
     eval_seconds: float  # the evaluations between chunks
     test_accuracy: float
     seconds_to_target: float = None  # training clock when the target was first reached
+    warmup_seconds: float = 0.0  # compiling or loading jitted kernels, before the clock starts
     history: list = field(default_factory=list)  # one dict per epoch
     config: dict = field(default_factory=dict)
 
@@ -86,6 +87,7 @@ class TrainResult:
             "test_accuracy": self.test_accuracy,
             "train_seconds": round(self.train_seconds, 4),
             "eval_seconds": round(self.eval_seconds, 4),
+            "warmup_seconds": round(self.warmup_seconds, 4),
             "seconds_to_target": None if self.seconds_to_target is None else round(self.seconds_to_target, 4),
             **{k: v for k, v in self.config.items() if k != "backend"},
             "history": self.history,
@@ -198,8 +200,9 @@ def train(backend, data, *, epochs=30, batch_size=64, lr=0.01, momentum=0.9, sch
     test_scaled = test_images.astype(params.W1.dtype) / 255
     train_sample = train_images[:TRAIN_EVAL_SAMPLE].astype(params.W1.dtype) / 255
     train_sample_labels = train_labels[:TRAIN_EVAL_SAMPLE]
+    warmup_seconds = 0.0
     if hasattr(backend, "warmup"):  # compile or load numba's cached kernels now, off the clock
-        backend.warmup((params.W1.dtype.type,))
+        warmup_seconds = backend.warmup((params.W1.dtype.type,))
     train_clock, eval_clock = s["train_clock"], s["eval_clock"]
     reached_at, test_acc, history = s["reached_at"], s["test_acc"], list(s["history"])
     saved = None  # the last chunk boundary: what a Ctrl-C rolls back to
@@ -276,7 +279,7 @@ def train(backend, data, *, epochs=30, batch_size=64, lr=0.01, momentum=0.9, sch
         raise TrainingInterrupted(saved) from None
     return TrainResult(params=params, backend=backend.name, epochs_run=epoch, train_seconds=train_clock,
                        eval_seconds=eval_clock, test_accuracy=test_acc, seconds_to_target=reached_at,
-                       history=history, config=config)
+                       warmup_seconds=warmup_seconds, history=history, config=config)
 
 
 def _chunk_boundaries(steps_per_epoch, checks, max_steps):
