@@ -194,14 +194,21 @@ def add_bias_rows(n, z, b):
             z[i, h] += b[h]
 
 
+@njit(cache=True, inline="always")
+def row_max(z, i):
+    """max(z[i, :])."""
+    m = z[i, 0]
+    for c in range(1, z.shape[1]):
+        m = max(m, z[i, c])
+    return m
+
+
 @njit(cache=True)
 def softmax_rows(n, z3, p):
     """p[i] = softmax(z3[i]) for the first n rows; subtracting the row max avoids overflow."""
     K = z3.shape[1]
     for i in range(n):
-        m = z3[i, 0]
-        for c in range(1, K):
-            m = max(m, z3[i, c])
+        m = row_max(z3, i)
         s = 0.0
         for c in range(K):
             e = np.exp(z3[i, c] - m)
@@ -225,9 +232,7 @@ def backward_layers(n, y, W2, W3, z1, a1, z2, a2, z3, dz3, dW3, db3, dz2, dW2, d
     for i in range(n):
         # softmax + cross-entropy: loss_i = -(z3[i, y] - m - log(sum exp(z3 - m)));
         # together they give the shortcut dL/dz3 = (p - Y) / n, Y the one-hot labels.
-        m = z3[i, 0]
-        for c in range(1, K):
-            m = max(m, z3[i, c])
+        m = row_max(z3, i)
         s = 0.0
         for c in range(K):
             s += np.exp(np.float64(z3[i, c] - m))
