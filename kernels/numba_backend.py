@@ -44,7 +44,7 @@ and cached start times in fresh processes.
 import time
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from digitbench.params import Params, init_params, zeros_like_params
 
@@ -64,6 +64,9 @@ from .denormals import flush_subnormals_on, mxcsr_restore
 # rounding instead of two); nothing else of fastmath (no reassociation), so the results
 # are deterministic and within an ulp or so per operation of the unfused ones.
 FASTMATH = {"contract"}
+#: W1's update splits its 784 rows into this many fixed ranges, run in parallel; the
+#: result does not depend on how many threads run them (each row is one thread's).
+ROW_PARTS = 8
 
 
 @njit(cache=True)
@@ -273,7 +276,7 @@ def relu_backward_rows(n, z, d):
                 d[i, h] = 0
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, parallel=True)
 def update_W1_rows(col_ptr, row_idx, vals, dz1, W1, V1, lr, decay, scale):
     """For each pixel j, with g_j = sum_i x_ij dz1[i] (row j of dW1 = X.T @ dz1):
 
@@ -282,10 +285,23 @@ def update_W1_rows(col_ptr, row_idx, vals, dz1, W1, V1, lr, decay, scale):
 
     Three uses: dW1 itself (V1 = dW1 zeroed, decay 1, scale 1, lr 0); SGD with momentum
     m (decay m, scale 1, lr); plain SGD (V1 = W1, decay 1, scale -lr, lr 0: W1 += -lr g).
-    Row j of V1 and W1 is read and written once; four samples are added per pass.
+    Row j of V1 and W1 is read and written once; four samples are added per pass. The
+    rows are split into ROW_PARTS ranges run in parallel (:func:`update_W1_row_range`);
+    each thread flushes subnormals itself, as threads do not inherit the caller's MXCSR.
     """
+    D = W1.shape[0]
+    for part in prange(ROW_PARTS):
+        saved_mxcsr = flush_subnormals_on()
+        update_W1_row_range(col_ptr, row_idx, vals, dz1, W1, V1, lr, decay, scale,
+                            part * D // ROW_PARTS, (part + 1) * D // ROW_PARTS)
+        mxcsr_restore(saved_mxcsr)
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def update_W1_row_range(col_ptr, row_idx, vals, dz1, W1, V1, lr, decay, scale, first, last):
+    """Rows first:last of :func:`update_W1_rows`."""
     H = dz1.shape[1]
-    for j in range(W1.shape[0]):
+    for j in range(first, last):
         v = V1[j]
         if decay != 1:
             for h in range(H):
@@ -325,7 +341,7 @@ def sgd_update(w, v, g, lr, momentum):
             wf[k] -= lr * gf[k]
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def train_steps(W1, b1, W2, b2, W3, b3, V1, vb1, V2, vb2, V3, vb3, images, words, table, labels, order,
                 batch_size, lrs, momentum, losses):
     """Run len(lrs) SGD steps in place; fill ``losses`` (steps,) float64 with each batch's mean loss.
@@ -333,44 +349,81 @@ def train_steps(W1, b1, W2, b2, W3, b3, V1, vb1, V2, vb2, V3, vb3, images, words
     The arithmetic is that of :meth:`digitbench.kernels.base.Backend.train_batches`
     (``v <- m v + g; w <- w - lr v``); W1's update is fused with its gradient
     (:func:`update_W1_rows`), so dW1 never exists as a dense array.
+
+    Two threads, and results that do not depend on them: each step is two parallel
+    regions. In the first, one task runs step k's forward and backward pass and the
+    updates of b1, W2, b2, W3, b3 (:func:`dense_step`) while the other gathers batch
+    k + 1's non-zero pixels into the second set of sparse buffers (it needs nothing from
+    step k). In the second, W1's rows are updated in parallel ranges. No value is ever
+    summed across threads, so the same inputs give the same bits on 1 thread or 2.
     """
     dt = W1.dtype
     one = dt.type(1)
     D, H1, H2, K = W1.shape[0], W1.shape[1], W2.shape[1], W3.shape[1]
     B = batch_size
-    row_ptr = np.empty(B + 1, np.int64)
-    col_ptr = np.empty(D + 1, np.int64)
-    rj, row_idx = np.empty(B * D, np.int32), np.empty(B * D, np.int32)
-    rv, vals = np.empty(B * D, dt), np.empty(B * D, dt)
+    steps = lrs.shape[0]
+    # two sets of sparse buffers: the current batch's and the next one's
+    row_ptr, next_row_ptr = np.empty(B + 1, np.int64), np.empty(B + 1, np.int64)
+    col_ptr, next_col_ptr = np.empty(D + 1, np.int64), np.empty(D + 1, np.int64)
+    rj, next_rj = np.empty(B * D, np.int32), np.empty(B * D, np.int32)
+    rv, next_rv = np.empty(B * D, dt), np.empty(B * D, dt)
+    row_idx, next_row_idx = np.empty(B * D, np.int32), np.empty(B * D, np.int32)
+    vals, next_vals = np.empty(B * D, dt), np.empty(B * D, dt)
     z1, a1, dz1 = np.empty((B, H1), dt), np.empty((B, H1), dt), np.empty((B, H1), dt)
     z2, a2, dz2 = np.empty((B, H2), dt), np.empty((B, H2), dt), np.empty((B, H2), dt)
     z3, dz3 = np.empty((B, K), dt), np.empty((B, K), dt)
     dW3, db3, dW2, db2, db1 = (np.empty_like(W3), np.empty_like(b3), np.empty_like(W2),
                                np.empty_like(b2), np.empty_like(b1))
     yb = np.empty(B, np.int64)
-    saved_mxcsr = flush_subnormals_on()  # inside this call only (see denormals.py)
-    for step in range(lrs.shape[0]):
+    step_loss = np.zeros(1)
+    if steps > 0:
+        sparse_from_uint8(images, words, order[0:min(B, order.shape[0])], table, row_ptr, rj, rv,
+                          col_ptr, row_idx, vals)
+    for step in range(steps):
         start = step * B
-        stop = min(start + B, order.shape[0])
-        n = stop - start
-        rows = order[start:stop]
-        for i in range(n):
-            yb[i] = labels[rows[i]]
-        sparse_from_uint8(images, words, rows, table, row_ptr, rj, rv, col_ptr, row_idx, vals)
-        forward_layers(n, row_ptr, rj, rv, W1, b1, W2, b2, W3, b3, z1, a1, z2, a2, z3)
-        loss = backward_layers(n, yb, W2, W3, z1, a1, z2, a2, z3, dz3, dW3, db3, dz2, dW2, db2, dz1, db1)
-        losses[step] = loss / n
+        n = min(start + B, order.shape[0]) - start
         lr = dt.type(lrs[step])
+        for task in prange(2):
+            saved_mxcsr = flush_subnormals_on()  # per thread (see denormals.py)
+            if task == 0:
+                rows = order[start:start + n]
+                for i in range(n):
+                    yb[i] = labels[rows[i]]
+                step_loss[0] = dense_step(n, yb, row_ptr, rj, rv, W1, b1, W2, b2, W3, b3, vb1, V2, vb2, V3, vb3,
+                                          z1, a1, z2, a2, z3, dz3, dW3, db3, dz2, dW2, db2, dz1, db1, lr, momentum)
+            elif step + 1 < steps:
+                nxt = order[start + B:min(start + 2 * B, order.shape[0])]
+                sparse_from_uint8(images, words, nxt, table, next_row_ptr, next_rj, next_rv,
+                                  next_col_ptr, next_row_idx, next_vals)
+            mxcsr_restore(saved_mxcsr)
+        losses[step] = step_loss[0] / n
         if momentum != 0:  # V1 <- m V1 + dW1; W1 <- W1 - lr V1
             update_W1_rows(col_ptr, row_idx, vals, dz1, W1, V1, lr, momentum, one)
         else:  # W1 <- W1 + (-lr) dW1
             update_W1_rows(col_ptr, row_idx, vals, dz1, W1, W1, dt.type(0), one, -lr)
-        sgd_update(b1, vb1, db1, lr, momentum)
-        sgd_update(W2, V2, dW2, lr, momentum)
-        sgd_update(b2, vb2, db2, lr, momentum)
-        sgd_update(W3, V3, dW3, lr, momentum)
-        sgd_update(b3, vb3, db3, lr, momentum)
-    mxcsr_restore(saved_mxcsr)
+        row_ptr, next_row_ptr = next_row_ptr, row_ptr
+        col_ptr, next_col_ptr = next_col_ptr, col_ptr
+        rj, next_rj = next_rj, rj
+        rv, next_rv = next_rv, rv
+        row_idx, next_row_idx = next_row_idx, row_idx
+        vals, next_vals = next_vals, vals
+
+
+@njit(cache=True)
+def dense_step(n, yb, row_ptr, rj, rv, W1, b1, W2, b2, W3, b3, vb1, V2, vb2, V3, vb3,
+               z1, a1, z2, a2, z3, dz3, dW3, db3, dz2, dW2, db2, dz1, db1, lr, momentum):
+    """One step's forward and backward pass and the SGD updates of all but W1.
+
+    Returns the batch's summed loss; leaves dz1 (n, 128) for W1's update.
+    """
+    forward_layers(n, row_ptr, rj, rv, W1, b1, W2, b2, W3, b3, z1, a1, z2, a2, z3)
+    loss = backward_layers(n, yb, W2, W3, z1, a1, z2, a2, z3, dz3, dW3, db3, dz2, dW2, db2, dz1, db1)
+    sgd_update(b1, vb1, db1, lr, momentum)
+    sgd_update(W2, V2, dW2, lr, momentum)
+    sgd_update(b2, vb2, db2, lr, momentum)
+    sgd_update(W3, V3, dW3, lr, momentum)
+    sgd_update(b3, vb3, db3, lr, momentum)
+    return loss
 
 
 @njit(cache=True)
