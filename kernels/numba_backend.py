@@ -138,14 +138,15 @@ def csr_to_csc(n, D, row_ptr, rj, rv, col_ptr, row_idx, vals):
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def layer1_forward(n, row_ptr, rj, rv, W1, b1, z1):
-    """z1 = X @ W1 + b1 over the non-zero pixels only: z1[i] = b1 + sum_j x_ij W1[j].
+def layer1_forward(first, last, row_ptr, rj, rv, W1, b1, z1):
+    """z1 = X @ W1 + b1 over the non-zero pixels only, for samples first:last:
+    z1[i] = b1 + sum_j x_ij W1[j].
 
     Four pixels per pass over the 128-wide row, so z1[i] is loaded and stored once per
     four multiply-adds.
     """
     H = W1.shape[1]
-    for i in range(n):
+    for i in range(first, last):
         zi = z1[i]
         for h in range(H):
             zi[h] = b1[h]
@@ -172,7 +173,13 @@ def forward_layers(n, row_ptr, rj, rv, W1, b1, W2, b2, W3, b3, z1, a1, z2, a2, z
     z1 = X @ W1 + b1 over the non-zero pixels (:func:`layer1_forward`); a = relu(z);
     z2 = a1 @ W2 + b2 and z3 = a2 @ W3 + b3 are dense products (np.dot calls BLAS).
     """
-    layer1_forward(n, row_ptr, rj, rv, W1, b1, z1)
+    layer1_forward(0, n, row_ptr, rj, rv, W1, b1, z1)
+    dense_forward(n, W2, b2, W3, b3, z1, a1, z2, a2, z3)
+
+
+@njit(cache=True)
+def dense_forward(n, W2, b2, W3, b3, z1, a1, z2, a2, z3):
+    """The rest of :func:`forward_layers` once z1 is filled: a1 = relu(z1), layers 2, 3."""
     relu_rows(n, z1, a1)
     np.dot(a1[:n], W2, z2[:n])
     add_bias_rows(n, z2, b2)
@@ -383,6 +390,8 @@ def train_steps(W1, b1, W2, b2, W3, b3, V1, vb1, V2, vb2, V3, vb3, images, words
         start = step * B
         n = min(start + B, order.shape[0]) - start
         lr = dt.type(lrs[step])
+        for half in prange(2):  # layer 1, the samples split in two
+            layer1_forward(half * n // 2, (half + 1) * n // 2, row_ptr, rj, rv, W1, b1, z1)
         for task in prange(2):
             saved_mxcsr = flush_subnormals_on()  # per thread (see denormals.py)
             if task == 0:
@@ -412,11 +421,10 @@ def train_steps(W1, b1, W2, b2, W3, b3, V1, vb1, V2, vb2, V3, vb3, images, words
 @njit(cache=True)
 def dense_step(n, yb, row_ptr, rj, rv, W1, b1, W2, b2, W3, b3, vb1, V2, vb2, V3, vb3,
                z1, a1, z2, a2, z3, dz3, dW3, db3, dz2, dW2, db2, dz1, db1, lr, momentum):
-    """One step's forward and backward pass and the SGD updates of all but W1.
-
-    Returns the batch's summed loss; leaves dz1 (n, 128) for W1's update.
-    """
-    forward_layers(n, row_ptr, rj, rv, W1, b1, W2, b2, W3, b3, z1, a1, z2, a2, z3)
+    """One step's forward pass after layer 1 (z1 filled), its backward pass and the SGD
+    updates of all but W1. Returns the batch's summed loss; leaves dz1 (n, 128) for
+    W1's update."""
+    dense_forward(n, W2, b2, W3, b3, z1, a1, z2, a2, z3)
     loss = backward_layers(n, yb, W2, W3, z1, a1, z2, a2, z3, dz3, dW3, db3, dz2, dW2, db2, dz1, db1)
     sgd_update(b1, vb1, db1, lr, momentum)
     sgd_update(W2, V2, dW2, lr, momentum)
