@@ -40,3 +40,26 @@ def test_trainer_reports_kernel_start_up_apart_from_training(mnist_data):
     # warmup() ran (compiling, or loading numba's cache) before the training clock started
     assert result.warmup_seconds > 0 and result.summary()["warmup_seconds"] == round(result.warmup_seconds, 4)
     assert train(get_backend("numpy"), small, epochs=1).warmup_seconds == 0
+
+
+def test_numba_training_is_bit_identical_on_one_or_two_threads(mnist_data):
+    import numba
+
+    images, labels = mnist_data.train_images[:1000], np.asarray(mnist_data.train_labels[:1000], dtype=np.int64)
+    order = np.random.default_rng(5).permutation(1000).astype(np.int64)
+    results = []
+    before = numba.get_num_threads()
+    try:
+        for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+            numba.set_num_threads(threads)
+            params = init_params(0, np.float32)
+            velocity = zeros_like_params(params)
+            losses = get_backend("numba").train_batches(params, velocity, images, labels, order, 64,
+                                                        np.full(16, 0.05), 0.9)
+            results.append((params, velocity, losses))
+    finally:
+        numba.set_num_threads(before)
+    (p1, v1, l1), (p2, v2, l2) = results
+    assert np.array_equal(l1, l2)
+    for a, b in zip((*p1, *v1), (*p2, *v2)):
+        assert np.array_equal(a, b)
