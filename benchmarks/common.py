@@ -198,8 +198,11 @@ def params(dtype=DTYPE, seed=0):
 
 
 def zeros_like(p):
-    """Zero arrays shaped like ``p`` (the momentum buffer), same NamedTuple type."""
-    return type(p)(*(np.zeros_like(a) for a in p))
+    """Zero arrays shaped like ``p`` (the momentum buffer): digitbench's own helper,
+    present since the first commit."""
+    from digitbench.params import zeros_like_params
+
+    return zeros_like_params(p)
 
 
 def epoch_order(n=EPOCH_SAMPLES, seed=0):

@@ -117,6 +117,32 @@ def test_train_batches_agree_float64(name, momentum):
             assert rel_err(a, b) <= TOL64, f"{name}: velocity of {field}"
 
 
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_numpy_in_place_steps_equal_the_plain_loop_of_the_base_class(momentum):
+    """NumPy's preallocated, in-place train_batches against Backend.train_batches, the
+    readable loop (loss_and_grads, then v <- m v + g; w <- w - lr v) that every backend
+    documents; float64, three steps, the last batch short."""
+    from digitbench.kernels.base import Backend
+    from digitbench.kernels.numpy_backend import NumpyBackend
+
+    class PlainNumpy(NumpyBackend):
+        train_batches = Backend.train_batches
+
+    images, labels = mnist_like_batch(40, seed=11)
+    order = np.random.default_rng(2).permutation(40).astype(np.int64)[:22]
+    lrs = np.array([0.05, 0.04, 0.03])
+    results = []
+    for backend in (NumpyBackend(), PlainNumpy()):
+        params = random_params(np.float64)
+        velocity = zeros_like_params(params)
+        losses = backend.train_batches(params, velocity, images, labels, order, 8, lrs, momentum)
+        results.append((losses, params, velocity))
+    (l1, p1, v1), (l2, p2, v2) = results
+    assert rel_err(l1, l2) <= TOL64
+    for field, a, b in zip(Params._fields * 2, (*p1, *v1), (*p2, *v2)):
+        assert rel_err(a, b) <= TOL64, f"{field}: rel err {rel_err(a, b):.2e}"
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_every_backend_learns(name, mnist_data):
     """Five float32 steps on the same 16 real images drive their loss down (naive included)."""
