@@ -45,6 +45,11 @@ def mnist_data(data_dir):
     return load_mnist(data_dir, download=False)
 
 
+def pytest_addoption(parser):
+    parser.addoption("--installed-wheel", action="store_true",
+                     help="require that digitbench is imported from an installed copy, not from this source tree")
+
+
 def pytest_configure(config):
     """Let ``python -m pytest --benchmark-only`` time the benchmarks.
 
@@ -55,3 +60,8 @@ def pytest_configure(config):
     """
     if config.getoption("benchmark_only", default=False):
         config.option.benchmark_enable = True
+    if config.getoption("installed_wheel"):
+        import digitbench
+
+        if REPO in Path(digitbench.__file__).resolve().parents:
+            raise pytest.UsageError(f"--installed-wheel: digitbench was imported from the source tree ({digitbench.__file__})")

@@ -1,0 +1,44 @@
+"""The installed package holds every module of the source tree, and runs as a module.
+
+Run against the built wheel by .ci/run (``--installed-wheel``), these tests catch a
+subpackage left out of the distribution, which once broke every command of a
+non-editable install.
+"""
+
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import digitbench
+
+REPO = Path(__file__).resolve().parents[1]
+SOURCE_ROOTS = {"digitbench": REPO / "src" / "digitbench", "digitbench.kernels": REPO / "kernels"}
+
+
+def _source_modules():
+    names = []
+    for package, root in SOURCE_ROOTS.items():
+        for path in sorted(root.rglob("*.py")):
+            parts = path.relative_to(root).with_suffix("").parts
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            if parts and parts[-1] == "__main__":
+                continue
+            names.append(".".join((package, *parts)))
+    return sorted(set(names))
+
+
+@pytest.mark.parametrize("name", _source_modules())
+def test_every_source_module_is_importable_from_the_installed_package(name):
+    # Under --installed-wheel (conftest.py) digitbench comes from site-packages, so a
+    # module missing from the wheel fails to import here.
+    importlib.import_module(name)
+
+
+def test_python_dash_m_runs_the_command():
+    out = subprocess.run([sys.executable, "-m", "digitbench", "--version"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == f"digitbench {digitbench.__version__}"
