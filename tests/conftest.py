@@ -63,5 +63,5 @@ def pytest_configure(config):
     if config.getoption("installed_wheel"):
         import digitbench
 
-        if REPO in Path(digitbench.__file__).resolve().parents:
+        if (REPO / "src") in Path(digitbench.__file__).resolve().parents:
             raise pytest.UsageError(f"--installed-wheel: digitbench was imported from the source tree ({digitbench.__file__})")
