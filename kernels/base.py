@@ -21,8 +21,10 @@ A backend may override it to keep the whole loop in compiled code.
 """
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from digitbench.params import Params
+from digitbench.pixels import scale_pixels
 
 _controller = None
 
@@ -38,7 +40,6 @@ def blas_single_thread():
     global _controller
     if _controller is None:
         import scipy.linalg.cython_blas  # noqa: F401  (load SciPy's BLAS so that it is seen)
-        from threadpoolctl import ThreadpoolController
 
         _controller = ThreadpoolController()
     return _controller.limit(limits=1, user_api="blas")
@@ -86,7 +87,7 @@ class Backend:
         losses = np.empty(len(lrs))
         for k, lr in enumerate(lrs):
             rows = order[k * batch_size:(k + 1) * batch_size]
-            X = images[rows].astype(dtype) / 255
+            X = scale_pixels(images[rows], dtype)
             loss, grads = self.loss_and_grads(params, X, labels[rows])
             losses[k] = loss
             for w, v, g in zip(params, velocity, grads):

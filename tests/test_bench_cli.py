@@ -9,7 +9,7 @@ import json
 import pytest
 
 from digitbench import bench, cli
-from digitbench.bench_cli import format_targets
+from digitbench.bench import format_targets
 
 
 def run(argv, capsys):

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from digitbench import load_mnist
-from digitbench.data import (IMAGE_MAGIC, LABEL_MAGIC, read_idx, read_images, read_labels, resolve_data_dir,
-                             scale)
+from digitbench.data import IMAGE_MAGIC, LABEL_MAGIC, read_idx, read_images, read_labels
+from digitbench.datasets import resolve_data_dir
+from digitbench.pixels import scale_pixels as scale
 from digitbench.errors import DataError
 
 

@@ -18,7 +18,8 @@ import idx_factory as f
 from digitbench import data as data_mod
 from digitbench import download as dl
 from digitbench.cli import main
-from digitbench.data import load_mnist
+from digitbench import datasets
+from digitbench.datasets import load_mnist
 from digitbench.errors import DataError, DownloadError
 
 NAME = "train-labels-idx1-ubyte"
@@ -183,7 +184,7 @@ def test_load_mnist_refetches_a_corrupt_default_cache(server, tmp_path, monkeypa
     base, payloads = server
     monkeypatch.delenv("DIGITBENCH_DATA", raising=False)
     monkeypatch.setenv(dl.MIRRORS_ENV, base + "good/")
-    monkeypatch.setattr(data_mod, "default_cache_dir", lambda: tmp_path / "cache")
+    monkeypatch.setattr(datasets, "default_cache_dir", lambda: tmp_path / "cache")
     first = load_mnist(progress=False)  # empty cache: downloaded
     assert first.train_labels.tobytes() == payloads[NAME][8:]
     cached = tmp_path / "cache" / "mnist" / f"{NAME}.gz"

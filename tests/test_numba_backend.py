@@ -31,7 +31,7 @@ def test_numba_flushes_subnormals_to_zero_inside_its_kernels_only():
 
 
 def test_trainer_reports_kernel_start_up_apart_from_training(mnist_data):
-    from digitbench.data import MnistData
+    from digitbench.datasets import MnistData
     from digitbench.train import train
 
     small = MnistData(mnist_data.train_images[:640], mnist_data.train_labels[:640],

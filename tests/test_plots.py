@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from digitbench import cli, get_backend, init_params, save_model
-from digitbench.data import MnistData
+from digitbench.datasets import MnistData
 from digitbench.plots import FILES, most_confident_mistakes, weight_mosaic
 from digitbench.train import train
 

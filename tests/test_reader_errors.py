@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 import idx_factory as f
 from digitbench import data as data_mod
 from digitbench.cli import main
-from digitbench.data import (IMAGE_MAGIC, LABEL_MAGIC, load_mnist, read_idx, read_images, read_labels,
-                             read_split)
+from digitbench.data import IMAGE_MAGIC, LABEL_MAGIC, read_idx, read_images, read_labels, read_split
+from digitbench.datasets import load_mnist
 from digitbench.errors import DataError
 
 IMG, LBL = "train-images-idx3-ubyte", "train-labels-idx1-ubyte"

@@ -5,7 +5,7 @@ import pytest
 
 from digitbench import get_backend, init_params, load_model
 from digitbench.cli import main
-from digitbench.data import MnistData
+from digitbench.datasets import MnistData
 from digitbench.train import RECIPES, learning_rates, train
 
 

@@ -20,7 +20,7 @@ from digitbench import data as data_mod
 from digitbench import get_backend, load_model
 from digitbench.checkpointing import default_checkpoint_path
 from digitbench.cli import main
-from digitbench.data import MnistData
+from digitbench.datasets import MnistData
 from digitbench.errors import TrainingDiverged, UsageError
 from digitbench.model_io import load_checkpoint, save_checkpoint
 from digitbench.train import Checkpoint, TrainingInterrupted, train

@@ -11,7 +11,7 @@ Public contract (see DESIGN.md)::
 """
 
 from .backends import BACKENDS, get_backend
-from .data import load_mnist
+from .datasets import load_mnist
 from .errors import DigitbenchError
 from .model_io import load_model, save_model
 from .params import N_PARAMS, Params, init_params

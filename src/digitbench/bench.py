@@ -33,8 +33,10 @@ import sys
 import time
 
 import numpy as np
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from .params import LAYER_SIZES, init_params, zeros_like_params
+from .pixels import scale_pixels
 
 TRAIN_SAMPLES = 60_000
 QUICK_TRAIN_SAMPLES = 4_096
@@ -85,8 +87,6 @@ def thread_limits(threads):
     rest. PyTorch's pool is set by its contender (``torch.set_num_threads``). On exit,
     the environment and the limits are restored (the tests run this in-process).
     """
-    from threadpoolctl import threadpool_limits
-
     saved = {v: os.environ.get(v) for v in THREAD_VARIABLES}
     os.environ.update({v: str(threads) for v in THREAD_VARIABLES})
     limits, numba_threads = [], []
@@ -117,8 +117,6 @@ def thread_limits(threads):
 
 def thread_report():
     """Each thread pool as (library, API, threads): the stated numbers, as the libraries see them."""
-    from threadpoolctl import threadpool_info
-
     pools = [{"library": p.get("internal_api"), "api": p.get("user_api"), "threads": p.get("num_threads"),
               "path": os.path.basename(p.get("filepath", ""))} for p in threadpool_info()]
     if "numba" in sys.modules:
@@ -169,7 +167,7 @@ class BackendContender:
     def prepare(self, data, batch_size, seed=0):
         """Keep the data; compile (``warmup()``, then one tiny call of each operation)."""
         self.images, self.labels = data.train_images, np.ascontiguousarray(data.train_labels, dtype=np.int64)
-        self.test = np.ascontiguousarray(data.test_images, dtype=np.float32) / 255
+        self.test = scale_pixels(data.test_images, np.float32)
         self.params = init_params(seed, np.float32)
         self.velocity = zeros_like_params(self.params)
         self.batch_size = batch_size
@@ -271,3 +269,69 @@ def check_targets(records):
         met = None if value is None else (value <= threshold if key == "epoch_seconds" else value >= threshold)
         out.append({"contender": name, "metric": key, "threshold": threshold, "value": value, "met": met})
     return out
+
+
+# --------------------------------------------------------------------------- the report
+
+
+def format_table(records, peak, with_ratios):
+    """The human-readable table; '*' marks figures extrapolated from fewer samples."""
+    head = ["contender", "train samples/s", "s/epoch", "x PyTorch", "% of peak", "infer samples/s", "latency"]
+    rows = []
+    for r in records:
+        star = "*" if r["epoch_extrapolated"] else ""
+        istar = "*" if r["infer_samples_timed"] < 10_000 else ""
+        rows.append([
+            r["name"],
+            f"{r['train_samples_per_s']:,.0f}",
+            f"{_number(r['epoch_seconds'])}{star}",
+            format_ratio(r["train_vs_pytorch"]) if with_ratios else "-",
+            _number(100 * r["share_of_peak"]),
+            f"{r['infer_samples_per_s']:,.0f}{istar}",
+            _duration(r["latency_s"]),
+        ])
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
+    lines = ["  ".join(str(x).rjust(w) if i else str(x).ljust(w) for i, (x, w) in enumerate(zip(row, widths)))
+             for row in [head] + rows]
+    lines.insert(1, "-" * len(lines[0]))
+    gflop = train_flops_per_sample() * TRAIN_SAMPLES / 1e9
+    lines.append(f"an epoch is {gflop:.2f} GFLOP ({train_flops_per_sample():,} per sample): {gflop / peak:.3f} s "
+                 f"at the GEMM peak of {peak:.1f} GFLOP/s; '% of peak' is that floor over the epoch time")
+    if any(r["epoch_extrapolated"] or r["infer_samples_timed"] < 10_000 for r in records):
+        lines.append("* extrapolated from fewer samples than an epoch (or than the test set): "
+                     "the naive backend always, every contender with --quick")
+    return "\n".join(lines)
+
+
+def format_targets(targets, with_peers):
+    lines = ["speed targets (issue 3):"]
+    for t in targets:
+        if t["metric"] == "epoch_seconds":
+            what = f"{t['contender']} epoch <= {t['threshold']} s"
+            value = None if t["value"] is None else f"{t['value']:.3f} s"
+        else:
+            what = f"{t['contender']} training >= {t['threshold']}x PyTorch"
+            value = None if t["value"] is None else f"{t['value']:.2f}x"
+        if value is None:
+            why = "not measured" + ("" if with_peers or t["metric"] == "epoch_seconds" else " (add --peers)")
+            lines.append(f"  {what}: {why}")
+        else:
+            lines.append(f"  {what}: {value}, {'met' if t['met'] else 'NOT met'}")
+    return "\n".join(lines)
+
+
+def _number(x):
+    """Three significant figures, without exponents: 1,290 / 0.409 / 0.00211."""
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}" if abs(x) >= 1e-4 else f"{x:.1e}"
+
+
+def format_ratio(x):
+    return f"{x:.2f}" if x >= 0.1 else _number(x)
+
+
+def _duration(seconds):
+    if seconds >= 1:
+        return f"{seconds:.2f} s"
+    if seconds >= 1e-3:
+        return f"{1e3 * seconds:.2f} ms"
+    return f"{1e6 * seconds:.0f} us"

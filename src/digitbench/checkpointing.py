@@ -14,7 +14,10 @@ never falls back to a fresh start.
 import sys
 from pathlib import Path
 
+from .backends import DEFAULT_BACKEND
 from .errors import UsageError
+from .model_io import load_checkpoint, save_checkpoint
+from .train import Checkpoint
 
 #: Options of ``train`` whose value a checkpoint fixes (argparse names).
 RECIPE_KEYS = ("epochs", "batch_size", "lr", "momentum", "schedule", "decay")
@@ -36,8 +39,6 @@ def resolve_train_args(args):
     Without ``--resume`` the defaults are those of :data:`DEFAULTS`. With it, every
     setting comes from the checkpoint; explicit options must agree with it.
     """
-    from .backends import DEFAULT_BACKEND
-
     if not getattr(args, "resume", None):
         for key, value in DEFAULTS.items():
             if getattr(args, key, None) is None:
@@ -45,9 +46,6 @@ def resolve_train_args(args):
         if args.backend is None:
             args.backend = DEFAULT_BACKEND
         return None
-
-    from .model_io import load_checkpoint
-    from .train import Checkpoint
 
     params, velocity, losses, meta = load_checkpoint(args.resume)
     config, cli = meta.get("config"), meta.get("cli")
@@ -80,8 +78,6 @@ def resolve_train_args(args):
 
 def save_interrupted(args, checkpoint):
     """Write ``checkpoint`` atomically and say on stderr, in one line, how to continue."""
-    from .model_io import save_checkpoint
-
     path = Path(args.checkpoint) if args.checkpoint else default_checkpoint_path(args.out)
     cli = dict(recipe=args.recipe, dataset=args.dataset, out=args.out, backend=args.backend)
     save_checkpoint(path, checkpoint.params, checkpoint.velocity, checkpoint.epoch_losses,

@@ -1,4 +1,7 @@
-"""Reading MNIST's IDX files, safely, and finding them on disk.
+"""Reading MNIST's IDX files, safely: the files' names, checksums and where the cache is.
+
+This module knows single files; :mod:`digitbench.datasets` (above it and above
+:mod:`digitbench.download`) finds a data set's folder and loads its four arrays.
 
 The IDX format (LeCun et al.) is a big-endian header followed by a raw payload::
 
@@ -22,9 +25,9 @@ import os
 import struct
 import zlib
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
+import platformdirs
 
 from .errors import DataError
 
@@ -58,15 +61,6 @@ CHECKSUMS = {
     },
 }
 DATASETS = tuple(CHECKSUMS)
-
-
-class MnistData(NamedTuple):
-    """The four arrays of a data set; unpacks as ``Xtr, ytr, Xte, yte``."""
-
-    train_images: np.ndarray  # (60000, 784) uint8
-    train_labels: np.ndarray  # (60000,) uint8
-    test_images: np.ndarray  # (10000, 784) uint8
-    test_labels: np.ndarray  # (10000,) uint8
 
 
 # --------------------------------------------------------------------------- reading
@@ -217,30 +211,12 @@ def read_split(images_path, labels_path, image_checksum=None, label_checksum=Non
     return images, labels
 
 
-# --------------------------------------------------------------------------- finding
+# --------------------------------------------------------------------------- files in a folder
 
 
 def default_cache_dir():
     """The per-user cache folder (platformdirs), e.g. ~/.cache/digitbench on Linux."""
-    import platformdirs
-
     return Path(platformdirs.user_cache_dir("digitbench"))
-
-
-def resolve_data_dir(data_dir=None, dataset="mnist"):
-    """Where the files live: ``data_dir``, else $DIGITBENCH_DATA, else the cache.
-
-    The cache keeps one folder per data set (``<cache>/mnist``, ...); an explicit
-    folder holds the four files of the chosen data set directly.
-    """
-    if dataset not in CHECKSUMS:
-        raise DataError(f"unknown dataset {dataset!r}; choose one of: {', '.join(DATASETS)}")
-    if data_dir is not None:
-        return Path(data_dir).expanduser()
-    env = os.environ.get("DIGITBENCH_DATA")
-    if env:
-        return Path(env).expanduser()
-    return default_cache_dir() / dataset
 
 
 def find_file(folder, name):
@@ -254,65 +230,3 @@ def find_file(folder, name):
 def missing_files(folder):
     """Names of the four files that are absent from ``folder``."""
     return [n for pair in SPLITS.values() for n in pair if find_file(folder, n) is None]
-
-
-def load_mnist(data_dir=None, dataset="mnist", download=True, progress=True):
-    """Load the train and test split of MNIST (or Fashion-MNIST), checksums verified.
-
-    Parameters
-    ----------
-    data_dir : str or Path, optional
-        Folder holding the four IDX files (``.gz`` or not). Default: $DIGITBENCH_DATA,
-        else the per-user cache folder.
-    dataset : {"mnist", "fashion-mnist"}
-    download : bool
-        When the folder is the per-user cache (no ``data_dir``, no $DIGITBENCH_DATA),
-        fetch missing files from the public mirrors (see :mod:`digitbench.download`),
-        and fetch again a cached file that fails its checksum. A folder the user
-        named is never written to: missing or corrupt files there are an error.
-
-    Returns
-    -------
-    MnistData(train_images (60000, 784) uint8, train_labels (60000,) uint8,
-              test_images (10000, 784) uint8, test_labels (10000,) uint8)
-    """
-    folder = resolve_data_dir(data_dir, dataset)
-    is_cache = data_dir is None and not os.environ.get("DIGITBENCH_DATA")
-    fetch = download and is_cache
-    if fetch and missing_files(folder):
-        from .download import download_dataset
-
-        download_dataset(folder, dataset, progress=progress)
-    try:
-        return _read_folder(folder, dataset)
-    except DataError:
-        if not fetch:
-            raise
-    # A cached file went bad after it was downloaded: check all four, fetch the bad ones.
-    from .download import download_dataset
-
-    download_dataset(folder, dataset, progress=progress)
-    return _read_folder(folder, dataset)
-
-
-def _read_folder(folder, dataset):
-    """The four arrays from ``folder``, checksums verified; DataError if any is missing."""
-    if not Path(folder).is_dir():
-        raise DataError(f"{folder}: no such data folder "
-                        f"(run `digitbench download --data-dir {folder}` to create and fill it)")
-    missing = missing_files(folder)
-    if missing:
-        raise DataError(f"{folder}: missing {', '.join(missing)} "
-                        f"(run `digitbench download --data-dir {folder}` to fetch them)")
-    sums = CHECKSUMS[dataset]
-    arrays = []
-    for images_name, labels_name in SPLITS.values():
-        arrays += read_split(
-            find_file(folder, images_name), find_file(folder, labels_name), sums[images_name], sums[labels_name]
-        )
-    return MnistData(*arrays)
-
-
-def scale(images, dtype=np.float32):
-    """uint8 pixels (n, 784) to ``dtype`` in [0, 1]: x / 255."""
-    return np.asarray(images, dtype=dtype) / 255  # a Python int keeps the array's dtype

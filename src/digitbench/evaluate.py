@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from .pixels import scale_pixels
+
 
 def confusion_matrix(labels, predictions, n_classes=10):
     """Counts of shape (n_classes, n_classes): row = true label, column = predicted."""
@@ -16,7 +18,7 @@ def evaluate(backend, params, images, labels):
     Returns a dict with ``test_accuracy``, ``per_class_accuracy`` (10 floats),
     ``confusion_matrix`` (10 x 10 nested lists) and ``predictions`` (ndarray).
     """
-    predictions = backend.predict(params, images.astype(params.W1.dtype) / 255)
+    predictions = backend.predict(params, scale_pixels(images, params.W1.dtype))
     matrix = confusion_matrix(labels, predictions)
     per_class = matrix.diagonal() / np.maximum(matrix.sum(axis=1), 1)
     return {

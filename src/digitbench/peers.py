@@ -16,18 +16,19 @@ number of threads as the digitbench backends:
   takes no uint8 batches). Threads: its BLAS, through threadpoolctl.
 """
 
+import importlib.util
+
 import numpy as np
 
 from .bench import LR, MOMENTUM
 from .errors import UsageError
+from .pixels import scale_pixels
 
 PEERS = ("pytorch", "scikit-learn")
 
 
 def missing_peers():
     """Names of the pip packages of the ``compare`` extra that cannot be imported."""
-    import importlib.util
-
     return [pip for module, pip in (("torch", "torch==2.13.0"), ("sklearn", "scikit-learn==1.9.1"))
             if importlib.util.find_spec(module) is None]
 
@@ -67,7 +68,7 @@ class TorchContender:
         self.loss_fn = nn.CrossEntropyLoss()
         self.images = torch.from_numpy(np.array(data.train_images, dtype=np.uint8))  # a writable copy
         self.labels = torch.from_numpy(np.asarray(data.train_labels, dtype=np.int64))
-        self.test = np.ascontiguousarray(data.test_images, dtype=np.float32) / 255
+        self.test = scale_pixels(data.test_images, np.float32)
         self.batch_size = batch_size
         self.train(np.arange(2 * batch_size, dtype=np.int64))  # warm-up: allocator, kernels chosen
         self.predict(self.test[:2])
@@ -105,9 +106,9 @@ class SklearnContender:
         self.version = sklearn.__version__
 
     def prepare(self, data, batch_size, seed=0):
-        self.X = np.ascontiguousarray(data.train_images, dtype=np.float32) / 255
+        self.X = scale_pixels(data.train_images, np.float32)
         self.y = np.asarray(data.train_labels, dtype=np.int64)
-        self.test = np.ascontiguousarray(data.test_images, dtype=np.float32) / 255
+        self.test = scale_pixels(data.test_images, np.float32)
         self.batch_size = batch_size
         self.model = self.MLPClassifier(hidden_layer_sizes=(128, 64), activation="relu", solver="sgd",
                                         batch_size=batch_size, learning_rate_init=LR, momentum=MOMENTUM,

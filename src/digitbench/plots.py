@@ -24,6 +24,11 @@ from pathlib import Path
 import numpy as np
 
 from .errors import UsageError
+from .evaluate import confusion_matrix
+from .bench import format_ratio
+from .model_io import atomic_write
+from .params import init_params
+from .pixels import scale_pixels
 
 FILES = {
     "curves": "training-curves.png",
@@ -35,26 +40,32 @@ FILES = {
 DPI = 80
 
 
-def _figure(width, height, nrows=1, ncols=1):
+def new_figure(nrows=1, ncols=1, width=10, height=4, **options):
+    """A matplotlib figure and a 2-d array of axes on the Agg backend (no display needed).
+
+    matplotlib is imported here, on first use: ``import digitbench`` does not load it.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    return plt.subplots(nrows, ncols, figsize=(width, height), squeeze=False)
+    return plt.subplots(nrows, ncols, figsize=(width, height), squeeze=False, **options)
 
 
-def _save(fig, path):
-    """PNG at :data:`DPI`, written atomically; the figure is closed."""
+def save_figure(fig, path, dpi=DPI, tight=True):
+    """Write ``fig`` as PNG to ``path`` atomically and close it; returns ``path``.
+
+    ``tight``: lay it out with ``tight_layout`` first (not for a constrained layout).
+    """
     import matplotlib.pyplot as plt
-
-    from .model_io import atomic_write
 
     path = Path(path)
     if not path.parent.is_dir():
         raise UsageError(f"{path}: folder {path.parent} does not exist")
-    fig.tight_layout()
-    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=DPI))
+    if tight:
+        fig.tight_layout()
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=dpi))
     plt.close(fig)
     return path
 
@@ -71,7 +82,7 @@ def plot_history(history, path, title=None):
     if not history:
         raise UsageError("no training history to plot (the model file has none)")
     epochs = [h["epoch"] for h in history]
-    fig, ax = _figure(10, 3.6, 1, 2)
+    fig, ax = new_figure(1, 2, 10, 3.6)
     ax[0, 0].plot(epochs, [h["loss"] for h in history], "o-", ms=3)
     ax[0, 0].set(title="training loss (mean over the epoch)", xlabel="epoch", ylabel="cross-entropy", yscale="log")
     ax[0, 1].plot(epochs, [100 * h["train_accuracy"] for h in history], "o-", ms=3, label="train")
@@ -87,7 +98,7 @@ def plot_history(history, path, title=None):
         a.xaxis.get_major_locator().set_params(integer=True)
     if title:
         fig.suptitle(title, fontsize=10)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_confusion(matrix, path):
@@ -95,7 +106,7 @@ def plot_confusion(matrix, path):
     from matplotlib.colors import LogNorm
 
     matrix = np.asarray(matrix)
-    fig, ax = _figure(5.2, 4.6)
+    fig, ax = new_figure(1, 1, 5.2, 4.6)
     a = ax[0, 0]
     image = a.imshow(matrix + 1, cmap="Blues", norm=LogNorm(vmin=1, vmax=matrix.max() + 1))
     for i in range(matrix.shape[0]):
@@ -105,7 +116,7 @@ def plot_confusion(matrix, path):
     a.set(xticks=range(10), yticks=range(10), xlabel="predicted", ylabel="true",
           title=f"test set: {matrix.trace()} of {matrix.sum()} right ({100 * matrix.trace() / matrix.sum():.2f}%)")
     fig.colorbar(image, ax=a, label="count + 1 (log)")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def most_confident_mistakes(probabilities, labels, k):
@@ -126,7 +137,7 @@ def plot_misclassified(images, labels, probabilities, path, rows=3, cols=8):
     probabilities : ndarray of shape (n, 10), the model's output
     """
     picked = most_confident_mistakes(probabilities, np.asarray(labels), rows * cols)
-    fig, ax = _figure(cols * 1.2, rows * 1.45, rows, cols)
+    fig, ax = new_figure(rows, cols, cols * 1.2, rows * 1.45)
     for a in ax.flat:
         a.axis("off")
     for a, i in zip(ax.flat, picked):
@@ -136,7 +147,7 @@ def plot_misclassified(images, labels, probabilities, path, rows=3, cols=8):
     wrong = int(np.sum(probabilities.argmax(axis=1) != labels))
     fig.suptitle(f"the {len(picked)} most confident of {wrong} mistakes on the test set "
                  "(true → predicted, predicted probability)", fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def weight_mosaic(W1, cols=16, gap=1):
@@ -170,8 +181,6 @@ def plot_weights(W1, path, zoom=2, colors=24):
 
     from PIL import Image
 
-    from .model_io import atomic_write
-
     path = Path(path)
     if not path.parent.is_dir():
         raise UsageError(f"{path}: folder {path.parent} does not exist")
@@ -192,10 +201,8 @@ def write_model_plots(params, meta, data, backend, out_dir):
     The curves need ``meta["history"]``, the learned weights ``meta["seed"]``; each is
     skipped when its metadata is missing.
     """
-    from .evaluate import confusion_matrix
-
     out_dir = Path(out_dir)
-    X = data.test_images.astype(params.W1.dtype) / 255
+    X = scale_pixels(data.test_images, params.W1.dtype)
     probabilities = np.concatenate([backend.forward(params, X[i:i + 2000]) for i in range(0, len(X), 2000)])
     labels = np.asarray(data.test_labels, dtype=np.int64)
     written = {}
@@ -208,56 +215,31 @@ def write_model_plots(params, meta, data, backend, out_dir):
                                                   out_dir / FILES["misclassified"])
     written["weights"] = plot_weights(params.W1, out_dir / FILES["weights"])
     if isinstance(meta.get("seed"), int):
-        from .params import init_params
-
         initial = init_params(meta["seed"], params.W1.dtype).W1
         written["learned"] = plot_weights(params.W1 - initial, out_dir / FILES["learned"])
     return written
 
 
-# --------------------------------------------------------------------------- command line
-
-
-def add_parser(sub):
-    from .cli import add_backend_option, add_data_options
-
-    p = sub.add_parser("plot", help="pictures of a trained model: curves, confusion matrix, mistakes, weights")
-    p.add_argument("--model", required=True, help="a .npz file written by `digitbench train`")
-    p.add_argument("--out-dir", default=".", help="where to write the PNG files (default: .)")
-    add_backend_option(p)
-    add_data_options(p)
-    p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
-    p.set_defaults(func=cmd_plot)
-
-
-def cmd_plot(args):
-    from .backends import get_backend
-    from .cli import print_json
-    from .data import load_mnist
-    from .model_io import load_model
-
-    out_dir = Path(args.out_dir)
-    if not out_dir.is_dir():
-        raise UsageError(f"--out-dir {out_dir}: no such folder")
-    params, meta = load_model(args.model)
-    dataset = meta.get("dataset", args.dataset)
-    data = load_mnist(args.data_dir, dataset, progress=False)
-    written = write_model_plots(params, meta, data, get_backend(args.backend), out_dir)
-    if "curves" not in written:
-        print(f"{args.model}: no training history in the model file; skipped {FILES['curves']}")
-    for path in written.values():
-        print(f"wrote {path}")
-    if args.json:
-        print_json({"backend": args.backend, "model": str(args.model), "figures": {k: str(v) for k, v in written.items()}})
-    return 0
-
-
-
-def png_path(text):
-    """argparse type for ``--plot PATH``: the folder must exist (checked before training)."""
-    import argparse
-
-    path = Path(text)
-    if not path.parent.is_dir():
-        raise argparse.ArgumentTypeError(f"folder {path.parent} does not exist")
-    return path
+def plot_bench(records, path, threads, batch_size):
+    """Two horizontal bar charts (training and inference samples/s, log scale), PNG."""
+    names = [r["name"] for r in records]
+    colors = ["#4c72b0" if r["kind"] == "digitbench" else "#999999" for r in records]
+    fig, axes = new_figure(1, 2, 11, 1.2 + 0.55 * len(records), constrained_layout=True)
+    axes = axes[0]
+    for ax, key, title in ((axes[0], "train_samples_per_s", "training"), (axes[1], "infer_samples_per_s", "inference")):
+        values = [r[key] for r in records]
+        ax.barh(names, values, color=colors)
+        ax.set_xscale("log")
+        ax.invert_yaxis()
+        ax.set_xlabel("samples per second (log scale)")
+        ax.set_title(f"{title}, batch {batch_size}, {threads} thread{'s' if threads > 1 else ''}"
+                     if key.startswith("train") else f"{title} (10,000 test images)")
+        for y, (r, v) in enumerate(zip(records, values)):
+            label = f"{v:,.0f}"
+            if key.startswith("train") and "train_vs_pytorch" in r:
+                label += f"  ({format_ratio(r['train_vs_pytorch'])}x PyTorch)"
+            ax.text(v, y, " " + label, va="center", fontsize=8)
+        # Bars start a whole decade below the smallest value, so that lengths compare in decades.
+        ax.set_xlim(10 ** np.floor(np.log10(min(values))), max(values) * 10)
+    fig.suptitle("digitbench (blue) and peers (grey); * in the table: extrapolated from fewer samples", fontsize=9)
+    return save_figure(fig, path, dpi=110, tight=False)

@@ -19,6 +19,7 @@ import warnings
 import numpy as np
 
 from .errors import ImageError
+from .pixels import scale_pixels
 
 #: Images with more pixels than this are refused before decoding (decompression bombs).
 MAX_PIXELS = 40_000_000
@@ -134,4 +135,4 @@ def preprocess_image(path):
 def predict_images(backend, params, paths):
     """Probabilities (len(paths), 10) for the images at ``paths``."""
     pixels = np.stack([preprocess_image(p) for p in paths])
-    return backend.forward(params, pixels.astype(params.W1.dtype) / 255)
+    return backend.forward(params, scale_pixels(pixels, params.W1.dtype))

@@ -20,6 +20,7 @@ import numpy as np
 
 from .errors import TrainingDiverged, UsageError
 from .params import copy_params, init_params, zeros_like_params
+from .pixels import scale_pixels
 
 #: Named recipes. ``seed`` is the write-up's: SGD, batch 64, learning rate 0.01 decayed
 #: as 0.01 / (1 + 0.05 * e) in epoch e = 0..29 (0.01 down to 0.0041), 30 epochs, with
@@ -62,7 +63,7 @@ def learning_rates(schedule, lr, decay, epochs, steps_per_epoch):
 def accuracy(backend, params, images, labels):
     """Fraction of ``images`` (n, 784, uint8 or already scaled floats) classified right."""
     if images.dtype == np.uint8:
-        images = images.astype(params.W1.dtype) / 255
+        images = scale_pixels(images, params.W1.dtype)
     return float(np.mean(backend.predict(params, images) == labels))
 
 
@@ -197,8 +198,8 @@ def train(backend, data, *, epochs=30, batch_size=64, lr=0.01, momentum=0.9, sch
         params = copy_params(params) if params is not None else init_params(seed, dtype)
         velocity = zeros_like_params(params)
         done_losses = []
-    test_scaled = test_images.astype(params.W1.dtype) / 255
-    train_sample = train_images[:TRAIN_EVAL_SAMPLE].astype(params.W1.dtype) / 255
+    test_scaled = scale_pixels(test_images, params.W1.dtype)
+    train_sample = scale_pixels(train_images[:TRAIN_EVAL_SAMPLE], params.W1.dtype)
     train_sample_labels = train_labels[:TRAIN_EVAL_SAMPLE]
     warmup_seconds = 0.0
     if hasattr(backend, "warmup"):  # compile or load numba's cached kernels now, off the clock

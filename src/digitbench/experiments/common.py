@@ -2,7 +2,8 @@
 
 Every experiment module has a function ``run(args, data, backend)`` returning
 ``(lines, figure, record)``: the text to print (a short table), a matplotlib figure
-(Agg backend, no display needed) that :mod:`digitbench.experiments` saves as PNG, and a
+(Agg backend, no display needed, from :func:`digitbench.plots.new_figure`) that
+``digitbench experiment`` saves as PNG with :func:`digitbench.plots.save_figure`, and a
 JSON-able dict for ``--json``. The helpers here keep those pieces uniform.
 """
 
@@ -10,9 +11,10 @@ import time
 
 import numpy as np
 
-from ..data import MnistData, load_mnist
+from ..datasets import MnistData, load_mnist
 from ..errors import TrainingDiverged
 from ..params import Params
+from ..train import train
 
 
 def load_subset(data_dir, subset, test_subset=None):
@@ -63,8 +65,6 @@ def run_training(backend, data, **recipe):
     a dict ``{"epoch", "step", "steps_per_epoch", "message"}`` taken from the
     :class:`~digitbench.errors.TrainingDiverged` that ``train`` raised.
     """
-    from ..train import train
-
     recorder = RecordingBackend(backend)
     history = []
     t0 = time.perf_counter()
@@ -99,28 +99,6 @@ def format_table(headers, rows):
 
 def percent(x):
     return "-" if x is None else f"{100 * x:.2f}%"
-
-
-def new_figure(nrows, ncols, width=10, height=4):
-    """A matplotlib figure on the Agg backend (importing pyplot lazily and headless)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt.subplots(nrows, ncols, figsize=(width, height), squeeze=False)
-
-
-def save_figure(fig, path, dpi=80):
-    """Write ``fig`` as PNG to ``path`` atomically and close it; returns ``path``."""
-    import matplotlib.pyplot as plt
-
-    from ..model_io import atomic_write
-
-    fig.tight_layout()
-    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=dpi))
-    plt.close(fig)
-    return path
 
 
 def smooth(values, window):

@@ -25,8 +25,10 @@ import numpy as np
 
 from ..kernels.numpy_backend import forward_cache
 from ..params import Params, init_params
+from ..pixels import scale_pixels
+from ..plots import new_figure
 from ..train import RECIPES
-from .common import format_table, new_figure, percent, run_training, scaled_params, smooth
+from .common import format_table, percent, run_training, scaled_params, smooth
 
 
 def initial_params(kind, seed):
@@ -57,7 +59,7 @@ def run(args, data, backend):
                   schedule=seed["schedule"], decay=seed["decay"], epochs=args.epochs, seed=args.seed)
     if args.momentum is not None:
         recipe["momentum"] = args.momentum
-    X = data.test_images[:1000].astype(np.float32) / 255
+    X = scale_pixels(data.test_images[:1000], np.float32)
     runs, rows = {}, []
     for kind in KINDS:
         start = initial_params(kind, args.seed)

@@ -25,9 +25,10 @@ a few steps the loss is inf and then NaN.
 import numpy as np
 
 from ..params import init_params
+from ..plots import new_figure
 from ..train import RECIPES
 from .network import ActivationNet
-from .common import format_table, new_figure, percent, run_training, smooth
+from .common import format_table, percent, run_training, smooth
 
 LEARNING_RATES = (0.001, 0.01, 0.1, 0.3, 1.0, 10.0, 100.0, 1000.0)
 #: Below this final test accuracy a finite run is called "not learning" (chance is 10%).

@@ -27,7 +27,8 @@ steps about ten times larger and hides much of it.
 import numpy as np
 
 from ..params import init_params
-from .common import format_table, new_figure, percent, run_training, smooth
+from ..plots import new_figure
+from .common import format_table, percent, run_training, smooth
 from .network import ActivationNet
 
 

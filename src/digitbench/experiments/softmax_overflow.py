@@ -23,7 +23,9 @@ import numpy as np
 
 from ..kernels.numpy_backend import forward_cache, log_softmax
 from ..params import init_params
-from .common import format_table, new_figure
+from ..pixels import scale_pixels
+from ..plots import new_figure
+from .common import format_table
 
 #: Factors W3 is multiplied by: the figure uses all, the table the round ones.
 SCALES = np.logspace(0, 3.3, 67)
@@ -62,7 +64,7 @@ def run(args, data, backend):
     y = np.asarray(data.test_labels[:64], dtype=np.intp)
     results = {}
     for dtype in DTYPES:
-        X = data.test_images[:64].astype(dtype) / 255
+        X = scale_pixels(data.test_images[:64], dtype)
         base = init_params(args.seed, dtype)
         rows = []
         for s in sorted(set(SCALES.tolist()) | set(map(float, TABLE_SCALES))):

@@ -1,0 +1,110 @@
+"""Data sets as arrays: where a data set's folder is, and its four arrays loaded.
+
+The layer above the IDX reader (:mod:`digitbench.data`) and the downloader
+(:mod:`digitbench.download`), which do not know each other: :func:`load_mnist` finds the
+folder (``data_dir``, else $DIGITBENCH_DATA, else the per-user cache), has the
+downloader fill the cache when files are missing, and reads the four files with their
+checksums verified. :func:`synthetic_data` makes arrays of the same shapes without any
+file, for timing.
+"""
+
+import os
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from .data import CHECKSUMS, DATASETS, SPLITS, default_cache_dir, find_file, missing_files, read_split
+from .download import download_dataset
+from .errors import DataError
+
+
+class MnistData(NamedTuple):
+    """The four arrays of a data set; unpacks as ``Xtr, ytr, Xte, yte``."""
+
+    train_images: np.ndarray  # (60000, 784) uint8
+    train_labels: np.ndarray  # (60000,) uint8
+    test_images: np.ndarray  # (10000, 784) uint8
+    test_labels: np.ndarray  # (10000,) uint8
+
+
+def resolve_data_dir(data_dir=None, dataset="mnist"):
+    """Where the files live: ``data_dir``, else $DIGITBENCH_DATA, else the cache.
+
+    The cache keeps one folder per data set (``<cache>/mnist``, ...); an explicit
+    folder holds the four files of the chosen data set directly.
+    """
+    if dataset not in CHECKSUMS:
+        raise DataError(f"unknown dataset {dataset!r}; choose one of: {', '.join(DATASETS)}")
+    if data_dir is not None:
+        return Path(data_dir).expanduser()
+    env = os.environ.get("DIGITBENCH_DATA")
+    if env:
+        return Path(env).expanduser()
+    return default_cache_dir() / dataset
+
+
+def load_mnist(data_dir=None, dataset="mnist", download=True, progress=True):
+    """Load the train and test split of MNIST (or Fashion-MNIST), checksums verified.
+
+    Parameters
+    ----------
+    data_dir : str or Path, optional
+        Folder holding the four IDX files (``.gz`` or not). Default: $DIGITBENCH_DATA,
+        else the per-user cache folder.
+    dataset : {"mnist", "fashion-mnist"}
+    download : bool
+        When the folder is the per-user cache (no ``data_dir``, no $DIGITBENCH_DATA),
+        fetch missing files from the public mirrors (see :mod:`digitbench.download`),
+        and fetch again a cached file that fails its checksum. A folder the user
+        named is never written to: missing or corrupt files there are an error.
+
+    Returns
+    -------
+    MnistData(train_images (60000, 784) uint8, train_labels (60000,) uint8,
+              test_images (10000, 784) uint8, test_labels (10000,) uint8)
+    """
+    folder = resolve_data_dir(data_dir, dataset)
+    is_cache = data_dir is None and not os.environ.get("DIGITBENCH_DATA")
+    fetch = download and is_cache
+    if fetch and missing_files(folder):
+        download_dataset(folder, dataset, progress=progress)
+    try:
+        return _read_folder(folder, dataset)
+    except DataError:
+        if not fetch:
+            raise
+    # A cached file went bad after it was downloaded: check all four, fetch the bad ones.
+    download_dataset(folder, dataset, progress=progress)
+    return _read_folder(folder, dataset)
+
+
+def _read_folder(folder, dataset):
+    """The four arrays from ``folder``, checksums verified; DataError if any is missing."""
+    if not Path(folder).is_dir():
+        raise DataError(f"{folder}: no such data folder "
+                        f"(run `digitbench download --data-dir {folder}` to create and fill it)")
+    missing = missing_files(folder)
+    if missing:
+        raise DataError(f"{folder}: missing {', '.join(missing)} "
+                        f"(run `digitbench download --data-dir {folder}` to fetch them)")
+    sums = CHECKSUMS[dataset]
+    arrays = []
+    for images_name, labels_name in SPLITS.values():
+        arrays += read_split(
+            find_file(folder, images_name), find_file(folder, labels_name), sums[images_name], sums[labels_name]
+        )
+    return MnistData(*arrays)
+
+
+def synthetic_data(seed=1234):
+    """Seeded random uint8 pixels (~81% zeros, like MNIST) and labels, MNIST's shapes."""
+    rng = np.random.default_rng(seed)
+
+    def images(n):
+        pixels = rng.integers(1, 256, size=(n, 784), dtype=np.uint8)
+        pixels[rng.random((n, 784)) < 0.81] = 0
+        return pixels
+
+    return MnistData(images(60_000), rng.integers(0, 10, 60_000).astype(np.uint8),
+                     images(10_000), rng.integers(0, 10, 10_000).astype(np.uint8))
