@@ -85,7 +85,7 @@ def sparse_from_float(X, sp, with_csc):
                 for j in range(8 * w, min(8 * w + 8, D)):
                     rj[c] = j  # written always, kept only if x != 0 (no branch)
                     rv[c] = xi[j]
-                    c += nonzero[j]
+                    c += np.int64(nonzero[j])  # (an int64 count in plain Python too)
     row_ptr[X.shape[0]] = c
     if with_csc:
         csr_to_csc(X.shape[0], X.shape[1], sp)

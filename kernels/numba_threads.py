@@ -107,7 +107,8 @@ class ThreadChooser:
         if self._probe is None:
             self._since_probe += steps
             if per_step > SLOWDOWN * self.best[threads]:  # slowed: someone else wants the cores?
-                self._since_probe = max(self._since_probe, self._interval)
+                self._since_probe = max(self._since_probe, self._interval)  # probe now, against
+                self.recent[threads] = [per_step]  # this speed, not the faster ones before
             if self.reason.endswith("not measured yet"):
                 self.reason = f"{threads} threads (the most allowed); no other count measured yet"
             return
@@ -122,7 +123,8 @@ class ThreadChooser:
             self._interval = PROBE_EVERY
         else:
             self.reason = (f"{self.threads} threads measured fastest "
-                           f"({current * 1e6:.0f} vs {per_step * 1e6:.0f} us a step at {threads})")
+                           f"({current * 1e6:.0f} vs {per_step * 1e6:.0f} us a step at {threads})"
+                           + ("; the machine seems busy" if self.threads < self.max_threads else ""))
             self._interval = min(PROBE_EVERY_MAX, max(PROBE_EVERY, 2 * self._interval))
 
     @property
