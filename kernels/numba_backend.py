@@ -67,7 +67,7 @@ from .numba_infer import argmax_rows, forward_into
 from .numba_layers import backward_layers, dense_forward, dW1_rows, layer1_forward, new_acts
 from .numba_sparse import new_sparse, sparse_from_float
 from .numba_threads import ThreadChooser
-from .numba_train import Images, train_steps
+from .numba_train import Images, new_workspace, train_steps
 
 
 def _check_params(params, what="parameters"):
@@ -184,10 +184,11 @@ class NumbaBackend(Backend):
         table = np.arange(256, dtype=dtype) / dtype.type(255)  # table[v] = v / 255, as images / 255
         data = Images(images, words, _readonly(table), labels)
         momentum = dtype.type(momentum)
+        work = self._workspace(B, params)
         allowed = numba.get_num_threads()
         with blas_single_thread():
             if not self.adaptive_threads:
-                train_steps(params, velocity, data, order, B, lrs, momentum, losses, allowed)
+                train_steps(params, velocity, data, order, B, lrs, momentum, losses, allowed, work)
                 return losses
             done = 0
             try:
@@ -196,13 +197,22 @@ class NumbaBackend(Backend):
                     numba.set_num_threads(threads)
                     t0 = time.perf_counter()
                     train_steps(params, velocity, data, order[done * B:], B, lrs[done:done + chunk],
-                                momentum, losses[done:done + chunk], threads)
+                                momentum, losses[done:done + chunk], threads, work)
                     seconds = time.perf_counter() - t0
                     self.chooser.record(threads, chunk, self.chunk_seconds(threads, chunk, seconds))
                     done += chunk
             finally:
                 numba.set_num_threads(allowed)
         return losses
+
+    def _workspace(self, batch_size, params):
+        """train_steps's buffers for this batch size and dtype: the last call's if they fit
+        (their pages are already mapped: fresh ones cost ~0.5 ms a call to fault in)."""
+        key = (batch_size, params.W1.dtype)
+        if getattr(self, "_work_key", None) != key:
+            self._work = new_workspace(batch_size, params)
+            self._work_key = key
+        return self._work
 
     #: Seconds the last :meth:`warmup` took (None before the first).
     last_warmup_seconds = None

@@ -12,13 +12,18 @@ chunks (:data:`CHUNK_STEPS`), asks :meth:`ThreadChooser.next_chunk` how many thr
 and steps to run next, and reports each chunk's seconds to :meth:`ThreadChooser.record`.
 The chooser
 
-- starts at the most threads allowed (``numba.get_num_threads()`` at the call);
-- now and then runs a short *probe* chunk (:data:`PROBE_STEPS`) at half (or double)
-  the current count: early once, then every :data:`PROBE_EVERY` steps, the interval
-  doubling each time the probe loses (up to :data:`PROBE_EVERY_MAX`), so that an idle
-  machine pays almost nothing;
-- probes at once when the current count gets :data:`SLOWDOWN` times slower than the
-  fastest it has been (another process started);
+- starts at the most threads allowed (``numba.get_num_threads()`` at the call), with a
+  short chunk, and probes once at once;
+- sizes chunks in time (:data:`CHUNK_SECONDS`, between :data:`MIN_STEPS` and
+  :data:`CHUNK_STEPS` steps), so that a count that has become very slow costs little
+  before it is noticed;
+- now and then runs a short *probe* chunk (:data:`PROBE_SECONDS`) at half (or double)
+  the current count, paid from a budget of :data:`PROBE_SHARE` of the time spent on
+  the current count, so that probing costs about that share at most, idle or busy;
+- probes fewer threads at once when a chunk at the current count (of more than one)
+  is :data:`SLOWDOWN` times slower than its recent ones (another process started);
+- after each switch, starts again from short chunks (doubling), as a probe that won
+  by luck may have missed the stalls of a busy machine;
 - switches when a probe's seconds per step beat the current count's recent best by
   :data:`MARGIN`.
 
@@ -27,20 +32,23 @@ none of this changes a number, only the time. The choice and its reason are
 :attr:`ThreadChooser.record_dict`, exposed as ``NumbaBackend.thread_choice``.
 """
 
-#: Steps per timed chunk at the chosen count (~10 ms at batch 64 on an idle machine).
+#: Seconds a chunk at the chosen count aims at (~64 steps at batch 64 on an idle machine).
+CHUNK_SECONDS = 0.01
+#: Steps per chunk at most (chunk calls cost ~30 us each), and at least.
 CHUNK_STEPS = 64
-#: Steps of a probe at another count: short, since it may be the slow one.
-PROBE_STEPS = 8
-#: Steps between probes, at first; doubled after each probe that loses.
-PROBE_EVERY = 512
-PROBE_EVERY_MAX = 4096
-#: The first probe comes after this many steps (one per process, when nothing is known).
-FIRST_PROBE_AFTER = 2 * CHUNK_STEPS
-#: The current count is "slowed" when its seconds per step exceed its best by this factor.
+MIN_STEPS = 4
+#: Steps of the first chunk, when nothing is known yet.
+FIRST_STEPS = 8
+#: Seconds a probe aims at (4 to FIRST_STEPS steps): short, since it may be the slow
+#: one, but long enough to meet a stall (a descheduled thread holds a barrier ~ms).
+PROBE_SECONDS = 0.005
+#: Share of the time at the current count that probes may cost.
+PROBE_SHARE = 0.01
+#: A chunk is "slowed" when its seconds per step exceed the recent best by this factor.
 SLOWDOWN = 1.3
 #: A probe wins when it is this much faster (relative) than the current count's recent best.
 MARGIN = 0.10
-#: Chunks at the current count whose best is its "recent" speed.
+#: Chunks at each count whose best is its "recent" speed.
 RECENT = 3
 
 
@@ -53,7 +61,7 @@ class ThreadChooser:
     max_threads : int, the most allowed at the last call
     reason : str, why ``threads`` is the current count
     recent : dict int -> list of float, the last seconds per step measured at each count
-    best : dict int -> float, the fastest seconds per step ever measured at each count
+    budget : float, seconds of probing earned (PROBE_SHARE of the time at the current count)
     """
 
     def __init__(self):
@@ -61,10 +69,10 @@ class ThreadChooser:
         self.max_threads = None
         self.reason = "not measured yet"
         self.recent = {}
-        self.best = {}
+        self.budget = 0.0
         self._probe = None  # the count being probed in the chunk just handed out
-        self._since_probe = 0
-        self._interval = FIRST_PROBE_AFTER
+        self._probe_now = False
+        self._ramp = FIRST_STEPS  # chunk steps at most: doubles per chunk after each switch
 
     def next_chunk(self, max_threads, remaining):
         """Return (threads, steps) for the next chunk, steps <= remaining."""
@@ -72,16 +80,29 @@ class ThreadChooser:
             self.max_threads = max_threads
             self.threads = max_threads
             self.reason = "the most threads allowed (numba.get_num_threads()); not measured yet"
-            self._since_probe, self._interval = 0, FIRST_PROBE_AFTER
+            self._probe_now = True  # after the first chunk
+            self._ramp = FIRST_STEPS
+        self._probe = None
         if max_threads == 1:
             self.reason = "one thread allowed (numba.get_num_threads() is 1)"
-            self._probe = None
             return 1, remaining
-        if self._since_probe >= self._interval and self.threads in self.recent:
-            self._probe = self._probe_count()
-            return self._probe, min(PROBE_STEPS, remaining)
-        self._probe = None
-        return self.threads, min(CHUNK_STEPS, remaining)
+        if self.threads not in self.recent:
+            return self.threads, min(FIRST_STEPS, remaining)
+        probe = self._probe_count()
+        probe_steps = self._steps_for(probe, PROBE_SECONDS, MIN_STEPS, 2 * FIRST_STEPS)
+        if self._probe_now or self.budget >= probe_steps * self._estimate(probe):
+            self._probe, self._probe_now = probe, False
+            return probe, min(probe_steps, remaining)
+        steps = min(self._steps_for(self.threads, CHUNK_SECONDS, MIN_STEPS, CHUNK_STEPS), self._ramp)
+        self._ramp = min(2 * self._ramp, CHUNK_STEPS)
+        return self.threads, min(steps, remaining)
+
+    def _estimate(self, threads):
+        """Seconds per step expected at ``threads``: its last measurement, else the current count's."""
+        return (self.recent.get(threads) or self.recent[self.threads])[-1]
+
+    def _steps_for(self, threads, seconds, least, most):
+        return int(min(most, max(least, seconds / max(self._estimate(threads), 1e-9))))
 
     def _probe_count(self):
         """Half the current count, or double it (up to the maximum), alternating when both exist."""
@@ -91,41 +112,41 @@ class ThreadChooser:
             return up
         if self.threads == self.max_threads:
             return down
-        tried_down_last = self.recent.get(down) and (self.recent.get(up) is None)
-        return up if tried_down_last else down
+        return up if len(self.recent.get(down, ())) > len(self.recent.get(up, ())) else down
 
     def record(self, threads, steps, seconds):
         """Note that ``steps`` steps at ``threads`` threads took ``seconds``."""
         if steps <= 0:
             return
         per_step = seconds / steps
-        self.recent.setdefault(threads, []).append(per_step)
-        del self.recent[threads][:-RECENT]
-        self.best[threads] = min(self.best.get(threads, per_step), per_step)
+        previous = self.recent.get(threads, [])
+        self.recent[threads] = (previous + [per_step])[-RECENT:]
         if self.max_threads == 1:
             return
         if self._probe is None:
-            self._since_probe += steps
-            if per_step > SLOWDOWN * self.best[threads]:  # slowed: someone else wants the cores?
-                self._since_probe = max(self._since_probe, self._interval)  # probe now, against
-                self.recent[threads] = [per_step]  # this speed, not the faster ones before
+            self.budget += PROBE_SHARE * seconds
+            if threads > 1 and previous and per_step > SLOWDOWN * min(previous):
+                # slowed: is another process taking our threads' cores? Probe fewer threads now,
+                # against this speed, not the faster ones before.
+                self._probe_now = True
+                self.recent[threads] = [per_step]
             if self.reason.endswith("not measured yet"):
                 self.reason = f"{threads} threads (the most allowed); no other count measured yet"
             return
+        self.budget = max(0.0, self.budget - seconds)
         current = min(self.recent[self.threads])
-        self._since_probe = 0
+        busy = "; the machine seems busy"
         if per_step < (1 - MARGIN) * current:
             old = self.threads
             self.threads = threads
+            self._ramp = FIRST_STEPS
             self.reason = (f"{threads} threads measured faster than {old} "
                            f"({per_step * 1e6:.0f} vs {current * 1e6:.0f} us a step)"
-                           + ("; the machine seems busy" if threads < old else ""))
-            self._interval = PROBE_EVERY
+                           + (busy if threads < self.max_threads else ""))
         else:
             self.reason = (f"{self.threads} threads measured fastest "
                            f"({current * 1e6:.0f} vs {per_step * 1e6:.0f} us a step at {threads})"
-                           + ("; the machine seems busy" if self.threads < self.max_threads else ""))
-            self._interval = min(PROBE_EVERY_MAX, max(PROBE_EVERY, 2 * self._interval))
+                           + (busy if self.threads < self.max_threads else ""))
 
     @property
     def record_dict(self):

@@ -31,9 +31,9 @@ from numba import njit, prange
 from digitbench.params import Params
 
 from .denormals import flush_subnormals_on, mxcsr_restore
-from .numba_layers import (backward_layers, dense_forward, layer1_forward, momentum_step_W1_rows, new_acts,
+from .numba_layers import (Acts, backward_layers, dense_forward, layer1_forward, momentum_step_W1_rows, new_acts,
                            sgd_step_W1_rows, sgd_update)
-from .numba_sparse import new_sparse, sparse_from_uint8
+from .numba_sparse import Sparse, new_sparse, sparse_from_uint8
 
 #: W1's 784 rows are updated in at least this many ranges (more with more threads).
 ROW_PARTS = 8
@@ -48,6 +48,29 @@ class Images(NamedTuple):
     labels: np.ndarray  # (N,) int64
 
 
+class Workspace(NamedTuple):
+    """The buffers of :func:`train_steps` for batches of up to B samples, reused across calls."""
+
+    sp: Sparse  # this batch's non-zero pixels
+    next_sp: Sparse  # the next batch's, gathered while this one is computed
+    acts: Acts
+    grads: Params  # grads.W1 is (0, 128): dW1 never exists, it is fused into W1's update
+    yb: np.ndarray  # (B,) int64, the batch's labels
+    step_loss: np.ndarray  # (1,) float64, the batch's summed loss
+
+
+@njit(cache=True)
+def new_workspace(B, params):
+    """A :class:`Workspace` for batches of up to B samples and parameters like ``params``."""
+    W1 = params.W1
+    dt = W1.dtype
+    D, H1, H2, K = W1.shape[0], W1.shape[1], params.W2.shape[1], params.W3.shape[1]
+    grads = Params(np.empty((0, H1), dt), np.empty_like(params.b1), np.empty_like(params.W2),
+                   np.empty_like(params.b2), np.empty_like(params.W3), np.empty_like(params.b3))
+    return Workspace(new_sparse(B, D, dt), new_sparse(B, D, dt), new_acts(B, H1, H2, K, dt), grads,
+                     np.empty(B, np.int64), np.zeros(1))
+
+
 @njit(cache=True)
 def row_parts(threads):
     """Ranges of W1's rows for ``threads`` threads: a multiple of them, at least ROW_PARTS."""
@@ -55,7 +78,7 @@ def row_parts(threads):
 
 
 @njit(cache=True)
-def train_steps(params, velocity, data, order, batch_size, lrs, momentum, losses, threads):
+def train_steps(params, velocity, data, order, batch_size, lrs, momentum, losses, threads, work):
     """Run len(lrs) SGD steps in place; fill ``losses`` (steps,) float64 with each batch's mean loss.
 
     Parameters
@@ -69,19 +92,13 @@ def train_steps(params, velocity, data, order, batch_size, lrs, momentum, losses
     losses : ndarray of shape (steps,), float64, filled
     threads : int, parts of the parallel regions (``numba.get_num_threads()``; the
         results do not depend on it)
+    work : Workspace for batches of ``batch_size`` (:func:`new_workspace`), overwritten
     """
     W1 = params.W1
     dt = W1.dtype
-    D, H1, H2, K = W1.shape[0], W1.shape[1], params.W2.shape[1], params.W3.shape[1]
     B = batch_size
     steps = lrs.shape[0]
-    sp, next_sp = new_sparse(B, D, dt), new_sparse(B, D, dt)  # this batch's pixels, and the next one's
-    acts = new_acts(B, H1, H2, K, dt)
-    grads = Params(np.empty((0, H1), dt), np.empty_like(params.b1), np.empty_like(params.W2),
-                   np.empty_like(params.b2), np.empty_like(params.W3),
-                   np.empty_like(params.b3))  # dW1 never exists: fused into W1's update
-    yb = np.empty(B, np.int64)
-    step_loss = np.zeros(1)
+    sp, next_sp, acts, grads, yb, step_loss = work
     if steps > 0:
         sparse_from_uint8(data.images, data.words, order[0:min(B, order.shape[0])], data.table, sp)
     for step in range(steps):
