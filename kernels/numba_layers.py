@@ -46,8 +46,8 @@ def layer1_forward(first, last, sp, W1, b1, z1):
     """z1 = X @ W1 + b1 over the non-zero pixels only, for samples first:last:
     z1[i] = b1 + sum_j x_ij W1[j].
 
-    Four pixels per pass over the 128-wide row, so z1[i] is loaded and stored once per
-    four multiply-adds.
+    Eight pixels per pass over the 128-wide row, so z1[i] is loaded and stored once per
+    eight multiply-adds.
     """
     row_ptr, rj, rv = sp.row_ptr, sp.rj, sp.rv
     H = W1.shape[1]
@@ -57,12 +57,15 @@ def layer1_forward(first, last, sp, W1, b1, z1):
             zi[h] = b1[h]
         t = row_ptr[i]
         end = row_ptr[i + 1]
-        while t + 4 <= end:
+        while t + 8 <= end:
             w0, w1, w2, w3 = W1[rj[t]], W1[rj[t + 1]], W1[rj[t + 2]], W1[rj[t + 3]]
+            w4, w5, w6, w7 = W1[rj[t + 4]], W1[rj[t + 5]], W1[rj[t + 6]], W1[rj[t + 7]]
             x0, x1, x2, x3 = rv[t], rv[t + 1], rv[t + 2], rv[t + 3]
+            x4, x5, x6, x7 = rv[t + 4], rv[t + 5], rv[t + 6], rv[t + 7]
             for h in range(H):
-                zi[h] += x0 * w0[h] + x1 * w1[h] + x2 * w2[h] + x3 * w3[h]
-            t += 4
+                zi[h] += (x0 * w0[h] + x1 * w1[h] + x2 * w2[h] + x3 * w3[h]
+                          + x4 * w4[h] + x5 * w5[h] + x6 * w6[h] + x7 * w7[h])
+            t += 8
         while t < end:
             w0 = W1[rj[t]]
             x0 = rv[t]
