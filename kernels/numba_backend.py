@@ -114,7 +114,8 @@ class NumbaBackend(Backend):
     #: chooser is told. The identity; tests replace it to simulate a slowed thread.
     chunk_seconds = staticmethod(_chunk_seconds)
     #: Whether :meth:`train_batches` picks its thread count by measurement (see
-    #: :mod:`~.numba_threads`); False runs every step on ``numba.get_num_threads()``.
+    #: :mod:`~.numba_threads`); False runs every step on ``numba.get_num_threads()``
+    #: (a thread-count sweep wants that).
     adaptive_threads = True
 
     def __init__(self):
@@ -124,6 +125,10 @@ class NumbaBackend(Backend):
     def thread_choice(self):
         """The training thread count in use and why: a dict with ``threads``,
         ``max_threads``, ``reason`` and ``seconds_per_step`` (per count tried)."""
+        if not self.adaptive_threads:
+            threads = numba.get_num_threads()
+            return {"threads": threads, "max_threads": threads, "seconds_per_step": {},
+                    "reason": "fixed: numba.get_num_threads() (adaptive_threads is False)"}
         return self.chooser.record_dict
 
     def forward(self, params, X):
@@ -207,7 +212,8 @@ class NumbaBackend(Backend):
 
     def _workspace(self, batch_size, params):
         """train_steps's buffers for this batch size and dtype: the last call's if they fit
-        (their pages are already mapped: fresh ones cost ~0.5 ms a call to fault in)."""
+        (their pages are already mapped: fresh ones cost ~0.5 ms a call to fault in). So
+        one backend instance trains one model at a time (as the trainer does)."""
         key = (batch_size, params.W1.dtype)
         if getattr(self, "_work_key", None) != key:
             self._work = new_workspace(batch_size, params)

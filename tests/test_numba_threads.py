@@ -127,6 +127,7 @@ def test_backend_uses_the_count_whose_chunks_are_fast_and_no_number_changes(slow
         pinned = NumbaBackend()
         pinned.adaptive_threads = False
         reference = _train(pinned)
+        assert pinned.thread_choice["threads"] == 2 and pinned.thread_choice["reason"].startswith("fixed")
         backend = NumbaBackend()
         # simulated timings, whatever the machine is doing: the `slow` count at 5x the other's
         backend.chunk_seconds = lambda threads, steps, seconds: steps * (5e-4 if threads == slow else 1e-4)
