@@ -38,8 +38,10 @@ Where the speed comes from
 - **Any number of threads, bit-identical results**, three parallel regions per step
   (:mod:`~.numba_train`), and the count chosen by measurement on a busy machine
   (:mod:`~.numba_threads`, :attr:`NumbaBackend.thread_choice`).
-- **Inference without BLAS** (:mod:`~.numba_infer`): sparse in all three layers, one
-  part of the rows per thread from 32 rows on.
+- **Inference chosen by size** (:mod:`~.numba_infer`): without BLAS (sparse in all
+  three layers) for small batches, where one-image latency is all call overhead; BLAS
+  on the pixels used in each block of 256 rows for large ones; one part of the rows
+  per thread from 32 rows on.
 
 The kernels use ``fastmath={"contract"}`` only (``a * b + c`` may become one FMA,
 rounded once), and agree with the NumPy backend to rounding error
@@ -239,6 +241,7 @@ class NumbaBackend(Backend):
             X = images.astype(dtype) / 255
             self.predict(params, X[:1])  # forward_serial
             self.predict(params, np.repeat(X, 8, axis=0))  # forward_parallel (32 rows)
+            self.predict(params, np.repeat(X, 64, axis=0))  # forward_dense_parallel (256 rows)
             self.loss_and_grads(params, X, labels)
             chooser, self.chooser = self.chooser, ThreadChooser()  # warm-up times are not measurements
             self.train_batches(params, zeros_like_params(params), images, labels,

@@ -43,14 +43,15 @@ def test_trainer_reports_kernel_start_up_apart_from_training(mnist_data):
     assert train(get_backend("numpy"), small, epochs=1).warmup_seconds == 0
 
 
-@pytest.mark.parametrize("rows", [1, 31, 32, 100, 257])
-def test_forward_and_predict_agree_with_numpy_on_both_paths(rows):
+@pytest.mark.parametrize("rows", [1, 31, 32, 100, 255, 256, 1000])
+def test_forward_and_predict_agree_with_numpy_on_every_path(rows):
     """Below PARALLEL_MIN_ROWS (32) one thread runs every row; from it on, one part per
-    thread. Both agree with NumPy to float64 rounding (see test_agreement.py's TOL64),
-    and predict is the argmax of forward."""
-    from digitbench.kernels.numba_infer import PARALLEL_MIN_ROWS
+    thread; from DENSE_MIN_ROWS (256) on, BLAS on the used pixels, in blocks of 256. All
+    agree with NumPy to float64 rounding (see test_agreement.py's TOL64), and predict
+    is the argmax of forward."""
+    from digitbench.kernels.numba_infer import DENSE_MIN_ROWS, PARALLEL_MIN_ROWS
 
-    assert PARALLEL_MIN_ROWS == 32
+    assert (PARALLEL_MIN_ROWS, DENSE_MIN_ROWS) == (32, 256)
     rng = np.random.default_rng(rows)
     X = rng.random((rows, 784))
     X[rng.random((rows, 784)) < 0.8] = 0
