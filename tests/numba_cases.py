@@ -25,7 +25,8 @@ def run_case(dtype="float64", threads=None, images=24, batch=8, steps=3, infer_r
     """Train ``steps`` SGD steps with momentum on numba, on ``threads`` threads (pinned:
     no thread choice), then predict; return the arrays as a dict.
 
-    ``infer_rows`` >= 32 takes the parallel forward path (numba_infer.PARALLEL_MIN_ROWS).
+    ``infer_rows`` >= 32 takes the parallel sparse forward path
+    (numba_infer.PARALLEL_MIN_ROWS); ``p_dense`` comes from the BLAS one (256 rows).
     """
     import numba
 
@@ -49,9 +50,11 @@ def run_case(dtype="float64", threads=None, images=24, batch=8, steps=3, infer_r
         X = mnist_like(infer_rows, seed=8)[0].astype(dtype) / 255
         p = backend.forward(params, X)
         labels = backend.predict(params, X)
+        X_dense = mnist_like(256, seed=9)[0].astype(dtype) / 255  # numba_infer.DENSE_MIN_ROWS rows: BLAS
+        p_dense = backend.forward(params, X_dense)
     finally:
         numba.set_num_threads(before)
-    out = {"losses": losses, "p": p, "labels": labels}
+    out = {"losses": losses, "p": p, "labels": labels, "p_dense": p_dense}
     out.update({f"param_{k}": a for k, a in zip(Params._fields, params)})
     out.update({f"velocity_{k}": a for k, a in zip(Params._fields, velocity)})
     return out
