@@ -100,9 +100,10 @@ def hold_threads(n):
 def backend_or_skip(name, batch_size=None, threads=THREADS):
     """The registered backend ``name``, compiled, with threads held; NotImplementedError skips.
 
-    Skipped: a backend this commit does not have, and the naive backend on batches
-    larger than :data:`NAIVE_MAX_BATCH` (pass ``batch_size=None`` for whole-data runs,
-    which are never given to it).
+    Skipped: a backend this commit does not have or cannot import (a missing undeclared
+    dependency: one line instead of a traceback per benchmark), and the naive backend
+    on batches larger than :data:`NAIVE_MAX_BATCH` (pass ``batch_size=None`` for
+    whole-data runs, which are never given to it).
     """
     import digitbench
 
@@ -110,9 +111,12 @@ def backend_or_skip(name, batch_size=None, threads=THREADS):
         raise NotImplementedError(f"backend {name!r} is not in this commit")
     if name == "naive" and (batch_size is None or batch_size > NAIVE_MAX_BATCH):
         raise NotImplementedError("the naive backend is too slow for this benchmark")
-    backend = digitbench.get_backend(name)
-    hold_threads(threads)
-    warm_up(backend)
+    try:
+        backend = digitbench.get_backend(name)
+        hold_threads(threads)
+        warm_up(backend)
+    except ImportError as e:  # a dependency the commit uses but does not declare
+        raise NotImplementedError(f"backend {name!r} cannot run at this commit: {e}") from None
     hold_threads(threads)  # again: compiling may have loaded another pool (numba's OpenMP)
     return backend
 
