@@ -179,13 +179,8 @@ def mnist():
 
     for folder in _candidate_dirs():
         if folder.is_dir():
-            try:
+            try:  # ``download`` has been an argument since the first commit
                 return tuple(digitbench.load_mnist(folder, download=False))
-            except TypeError:  # commits whose load_mnist has no download argument
-                try:
-                    return tuple(digitbench.load_mnist(folder))
-                except Exception:
-                    continue
             except Exception:  # a broken or partial copy: try the next place
                 continue
     return None
