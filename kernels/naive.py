@@ -12,7 +12,7 @@ hidden unit ``h``); results go back as NumPy arrays of the parameters' dtype. Th
 arithmetic itself runs in Python floats (float64), so in float32 it is slightly *more*
 precise than the other backends, and agrees with them to float32 rounding.
 
-It is slow (about one batch of 64 per second): ``max_steps_per_call = 1`` tells the
+It is slow (about one batch of 64 per second): ``steps_per_call = 1`` tells the
 trainer to hand it one step at a time, so the progress bar moves every batch.
 """
 
@@ -21,6 +21,7 @@ import math
 import numpy as np
 
 from digitbench.params import Params
+from digitbench.pixels import scale_pixels
 
 from .base import Backend
 
@@ -115,7 +116,7 @@ class NaiveBackend(Backend):
 
     name = "naive"
     #: One SGD step takes about a second, so the trainer hands over one at a time.
-    max_steps_per_call = 1
+    steps_per_call = 1
 
     def forward(self, params, X):
         _, (x, z1, a1, z2, a2, z3) = forward_cache(params, X)
@@ -154,8 +155,8 @@ class NaiveBackend(Backend):
         losses = np.empty(len(lrs))
         for step, lr in enumerate(lrs):
             rows = order[step * batch_size:(step + 1) * batch_size]
-            X = [[int(pixel) / 255 for pixel in images[r]] for r in rows]  # uint8 -> [0, 1]
-            loss, grads = self.loss_and_grads(params, np.array(X, dtype=dtype), [labels[r] for r in rows])
+            X = scale_pixels(images[rows], dtype)  # uint8 -> [0, 1]
+            loss, grads = self.loss_and_grads(params, X, [labels[r] for r in rows])
             losses[step] = loss
             for w, v, g in zip(params, velocity, grads):
                 sgd_update_inplace(w.reshape(-1), v.reshape(-1), g.reshape(-1), lr, momentum)

@@ -9,7 +9,8 @@ from ..errors import UsageError
 from ..experiments import EXPERIMENTS
 from ..experiments.common import load_subset
 from ..plots import save_figure
-from .options import add_backend_option, add_data_dir_option, add_json_option, positive_int, print_json
+from .options import (add_backend_option, add_data_dir_option, add_json_option, non_negative_int, positive_int,
+                      print_json)
 
 
 def add_parser(sub):
@@ -23,7 +24,7 @@ def add_parser(sub):
     p.add_argument("--test-subset", type=positive_int,
                    help="measure test accuracy on the first N test images (default: all 10,000)")
     p.add_argument("--epochs", type=positive_int, help="epochs per training run (default: per experiment)")
-    p.add_argument("--seed", type=int, default=0, help="initial weights and shuffling (default: 0)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="initial weights and shuffling (default: 0)")
     p.add_argument("--momentum", type=float,
                    help="override the recipe's momentum (sigmoid: 0, plain SGD; the others: 0.9, the seed recipe)")
     p.add_argument("--norm-every", type=positive_int, default=20,

@@ -40,15 +40,13 @@ class RecordingBackend:
         self.inner = backend
         self.name = backend.name
         self.losses = []
-        if hasattr(backend, "max_steps_per_call"):
-            self.max_steps_per_call = backend.max_steps_per_call
 
     def train_batches(self, *args, **kwargs):
         losses = self.inner.train_batches(*args, **kwargs)
         self.losses.extend(np.asarray(losses, dtype=np.float64).tolist())
         return losses
 
-    def __getattr__(self, name):  # forward, predict, loss_and_grads, ...
+    def __getattr__(self, name):  # forward, predict, warmup, steps_per_call, ...
         return getattr(self.inner, name)
 
 
