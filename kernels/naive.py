@@ -67,16 +67,23 @@ def softmax(z):
     return p
 
 
+def as_lists(params, X):
+    """The parameters and the batch as nested lists of Python floats."""
+    return [a.tolist() for a in params], np.asarray(X, dtype=np.float64).tolist()
+
+
 def forward_cache(params, X):
-    """The forward pass, keeping what backprop needs: (x, z1, a1, z2, a2, z3) as lists."""
-    W1, b1, W2, b2, W3, b3 = (a.tolist() for a in params)
-    x = np.asarray(X, dtype=np.float64).tolist()
-    z1 = linear(x, W1, b1)  # (n, 128)
+    """The forward pass keeping what backward needs: (z1, a1, z2, a2, z3), nested lists.
+
+    ``params`` and ``X`` are nested lists (:func:`as_lists`).
+    """
+    W1, b1, W2, b2, W3, b3 = params
+    z1 = linear(X, W1, b1)  # (n, 128)
     a1 = relu(z1)
     z2 = linear(a1, W2, b2)  # (n, 64)
     a2 = relu(z2)
     z3 = linear(a2, W3, b3)  # (n, 10): the logits
-    return (W1, b1, W2, b2, W3, b3), (x, z1, a1, z2, a2, z3)
+    return z1, a1, z2, a2, z3
 
 
 def backward_linear(A, dz, W):
@@ -119,21 +126,21 @@ class NaiveBackend(Backend):
     steps_per_call = 1
 
     def forward(self, params, X):
-        _, (x, z1, a1, z2, a2, z3) = forward_cache(params, X)
-        return np.array(softmax(z3), dtype=params.W1.dtype).reshape(len(x), 10)
+        z3 = forward_cache(*as_lists(params, X))[-1]
+        return np.array(softmax(z3), dtype=params.W1.dtype).reshape(len(z3), 10)
 
     def loss_and_grads(self, params, X, y):
-        (W1, b1, W2, b2, W3, b3), (x, z1, a1, z2, a2, z3) = forward_cache(params, X)
+        (W1, b1, W2, b2, W3, b3), X = as_lists(params, X)
+        z1, a1, z2, a2, z3 = forward_cache((W1, b1, W2, b2, W3, b3), X)
         y = [int(label) for label in y]
-        n = len(x)
+        n = len(X)
         p = softmax(z3)
-        # mean cross-entropy: -1/n sum_i log p[i][y_i], with log p computed from the
-        # logits as (z - m) - log(sum exp(z - m)) so that p = 0 never reaches the log
+        # mean cross-entropy, from the logits, m the row max (so that p = 0 never reaches
+        # the log): -log p[i, y_i] = log(sum(exp(z3 - m))) - (z3[i, y_i] - m)
         loss = 0.0
         for i in range(n):
             m = max(z3[i])
-            log_sum = math.log(sum(math.exp(v - m) for v in z3[i]))
-            loss -= (z3[i][y[i]] - m) - log_sum
+            loss += math.log(sum(math.exp(v - m) for v in z3[i])) - (z3[i][y[i]] - m)
         loss /= n
 
         # Softmax and cross-entropy together: dL/dz3 = (p - Y) / n, Y the one-hot labels
@@ -143,7 +150,7 @@ class NaiveBackend(Backend):
         dz2 = backward_relu(da2, z2)  # a2 = relu(z2)
         dW2, db2, da1 = backward_linear(a1, dz2, W2)  # z2 = a1 @ W2 + b2
         dz1 = backward_relu(da1, z1)  # a1 = relu(z1)
-        dW1, db1, _ = backward_linear(x, dz1, None)  # z1 = x @ W1 + b1 (dx not needed)
+        dW1, db1, _ = backward_linear(X, dz1, None)  # z1 = X @ W1 + b1 (dX not needed)
 
         dtype = params.W1.dtype
         grads = Params(*(np.array(g, dtype=dtype) for g in (dW1, db1, dW2, db2, dW3, db3)))

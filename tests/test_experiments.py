@@ -57,15 +57,18 @@ def batch(n=16, seed=1):
     return rng.random((n, 784)), rng.integers(0, 10, n)
 
 
-def test_relu_network_matches_numpy_backend():
-    # float64, same operations in the same order: agreement to rounding (1e-12 relative).
+def test_naive_softmax_network_matches_the_stable_one_where_nothing_overflows():
+    """ActivationNet is the NumPy backend with switches; the naive softmax is a different
+    computation of the same function, equal to rounding while the logits are small."""
     params = init_params(0, np.float64)
     X, y = batch()
-    loss, grads = ActivationNet("relu").loss_and_grads(params, X, y)
+    loss, grads = ActivationNet("relu", softmax="naive").loss_and_grads(params, X, y)
     ref_loss, ref_grads = get_backend("numpy").loss_and_grads(params, X, y)
     assert loss == pytest.approx(ref_loss, rel=1e-12)
     for name, g, r in zip(ref_grads._fields, grads, ref_grads):
         np.testing.assert_allclose(g, r, rtol=1e-10, atol=1e-14, err_msg=name)
+    sigmoid_loss, _ = ActivationNet("sigmoid").loss_and_grads(params, X, y)
+    assert abs(sigmoid_loss - ref_loss) > 1e-3  # the switch switches
 
 
 def test_sigmoid_gradients_match_central_differences():
