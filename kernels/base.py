@@ -25,7 +25,6 @@ import functools
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from digitbench.params import Params
 from digitbench.pixels import scale_pixels
 
 _controller = None

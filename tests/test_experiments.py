@@ -127,3 +127,33 @@ def test_initializations():
     assert distinct_columns(initial_params("he", 0).W1) == 128
     he = init_params(0)
     np.testing.assert_allclose(initial_params("too large", 0).W2, 10 * he.W2, rtol=1e-6)
+
+
+def _args(**overrides):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(**{"seed": 0, "epochs": 1, "momentum": None, "norm_every": 5, **overrides})
+
+
+def test_experiments_compute_their_numbers_without_drawing(monkeypatch):
+    """compute() returns the numbers; no figure is made (drawing it would fail here)."""
+    from digitbench import plots
+    from digitbench.datasets import MnistData, synthetic_data
+    from digitbench.experiments import initialization, softmax_overflow
+
+    def no_drawing(*args, **kwargs):
+        raise AssertionError("compute() drew a figure")
+
+    monkeypatch.setattr(plots, "new_figure", no_drawing)
+    data = synthetic_data(seed=2)
+    data = MnistData(data.train_images[:640], data.train_labels[:640], data.test_images[:200], data.test_labels[:200])
+    overflow = softmax_overflow.compute(_args(), data, get_backend("numpy"))
+    rows = {r["w3_scale"]: r for r in overflow.record["rows"]["float32"]}
+    assert np.isfinite(rows[1.0]["naive_loss"]) and rows[1.0]["naive_loss"] == pytest.approx(rows[1.0]["stable_loss"])
+    big = max(rows)
+    assert rows[big]["naive_loss"] in ("inf", "nan") and np.isfinite(rows[big]["stable_loss"])
+    assert rows[big]["backend_finite"] is True
+    init = initialization.compute(_args(), data, get_backend("numpy"))
+    by_kind = {r["init"]: r for r in init.record["runs"]}
+    assert by_kind["constant"]["distinct_W1_columns"] == 1 and by_kind["he"]["distinct_W1_columns"] == 128
+    assert init.lines and set(init.plot) >= {"runs", "recipe", "backend"}
