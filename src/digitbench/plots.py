@@ -264,10 +264,7 @@ def plot_bench(records, path, threads, batch_size):
 
 def plot_experiment_sigmoid(results):
     """The figure of ``digitbench experiment sigmoid``, from its Results."""
-    arms = results.plot["arms"]
-    reference = results.plot["reference"]
-    recipe = results.plot["recipe"]
-    backend = results.plot["backend"]
+    arms, reference, recipe, backend = (results.plot[k] for k in ("arms", "reference", "recipe", "backend"))
     fig, ax = new_figure(1, 3, width=13, height=3.8)
     colors = {"relu": "tab:blue", "sigmoid": "tab:red"}
     for name, r in arms.items():
@@ -293,13 +290,10 @@ def plot_experiment_sigmoid(results):
 
 def plot_experiment_learning_rate(results):
     """The figure of ``digitbench experiment learning-rate``, from its Results."""
-    runs = results.plot["runs"]
-    naive_runs = results.plot["naive_runs"]
-    recipe = results.plot["recipe"]
-    backend = results.plot["backend"]
+    runs, naive_runs, recipe, backend = (results.plot[k] for k in ("runs", "naive_runs", "recipe", "backend"))
     fig, ax = new_figure(1, 2, width=11, height=3.8)
     colors = dict(zip(runs, ("tab:gray", "tab:blue", "tab:green", "tab:olive", "tab:orange", "tab:red",
-                                       "tab:purple", "tab:brown")))
+                             "tab:purple", "tab:brown")))
     for lr, r in runs.items():
         losses = np.asarray(r["losses"])
         finite = np.where(np.isfinite(losses), losses, np.nan)
@@ -354,9 +348,7 @@ def plot_experiment_softmax_overflow(results):
 
 def plot_experiment_initialization(results):
     """The figure of ``digitbench experiment initialization``, from its Results."""
-    runs = results.plot["runs"]
-    recipe = results.plot["recipe"]
-    backend = results.plot["backend"]
+    runs, recipe, backend = (results.plot[k] for k in ("runs", "recipe", "backend"))
     fig, ax = new_figure(1, 2, width=11, height=3.8)
     colors = dict(zip(runs, ("tab:gray", "tab:brown", "tab:orange", "tab:red", "tab:blue")))
     for kind, r in runs.items():
