@@ -109,3 +109,26 @@ def test_the_unmutated_files_load(files):
     state, _ = TrainState.load(files["checkpoint"][0])
     assert meta["recipe"] == "seed" and len(meta["history"]) == 2
     assert (state.epoch, state.step, state.recipe.epochs) == (1, 8, 2)  # 10 steps: the last chunk is 8-10
+
+
+@pytest.mark.parametrize("dtype, shape", [("|V0", (10**10, 10**10)), ("|V8", (784, 128)), ("<i8", (784, 128))])
+def test_a_member_that_is_not_floats_is_refused(files, tmp_path, dtype, shape):
+    """A member of a zero-size, raw or integer dtype (|V0 of shape 1e10 x 1e10 once ended in a traceback)."""
+    import io
+    import zipfile
+
+    from numpy.lib import format as npformat
+
+    path, members = files["model"]
+    bad = tmp_path / "bad.npz"
+    with zipfile.ZipFile(bad, "w") as zf:
+        for name, array in members.items():
+            buffer = io.BytesIO()
+            if name == "W1":
+                npformat.write_array_header_1_0(buffer, {"descr": dtype, "fortran_order": False, "shape": shape})
+                buffer.write(b"\0" * (np.dtype(dtype).itemsize * (0 if dtype == "|V0" else 784 * 128)))
+            else:
+                np.save(buffer, array)
+            zf.writestr(f"{name}.npy", buffer.getvalue())
+    with pytest.raises(DigitbenchError, match=r"W1 has dtype .*(not numbers or text|expected float32 or float64)"):
+        load_model(bad)

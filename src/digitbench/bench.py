@@ -159,6 +159,7 @@ class BackendContender:
     """A digitbench backend, trained through ``train_batches`` as the trainer does."""
 
     kind = "digitbench"
+    version = None  # the peers state their library's version
 
     def __init__(self, backend):
         self.backend = backend

@@ -228,6 +228,8 @@ def _read_npy(member, path, name, limit):
         raise ModelFileError(f"{path}: member {name} uses .npy format {version}, which is not read here")
     if dtype.hasobject:
         raise ModelFileError(f"{path}: {name} is an object array; loading it would unpickle, which is refused")
+    if dtype.kind not in "biufcU" or dtype.itemsize == 0:  # e.g. |V0 of shape 1e10 x 1e10: no bytes, no data
+        raise ModelFileError(f"{path}: {name} has dtype {dtype.str}, not numbers or text")
     count = math.prod(shape)
     nbytes = count * dtype.itemsize
     if nbytes > limit:

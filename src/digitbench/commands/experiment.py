@@ -10,6 +10,7 @@ from ..experiments import EXPERIMENTS
 from ..experiments.common import load_subset
 from ..plots import (plot_experiment_initialization, plot_experiment_learning_rate, plot_experiment_sigmoid,
                      plot_experiment_softmax_overflow, save_figure)
+from ..recipe import Recipe
 from .options import (add_backend_option, add_data_dir_option, add_json_option, non_negative_int, positive_int,
                       print_json)
 
@@ -41,8 +42,8 @@ def add_parser(sub):
 def run(args):
     module, subset, epochs, _ = EXPERIMENTS[args.name]
     draw = FIGURES[args.name]
-    if args.momentum is not None and not 0 <= args.momentum < 1:
-        raise UsageError(f"--momentum must be in [0, 1), not {args.momentum}")
+    if args.momentum is not None:
+        Recipe(momentum=args.momentum)  # the one check of training settings, before the data are loaded
     out_dir = Path(args.out_dir)
     if not out_dir.is_dir():
         raise UsageError(f"--out-dir {out_dir}: no such folder")
