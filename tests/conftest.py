@@ -5,14 +5,25 @@ repository (where CI keeps them), else digitbench's download cache (where
 ``digitbench download`` puts them). Tests that need them use the
 ``data_dir`` or ``mnist_data`` fixtures. Locally a missing data set skips those tests;
 under CI=true it fails them, so that CI can never pass by skipping the real data.
+
+Hypothesis runs the "dev" profile locally (few examples, a quick suite) and the "ci"
+profile under CI=true (thousands of examples); HYPOTHESIS_PROFILE=ci runs CI's locally.
 """
 
 import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 REPO = Path(__file__).resolve().parents[1]
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+_QUIET = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+settings.register_profile("dev", max_examples=100, **_QUIET)
+settings.register_profile("ci", max_examples=2000, **_QUIET)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if IN_CI else "dev"))
+
 
 
 def _find_data_dir():
@@ -31,7 +42,7 @@ def data_dir():
     found = _find_data_dir()
     if found is None:
         message = "real MNIST files not found: set DIGITBENCH_DATA to a folder holding them"
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        if IN_CI:
             pytest.fail(message + " (CI=true: missing data is a failure, not a skip)")
         pytest.skip(message)
     return found

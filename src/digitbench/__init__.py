@@ -8,6 +8,16 @@ Public contract (see DESIGN.md)::
     backend = get_backend("numpy")              # or "naive", "numba"
     P = backend.forward(params, Xte[:5] / 255)  # (5, 10) probabilities
     loss, grads = backend.loss_and_grads(params, Xte[:64] / 255, yte[:64])
+
+One call from a notebook::
+
+    import digitbench
+    result = digitbench.train("numpy", epochs=1)  # a backend name or object; data loaded
+    result.test_accuracy, result.params            # the trained model
+    digitbench.get_backend("numpy").predict(result.params, Xte)  # uint8 is scaled
+
+``digitbench.train`` is the function; its module stays importable as
+``from digitbench.train import TrainState``.
 """
 
 from .backends import BACKENDS, get_backend
@@ -15,7 +25,9 @@ from .datasets import load_mnist
 from .errors import DigitbenchError
 from .model_io import load_model, save_model
 from .params import N_PARAMS, Params, init_params
+from .recipe import Recipe
+from .train import train
 
 __version__ = "0.1.0"
-__all__ = ["BACKENDS", "DigitbenchError", "N_PARAMS", "Params", "get_backend", "init_params", "load_mnist",
-           "load_model", "save_model", "__version__"]
+__all__ = ["BACKENDS", "DigitbenchError", "N_PARAMS", "Params", "Recipe", "get_backend", "init_params",
+           "load_mnist", "load_model", "save_model", "train", "__version__"]

@@ -37,6 +37,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 from .params import LAYER_SIZES, init_params, zeros_like_params
 from .pixels import scale_pixels
+from .sgd import chunk_bounds, run_chunk
 
 TRAIN_SAMPLES = 60_000
 QUICK_TRAIN_SAMPLES = 4_096
@@ -158,6 +159,7 @@ class BackendContender:
     """A digitbench backend, trained through ``train_batches`` as the trainer does."""
 
     kind = "digitbench"
+    version = None  # the peers state their library's version
 
     def __init__(self, backend):
         self.backend = backend
@@ -171,8 +173,7 @@ class BackendContender:
         self.params = init_params(seed, np.float32)
         self.velocity = zeros_like_params(self.params)
         self.batch_size = batch_size
-        if hasattr(self.backend, "warmup"):
-            self.backend.warmup()
+        self.backend.warmup()
         self.train(np.arange(2, dtype=np.int64))
         self.predict(self.test[:2])
 
@@ -180,13 +181,9 @@ class BackendContender:
         """SGD over the rows ``order`` in batches, in the trainer's chunks (a quarter epoch)."""
         steps = math.ceil(len(order) / self.batch_size)
         quarter = math.ceil(math.ceil(TRAIN_SAMPLES / self.batch_size) / 4)
-        chunk = max(1, min(quarter, getattr(self.backend, "max_steps_per_call", quarter)))
-        lrs = np.full(steps, LR)
-        for first in range(0, steps, chunk):
-            k = min(chunk, steps - first)
-            self.backend.train_batches(self.params, self.velocity, self.images, self.labels,
-                                       order[first * self.batch_size:(first + k) * self.batch_size],
-                                       self.batch_size, lrs[first:first + k], MOMENTUM)
+        for first, last in chunk_bounds(steps, range(quarter, steps, quarter), self.backend.steps_per_call):
+            run_chunk(self.backend, self.params, self.velocity, self.images, self.labels, order, first, last,
+                      self.batch_size, np.full(last - first, LR), MOMENTUM)
 
     def predict(self, X):
         return self.backend.predict(self.params, X)

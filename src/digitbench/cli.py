@@ -12,6 +12,7 @@ from . import __version__
 from .commands import COMMANDS
 from .commands.options import OneLineParser
 from .errors import DigitbenchError
+from .train import Terminated
 
 
 def build_parser():
@@ -32,6 +33,9 @@ def main(argv=None):
     except DigitbenchError as e:
         print(f"digitbench {args.command}: error: {e}", file=sys.stderr)
         return 1
+    except Terminated:
+        print(f"digitbench {args.command}: terminated (SIGTERM)", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print(f"digitbench {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -82,7 +82,7 @@ def run(args):
             reapply_limits()  # the warm-up may have loaded another thread pool
             record = bench.measure(c, data, batch_size=args.batch_size, repeats=repeats, quick=args.quick)
             record["prepare_seconds"] = prepare_seconds
-            record["version"] = getattr(c, "version", None)
+            record["version"] = c.version
             records.append(record)
             threads = bench.thread_report()
             print(f"  {c.name}: {record['train_samples_per_s']:,.0f} samples/s training; start-up "

@@ -8,8 +8,15 @@ from ..backends import get_backend
 from ..errors import UsageError
 from ..experiments import EXPERIMENTS
 from ..experiments.common import load_subset
-from ..plots import save_figure
-from .options import add_backend_option, add_data_dir_option, add_json_option, positive_int, print_json
+from ..plots import (plot_experiment_initialization, plot_experiment_learning_rate, plot_experiment_sigmoid,
+                     plot_experiment_softmax_overflow, save_figure)
+from ..recipe import Recipe
+from .options import (add_backend_option, add_data_dir_option, add_json_option, non_negative_int, positive_int,
+                      print_json)
+
+#: name -> the function that draws its figure from its Results
+FIGURES = {"sigmoid": plot_experiment_sigmoid, "softmax-overflow": plot_experiment_softmax_overflow,
+           "learning-rate": plot_experiment_learning_rate, "initialization": plot_experiment_initialization}
 
 
 def add_parser(sub):
@@ -23,7 +30,7 @@ def add_parser(sub):
     p.add_argument("--test-subset", type=positive_int,
                    help="measure test accuracy on the first N test images (default: all 10,000)")
     p.add_argument("--epochs", type=positive_int, help="epochs per training run (default: per experiment)")
-    p.add_argument("--seed", type=int, default=0, help="initial weights and shuffling (default: 0)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="initial weights and shuffling (default: 0)")
     p.add_argument("--momentum", type=float,
                    help="override the recipe's momentum (sigmoid: 0, plain SGD; the others: 0.9, the seed recipe)")
     p.add_argument("--norm-every", type=positive_int, default=20,
@@ -34,8 +41,9 @@ def add_parser(sub):
 
 def run(args):
     module, subset, epochs, _ = EXPERIMENTS[args.name]
-    if args.momentum is not None and not 0 <= args.momentum < 1:
-        raise UsageError(f"--momentum must be in [0, 1), not {args.momentum}")
+    draw = FIGURES[args.name]
+    if args.momentum is not None:
+        Recipe(momentum=args.momentum)  # the one check of training settings, before the data are loaded
     out_dir = Path(args.out_dir)
     if not out_dir.is_dir():
         raise UsageError(f"--out-dir {out_dir}: no such folder")
@@ -44,12 +52,12 @@ def run(args):
     backend = get_backend(args.backend)
     t0 = time.perf_counter()
     data = load_subset(args.data_dir, args.subset, args.test_subset)
-    lines, fig, record = module.run(args, data, backend)
+    results = module.compute(args, data, backend)
     seconds = time.perf_counter() - t0
-    path = save_figure(fig, out_dir / f"experiment-{args.name}.png")
-    print("\n".join(lines))
+    path = save_figure(draw(results), out_dir / f"experiment-{args.name}.png")
+    print("\n".join(results.lines))
     print(f"wrote {path} ({seconds:.1f} s, backend {backend.name}, test accuracy on {len(data.test_labels)} test images)")
     if args.json:
         print_json({"experiment": args.name, "backend": backend.name, "figure": str(path),
-                    "seconds": round(seconds, 2), "subset": args.subset, "epochs": args.epochs, **record})
+                    "seconds": round(seconds, 2), "subset": args.subset, "epochs": args.epochs, **results.record})
     return 0

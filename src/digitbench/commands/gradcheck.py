@@ -4,7 +4,7 @@ import sys
 
 from ..backends import BACKENDS, get_backend
 from ..gradcheck import TOLERANCE, format_table, gradcheck
-from .options import add_json_option, positive_float, positive_int, print_json
+from .options import add_json_option, non_negative_int, positive_float, positive_int, print_json
 
 
 def add_parser(sub):
@@ -17,7 +17,7 @@ def add_parser(sub):
     p.add_argument("--eps", type=positive_float, default=1e-5, help="finite-difference step (default: 1e-5)")
     p.add_argument("--tolerance", type=positive_float, default=TOLERANCE,
                    help=f"largest relative error that passes (default: {TOLERANCE:g})")
-    p.add_argument("--seed", type=int, default=0, help="seeds parameters, batch and entries (default: 0)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seeds parameters, batch and entries (default: 0)")
     add_json_option(p)
     p.set_defaults(func=run)
 

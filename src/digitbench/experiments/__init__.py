@@ -17,7 +17,8 @@ initialization     zero, constant, too-small, too-large and He initial weights
 from . import initialization, learning_rate, sigmoid, softmax_overflow
 
 #: name -> (module, default --subset, default --epochs, one-line description); each
-#: module has ``run(args, data, backend)`` (see :mod:`digitbench.experiments.common`).
+#: module has ``compute(args, data, backend)`` returning a Results (see
+#: :mod:`digitbench.experiments.common`); its figure is drawn by :mod:`digitbench.plots`.
 EXPERIMENTS = {
     "sigmoid": (sigmoid, 60000, 5, "sigmoid vs ReLU hidden units: slower learning and vanishing gradients"),
     "softmax-overflow": (softmax_overflow, None, None, "softmax without max-subtraction overflows to inf and NaN"),
