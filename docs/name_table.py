@@ -23,7 +23,7 @@ BACKENDS = {
 #: (what, the name in each backend; one string when all three use it)
 ROWS = [
     ("forward pass keeping what backward needs", {"naive": "forward_cache", "NumPy": "forward_cache",
-                                                  "Numba": "forward_layers"}),
+                                                  "Numba": "dense_forward"}),
     ("z1 = X @ W1 + b1", "z1"), ("a1 = relu(z1)", "a1"), ("z2 = a1 @ W2 + b2", "z2"), ("a2 = relu(z2)", "a2"),
     ("z3 = a2 @ W3 + b3 (logits)", "z3"),
     ("relu", {"naive": "relu", "NumPy": "relu", "Numba": "relu_rows"}),

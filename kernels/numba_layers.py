@@ -185,7 +185,7 @@ def relu_backward_rows(n, z, d):
 
 
 @njit(cache=True)
-def sgd_update(w, v, g, lr, momentum):
+def sgd_update_inplace(w, v, g, lr, momentum):
     """In place, flat: v <- momentum * v + g; w <- w - lr * v (w <- w - lr * g if momentum = 0)."""
     wf = w.reshape(-1)
     vf = v.reshape(-1)

@@ -32,7 +32,7 @@ from digitbench.params import Params
 
 from .denormals import flush_subnormals_on, mxcsr_restore
 from .numba_layers import (Acts, backward_layers, dense_forward, layer1_forward, momentum_step_W1_rows, new_acts,
-                           sgd_step_W1_rows, sgd_update)
+                           sgd_step_W1_rows, sgd_update_inplace)
 from .numba_sparse import Sparse, new_sparse, sparse_from_uint8
 
 #: W1's 784 rows are updated in at least this many ranges (more with more threads).
@@ -160,9 +160,9 @@ def dense_step(n, yb, params, velocity, acts, grads, lr, momentum):
     for W1's update."""
     dense_forward(n, params, acts)
     loss = backward_layers(n, yb, params, acts, grads)
-    sgd_update(params.b1, velocity.b1, grads.b1, lr, momentum)
-    sgd_update(params.W2, velocity.W2, grads.W2, lr, momentum)
-    sgd_update(params.b2, velocity.b2, grads.b2, lr, momentum)
-    sgd_update(params.W3, velocity.W3, grads.W3, lr, momentum)
-    sgd_update(params.b3, velocity.b3, grads.b3, lr, momentum)
+    sgd_update_inplace(params.b1, velocity.b1, grads.b1, lr, momentum)
+    sgd_update_inplace(params.W2, velocity.W2, grads.W2, lr, momentum)
+    sgd_update_inplace(params.b2, velocity.b2, grads.b2, lr, momentum)
+    sgd_update_inplace(params.W3, velocity.W3, grads.W3, lr, momentum)
+    sgd_update_inplace(params.b3, velocity.b3, grads.b3, lr, momentum)
     return loss
