@@ -32,7 +32,7 @@ ROWS = [
     ("dz3 = (p - Y) / n", "dz3"), ("dW3 = a2.T @ dz3", "dW3"), ("db3", "db3"), ("da2 = dz3 @ W3.T", "da2"),
     ("dz2 = da2 * relu'(z2)", "dz2"), ("dW2 = a1.T @ dz2", "dW2"), ("db2", "db2"), ("da1 = dz2 @ W2.T", "da1"),
     ("dz1 = da1 * relu'(z1)", "dz1"), ("dW1 = X.T @ dz1", "dW1"), ("db1", "db1"),
-    ("SGD step, in place", {"naive": "sgd_update_inplace", "NumPy": "train_batches", "Numba": "sgd_update"}),
+    ("SGD step, in place", {"naive": "sgd_update_inplace", "NumPy": "train_batches", "Numba": "sgd_update_inplace"}),
 ]
 BEGIN, END = "<!-- names:begin -->", "<!-- names:end -->"
 
