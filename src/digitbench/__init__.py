@@ -13,9 +13,10 @@ Public contract (see DESIGN.md)::
 from .backends import BACKENDS, get_backend
 from .datasets import load_mnist
 from .errors import DigitbenchError
-from .model_io import load_model, save_model
+from .model import CLASS_NAMES, Model, load_model
+from .model_io import save_model
 from .params import N_PARAMS, Params, init_params
 
 __version__ = "0.1.0"
-__all__ = ["BACKENDS", "DigitbenchError", "N_PARAMS", "Params", "get_backend", "init_params", "load_mnist",
+__all__ = ["BACKENDS", "CLASS_NAMES", "DigitbenchError", "Model", "N_PARAMS", "Params", "get_backend", "init_params", "load_mnist",
            "load_model", "save_model", "__version__"]

@@ -2,7 +2,6 @@
 
 import numpy as np
 
-from ..backends import get_backend
 from ..checkpointing import resolve_train_args, save_interrupted
 from ..datasets import load_mnist
 from ..model_io import save_model
@@ -10,6 +9,7 @@ from ..plots import plot_history
 from ..train import RECIPES, SCHEDULES, TrainingInterrupted, check_config, train
 from .options import (add_backend_option, add_data_options, add_json_option, fraction, png_path, positive_float,
                       positive_int, print_json, show_progress)
+from .runtime import add_threads_option, load_backend, threaded
 
 
 def add_parser(sub):
@@ -38,8 +38,9 @@ def add_parser(sub):
                    help="also write the loss and accuracy curves to PATH (PNG) at the end")
     add_json_option(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_threads_option(p)
     # None = not given: a resumed run takes these from its checkpoint (see checkpointing.py)
-    p.set_defaults(func=run, backend=None, dataset=None)
+    p.set_defaults(func=threaded(run), backend=None, dataset=None)
 
 
 def run(args):
@@ -51,7 +52,7 @@ def run(args):
             recipe[key] = value
     check_config(recipe["epochs"], recipe["batch_size"], recipe["lr"], recipe["momentum"], args.target_accuracy,
                  recipe["decay"])  # before the data are loaded: a bad option fails at once
-    backend = get_backend(args.backend)
+    backend = load_backend(args.backend)
     data = load_mnist(args.data_dir, args.dataset, progress=show_progress(args))
 
     def report(h):
