@@ -70,12 +70,12 @@ class FakeBackend:
 
 
 def test_announce_warmup_wraps_the_instance_once(capsys):
-    backend = announce_warmup(announce_warmup(FakeBackend(1.3)))
-    assert backend.warmup() == 1.3 and backend.calls == 1
+    backend = announce_warmup(announce_warmup(FakeBackend(0.5), delay=0.1), delay=0.1)
+    assert backend.warmup() == 0.5 and backend.calls == 1
     notice, done = capsys.readouterr().err.splitlines()
     assert notice == "compiling the fake kernels (first run only, about 15 s)..."
-    assert float(re.fullmatch(r"done in (\d+\.\d) s", done)[1]) >= 1.3, done
-    quick = announce_warmup(FakeBackend(0.0))
+    assert float(re.fullmatch(r"done in (\d+\.\d) s", done)[1]) >= 0.5, done
+    quick = announce_warmup(FakeBackend(0.0))  # the default delay: 2 s
     quick.warmup()
     assert capsys.readouterr().err == ""
 

@@ -32,13 +32,14 @@ def _decode_errors():
     so a mutated file of one format or another raises each of these (found by
     tests/test_images.py's fuzzing: a truncated IHDR gives ``SyntaxError``, a PGM with a
     malformed header ``ValueError``, mutated IM, SGI, DDS, SPIDER or JPEG 2000 files
-    ``NotImplementedError``, ``AttributeError``, ``struct.error``, ``EOFError``, ...).
+    ``NotImplementedError``, ``AttributeError``, ``struct.error``, ``EOFError``; libavif's decoder
+    ``RuntimeError``, ...).
     Every one becomes an :class:`ImageError` naming the file.
     """
     import struct
 
     return (OSError, ValueError, SyntaxError, struct.error, EOFError, IndexError, KeyError, TypeError,
-            NotImplementedError, AttributeError, ZeroDivisionError, OverflowError, MemoryError, RecursionError)
+            NotImplementedError, AttributeError, ZeroDivisionError, OverflowError, MemoryError, RuntimeError)
 
 
 def _open(path):

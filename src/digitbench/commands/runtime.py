@@ -6,7 +6,7 @@
   The default is every core this process may run on.
 - :func:`load_backend`: :func:`~digitbench.get_backend` whose ``warmup()`` (numba
   compiling its kernels, or loading them from its cache) says so on standard error
-  when it takes more than a second: a cold first run compiles for about 15 s, a warm
+  when it takes more than two seconds: a cold first run compiles for about 15 s, a warm
   cache loads in about 0.3 s and prints nothing.
 """
 
@@ -22,8 +22,8 @@ from ..backends import get_backend
 from ..bench import prepare_threads, thread_limits
 from .options import positive_int
 
-#: Seconds a warm-up may take before the notice appears (a cache load takes ~0.3 s).
-NOTICE_DELAY = 1.0
+#: Seconds a warm-up may take before the notice appears (a cache load takes ~0.3 s idle, 1 s when busy).
+NOTICE_DELAY = 2.0
 
 
 def default_threads():
