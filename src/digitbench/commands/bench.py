@@ -1,6 +1,6 @@
 """``digitbench bench``: the backends (and, with --peers, PyTorch and scikit-learn) side by side.
 
-Prints a table, checks issue 3's speed targets, draws a bar chart (``--plot``) and
+Prints a table, checks the project's speed targets, draws a bar chart (``--plot``) and
 writes the JSON record (``--out-json``; ``--json`` prints it as the last stdout line).
 How each figure is measured is in :mod:`digitbench.bench`.
 """

@@ -1,4 +1,4 @@
-"""``digitbench experiment NAME``: rerun one of the seed write-up's failures (see
+"""``digitbench experiment NAME``: rerun a classic training failure and plot it (see
 :mod:`digitbench.experiments`)."""
 
 import time
@@ -12,7 +12,8 @@ from .runtime import add_threads_option, load_backend, threaded
 
 
 def add_parser(sub):
-    p = sub.add_parser("experiment", help="rerun one of the seed write-up's failures and plot it")
+    p = sub.add_parser("experiment",
+                       help="rerun a classic training failure (sigmoid units, softmax overflow, ...) and plot it")
     p.add_argument("name", choices=list(EXPERIMENTS), metavar="NAME",
                    help="; ".join(f"{k}: {v[3]}" for k, v in EXPERIMENTS.items()))
     add_backend_option(p)
@@ -25,7 +26,8 @@ def add_parser(sub):
     p.add_argument("--epochs", type=positive_int, help="epochs per training run (default: per experiment)")
     p.add_argument("--seed", type=int, default=0, help="initial weights and shuffling (default: 0)")
     p.add_argument("--momentum", type=float,
-                   help="override the recipe's momentum (sigmoid: 0, plain SGD; the others: 0.9, the seed recipe)")
+                   help="override the recipe's momentum (sigmoid: 0, plain SGD; the others: 0.9, "
+                        "as the default recipe)")
     p.add_argument("--norm-every", type=positive_int, default=20,
                    help="sigmoid: record gradient norms every N steps (default: 20)")
     add_threads_option(p)

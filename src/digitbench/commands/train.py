@@ -14,11 +14,12 @@ from .runtime import add_threads_option, load_backend, threaded
 
 def add_parser(sub):
     seed = RECIPES["seed"]
-    p = sub.add_parser("train", help="train the network (default: the seed recipe on the fastest backend)")
+    p = sub.add_parser("train", help="train the network and save model.npz (default: the seed recipe on numba)")
     add_backend_option(p)
     add_data_options(p)
     p.add_argument("--recipe", choices=list(RECIPES),
-                   help="named defaults for the options below (default: seed, the write-up's recipe)")
+                   help="named defaults for the options below: seed (the default: 30 epochs of momentum SGD with "
+                        "a decaying learning rate) or fast (2 epochs, tuned to reach 97%% quickly)")
     p.add_argument("--epochs", type=positive_int, help=f"passes over the training set (seed: {seed['epochs']})")
     p.add_argument("--batch-size", type=positive_int, help=f"samples per SGD step (seed: {seed['batch_size']})")
     p.add_argument("--lr", type=positive_float, help=f"initial learning rate (seed: {seed['lr']})")
