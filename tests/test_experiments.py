@@ -46,10 +46,21 @@ def test_experiment_writes_table_and_figure(name, expect, data_dir, tmp_path, ca
     check_png(tmp_path / f"experiment-{name}.png")
 
 
-def test_bad_out_dir_is_one_line(tmp_path, capsys):
-    code = cli.main(["experiment", "softmax-overflow", "--out-dir", str(tmp_path / "missing")])
+@pytest.mark.parametrize("command", [["experiment", "softmax-overflow", "--momentum", "5"],
+                                     ["plot", "--model", "none.npz"]])
+def test_out_dir_is_created_or_one_line(tmp_path, capsys, monkeypatch, command):
+    """A missing --out-dir is created, parents too; a file in its way is one line (exit 2)."""
+    monkeypatch.chdir(tmp_path)
+    missing = tmp_path / "new" / "plots"
+    # a bad --momentum, or a missing model, stops the run once the options are parsed
+    assert cli.main([*command, "--out-dir", str(missing)]) == 1
+    assert missing.is_dir()
+    capsys.readouterr()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([*command, "--out-dir", str(tmp_path / "file" / "sub")])
     err = capsys.readouterr().err
-    assert code == 1 and "no such folder" in err and len(err.strip().splitlines()) == 1
+    assert exit_info.value.code == 2 and "cannot create folder" in err and len(err.strip().splitlines()) == 1
 
 
 def batch(n=16, seed=1):

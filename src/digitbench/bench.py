@@ -301,7 +301,7 @@ def format_table(records, peak, with_ratios):
 
 
 def format_targets(targets, with_peers):
-    lines = ["speed targets (issue 3):"]
+    lines = ["speed targets (the project's goals):"]
     for t in targets:
         if t["metric"] == "epoch_seconds":
             what = f"{t['contender']} epoch <= {t['threshold']} s"

@@ -15,9 +15,13 @@ from .errors import DigitbenchError
 from .train import Terminated
 
 
+#: ``digitbench --help``'s first line, in plain text (the module docstring has markup).
+DESCRIPTION = "An MNIST classifier built from first principles, and a benchmark: train, evaluate, predict, and more."
+
+
 def build_parser():
     """The argument parser of ``digitbench`` with every subcommand of :data:`COMMANDS`."""
-    parser = OneLineParser(prog="digitbench", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="digitbench", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     sub.required = True

@@ -1,6 +1,6 @@
 """``digitbench bench``: the backends (and, with --peers, PyTorch and scikit-learn) side by side.
 
-Prints a table, checks issue 3's speed targets, draws a bar chart (``--plot``) and
+Prints a table, checks the project's speed targets, draws a bar chart (``--plot``) and
 writes the JSON record (``--out-json``; ``--json`` prints it as the last stdout line).
 How each figure is measured is in :mod:`digitbench.bench`.
 """
@@ -12,21 +12,23 @@ import time
 import numpy as np
 
 from .. import bench
-from ..backends import BACKENDS, get_backend
+from ..backends import BACKENDS
 from ..datasets import load_mnist, synthetic_data
 from ..errors import UsageError
 from ..model_io import atomic_write
 from ..peers import make_peers
 from ..plots import plot_bench
 from .options import add_data_options, positive_int, print_json, show_progress
+from .runtime import default_threads, load_backend
 
 
 def add_parser(sub):
     p = sub.add_parser("bench", help="time training and inference of every backend (and peers) side by side")
     p.add_argument("--backends", help="comma-separated backends to time (default: every registered one)")
     p.add_argument("--batch-size", type=positive_int, default=64, help="samples per SGD step (default: 64)")
-    p.add_argument("--threads", type=positive_int, default=2,
-                   help="threads for every contender: BLAS, OpenMP, numba, torch (default: 2)")
+    p.add_argument("--threads", type=positive_int, default=default_threads(),
+                   help=f"threads for every contender: BLAS, OpenMP, numba, torch (default: every core, "
+                        f"here {default_threads()})")
     p.add_argument("--repeats", type=positive_int,
                    help="timed epochs (and inference passes) per contender; the best counts (default: 3, quick: 1)")
     p.add_argument("--peers", action="store_true",
@@ -59,7 +61,7 @@ def run(args):
     names = parse_backends(args.backends)
     repeats = args.repeats or (1 if args.quick else 3)
     bench.prepare_threads(args.threads)  # before numba is imported (get_backend imports it)
-    contenders = [bench.BackendContender(get_backend(n)) for n in names]
+    contenders = [bench.BackendContender(load_backend(n)) for n in names]
     if args.peers:
         contenders += make_peers(args.threads)
     if args.synthetic:

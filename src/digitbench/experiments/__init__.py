@@ -1,4 +1,7 @@
-"""``digitbench experiment NAME``: the seed write-up's failures, as experiments to rerun.
+"""``digitbench experiment NAME``: classic training failures, as experiments to rerun.
+
+They are the failures that the write-up this project started from (its "seed") ran
+into on its way to 97.2%.
 
 Each experiment prints a short table and writes ``experiment-NAME.png`` into
 ``--out-dir`` (the command is :mod:`digitbench.commands.experiment`). They train on

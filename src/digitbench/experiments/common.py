@@ -18,13 +18,13 @@ from ..params import Params
 from ..train import train
 
 
-def load_subset(data_dir, subset, test_subset=None):
-    """MNIST with only the first ``subset`` training images (and ``test_subset`` test images).
+def load_subset(data_dir, subset, test_subset=None, dataset="mnist"):
+    """MNIST (or ``dataset``) with only the first ``subset`` training images (and ``test_subset`` test images).
 
     The first N rows of the training file are as varied as a random sample (the file is
     not sorted by label), and taking them keeps runs identical across machines.
     """
-    data = load_mnist(data_dir, progress=False)
+    data = load_mnist(data_dir, dataset, progress=False)
     train, test = slice(subset), slice(test_subset)
     return MnistData(data.train_images[train], data.train_labels[train], data.test_images[test], data.test_labels[test])
 
