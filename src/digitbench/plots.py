@@ -26,7 +26,7 @@ import numpy as np
 from .errors import UsageError
 from .evaluate import confusion_matrix
 from .bench import format_ratio
-from .model_io import atomic_write
+from .files import write_file
 from .params import init_params
 from .pixels import scale_pixels
 
@@ -60,14 +60,12 @@ def save_figure(fig, path, dpi=DPI, tight=True):
     """
     import matplotlib.pyplot as plt
 
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise UsageError(f"{path}: folder {path.parent} does not exist")
-    if tight:
-        fig.tight_layout()
-    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=dpi))
-    plt.close(fig)
-    return path
+    try:
+        if tight:
+            fig.tight_layout()
+        return write_file(path, lambda f: fig.savefig(f, format="png", dpi=dpi))
+    finally:
+        plt.close(fig)
 
 
 def plot_history(history, path, title=None):
@@ -181,9 +179,6 @@ def plot_weights(W1, path, zoom=2, colors=24):
 
     from PIL import Image
 
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise UsageError(f"{path}: folder {path.parent} does not exist")
     mosaic = weight_mosaic(np.asarray(W1, dtype=np.float64))
     # Palette image: index 0 is the white gap, 1..colors the colormap's levels from -1 to +1.
     levels = np.round((np.nan_to_num(mosaic) + 1) / 2 * (colors - 1)).astype(np.uint8) + 1
@@ -191,8 +186,7 @@ def plot_weights(W1, path, zoom=2, colors=24):
     palette = matplotlib.colormaps["RdBu_r"].resampled(colors)(np.arange(colors))[:, :3]
     image = Image.fromarray(np.kron(levels, np.ones((zoom, zoom), dtype=np.uint8)), mode="P")
     image.putpalette([255, 255, 255] + (255 * palette).round().astype(int).ravel().tolist())
-    atomic_write(path, lambda f: image.save(f, format="PNG", optimize=True))
-    return path
+    return write_file(path, lambda f: image.save(f, format="PNG", optimize=True))
 
 
 def write_model_plots(params, meta, data, backend, out_dir):

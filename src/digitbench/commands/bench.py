@@ -15,7 +15,7 @@ from .. import bench
 from ..backends import BACKENDS, get_backend
 from ..datasets import load_mnist, synthetic_data
 from ..errors import UsageError
-from ..model_io import atomic_write
+from ..files import check_destination, write_file
 from ..peers import make_peers
 from ..plots import plot_bench
 from .options import add_data_options, positive_int, print_json, show_progress
@@ -117,7 +117,7 @@ def run(args):
         plot_bench(records, args.plot, args.threads, args.batch_size)
         print(f"wrote {args.plot}")
     if args.out_json:
-        atomic_write(args.out_json, lambda f: f.write(json.dumps(result, indent=1, default=_plain).encode()))
+        write_file(args.out_json, lambda f: f.write(json.dumps(result, indent=1, default=_plain).encode()))
         print(f"wrote {args.out_json}")
     if args.json:
         print_json(result)
