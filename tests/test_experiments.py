@@ -49,7 +49,7 @@ def test_experiment_writes_table_and_figure(name, expect, data_dir, tmp_path, ca
 def test_bad_out_dir_is_one_line(tmp_path, capsys):
     code = cli.main(["experiment", "softmax-overflow", "--out-dir", str(tmp_path / "missing")])
     err = capsys.readouterr().err
-    assert code == 1 and "no such folder" in err and len(err.strip().splitlines()) == 1
+    assert code == 1 and "missing does not exist" in err and len(err.strip().splitlines()) == 1
 
 
 def batch(n=16, seed=1):

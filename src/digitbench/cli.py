@@ -6,17 +6,21 @@ error with a non-zero exit; argparse's own errors are folded into one line too. 
 subcommand lives in its own module of :mod:`digitbench.commands`.
 """
 
+import os
 import sys
 
 from . import __version__
 from .commands import COMMANDS
 from .commands.options import OneLineParser
-from .errors import DigitbenchError
+from .errors import DigitbenchError, Terminated
+
+#: The description of ``digitbench --help`` (not read from ``__doc__``: ``python -OO`` strips it).
+DESCRIPTION = "The digitbench command: train, evaluate, predict, download, and more."
 
 
 def build_parser():
     """The argument parser of ``digitbench`` with every subcommand of :data:`COMMANDS`."""
-    parser = OneLineParser(prog="digitbench", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="digitbench", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     sub.required = True
@@ -26,17 +30,66 @@ def build_parser():
 
 
 def main(argv=None):
+    """Run one subcommand; returns the exit status.
+
+    0 success, 1 an error the user can fix (one line on stderr), 2 a bad option
+    (argparse), 130 Ctrl-C, 143 SIGTERM while a file was being written (the
+    temporary file removed). A standard output that cannot be written (``> /dev/full``)
+    is one line too, not a traceback at exit.
+    """
+    _tolerant_streams()
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args) or 0
+        status = args.func(args) or 0
+        sys.stdout.flush()  # here, not at exit, so that a full disk is reported
+        return status
     except DigitbenchError as e:
         print(f"digitbench {args.command}: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"digitbench {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print(f"digitbench {args.command}: terminated (SIGTERM); no partial file left behind", file=sys.stderr)
+        return 143
     except BrokenPipeError:
+        _discard_stdout()
         return 0
+    except OSError as e:
+        if _stdout_works():
+            raise  # not the output stream: a bug, with its traceback
+        _discard_stdout()
+        print(f"digitbench {args.command}: error: cannot write to standard output ({e.strerror or e})",
+              file=sys.stderr)
+        return 1
+
+
+def _tolerant_streams():
+    """Never crash on printing: characters the terminal's encoding lacks (a file name in
+    another encoding, say) come out as backslash escapes."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError, OSError):
+            pass  # a replaced stream (pytest's capture, a notebook): leave it alone
+
+
+def _stdout_works():
+    try:
+        sys.stdout.flush()
+        return True
+    except OSError:
+        return False
+
+
+def _discard_stdout():
+    """Point the stdout descriptor at /dev/null, so the flush at exit cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, AttributeError, ValueError):
+        pass
 
 
 if __name__ == "__main__":

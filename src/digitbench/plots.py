@@ -24,11 +24,10 @@ from pathlib import Path
 import numpy as np
 
 from .errors import UsageError
-from .evaluate import confusion_matrix
+from .evaluate import confusion_matrix, model_probabilities
 from .bench import format_ratio
 from .files import write_file
 from .params import init_params
-from .pixels import scale_pixels
 
 FILES = {
     "curves": "training-curves.png",
@@ -189,15 +188,14 @@ def plot_weights(W1, path, zoom=2, colors=24):
     return write_file(path, lambda f: image.save(f, format="PNG", optimize=True))
 
 
-def write_model_plots(params, meta, data, backend, out_dir):
+def write_model_plots(params, meta, data, backend, out_dir, source="the model"):
     """Write the pictures of a model into ``out_dir`` (see :data:`FILES`); returns {kind: path}.
 
     The curves need ``meta["history"]``, the learned weights ``meta["seed"]``; each is
     skipped when its metadata is missing.
     """
     out_dir = Path(out_dir)
-    X = scale_pixels(data.test_images, params.W1.dtype)
-    probabilities = np.concatenate([backend.forward(params, X[i:i + 2000]) for i in range(0, len(X), 2000)])
+    probabilities = model_probabilities(backend, params, data.test_images, source)  # refused unless finite
     labels = np.asarray(data.test_labels, dtype=np.int64)
     written = {}
     if meta.get("history"):

@@ -23,7 +23,7 @@ def run(args):
     dataset = args.dataset or meta.get("dataset", "mnist")
     data = load_mnist(args.data_dir, dataset, progress=show_progress(args))
     backend = get_backend(args.backend)
-    result = evaluate(backend, params, data.test_images, data.test_labels)
+    result = evaluate(backend, params, data.test_images, data.test_labels, source=args.model)
     print(f"{args.model}: test accuracy {100 * result['test_accuracy']:.2f}% on {len(data.test_labels)} "
           f"{dataset} test images ({args.backend} backend)")
     print(format_confusion(result["confusion_matrix"], result["per_class_accuracy"]))

@@ -4,7 +4,7 @@ import sys
 
 from ..backends import BACKENDS, get_backend
 from ..gradcheck import TOLERANCE, format_table, gradcheck
-from .options import add_json_option, positive_float, positive_int, print_json
+from .options import add_json_option, bytes_per_sample, check_memory, positive_float, positive_int, print_json, seed_value
 
 
 def add_parser(sub):
@@ -17,13 +17,15 @@ def add_parser(sub):
     p.add_argument("--eps", type=positive_float, default=1e-5, help="finite-difference step (default: 1e-5)")
     p.add_argument("--tolerance", type=positive_float, default=TOLERANCE,
                    help=f"largest relative error that passes (default: {TOLERANCE:g})")
-    p.add_argument("--seed", type=int, default=0, help="seeds parameters, batch and entries (default: 0)")
+    p.add_argument("--seed", type=seed_value, default=0, help="seeds parameters, batch and entries (default: 0)")
     add_json_option(p)
     p.set_defaults(func=run)
 
 
 def run(args):
     names = args.backend or list(BACKENDS)
+    # float64 batch; a few copies live at once while the differences are taken
+    check_memory(args.batch_size, 2 * bytes_per_sample(8), f"--batch-size {args.batch_size}")
     results, failed = {}, []
     for name in dict.fromkeys(names):
         records = gradcheck(get_backend(name), args.batch_size, args.entries, args.eps, args.seed, args.tolerance)

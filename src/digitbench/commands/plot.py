@@ -4,10 +4,11 @@ from pathlib import Path
 
 from ..backends import get_backend
 from ..datasets import load_mnist
-from ..errors import UsageError
+from ..files import check_destination
 from ..model_io import load_model
 from ..plots import FILES, write_model_plots
-from .options import add_backend_option, add_data_options, add_json_option, print_json
+from ..data import DATASETS
+from .options import add_backend_option, add_data_dir_option, add_json_option, print_json
 
 
 def add_parser(sub):
@@ -15,19 +16,20 @@ def add_parser(sub):
     p.add_argument("--model", required=True, help="a .npz file written by `digitbench train`")
     p.add_argument("--out-dir", default=".", help="where to write the PNG files (default: .)")
     add_backend_option(p)
-    add_data_options(p)
+    add_data_dir_option(p)
+    p.add_argument("--dataset", choices=DATASETS, help="data set (default: the one the model was trained on)")
     add_json_option(p)
     p.set_defaults(func=run)
 
 
 def run(args):
     out_dir = Path(args.out_dir)
-    if not out_dir.is_dir():
-        raise UsageError(f"--out-dir {out_dir}: no such folder")
+    for name in FILES.values():
+        check_destination(out_dir / name, "--out-dir")
     params, meta = load_model(args.model)
-    dataset = meta.get("dataset", args.dataset)
+    dataset = args.dataset or meta.get("dataset") or "mnist"  # an explicit --dataset wins
     data = load_mnist(args.data_dir, dataset, progress=False)
-    written = write_model_plots(params, meta, data, get_backend(args.backend), out_dir)
+    written = write_model_plots(params, meta, data, get_backend(args.backend), out_dir, source=args.model)
     if "curves" not in written:
         print(f"{args.model}: no training history in the model file; skipped {FILES['curves']}")
     for path in written.values():

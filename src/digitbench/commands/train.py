@@ -3,13 +3,14 @@
 import numpy as np
 
 from ..backends import get_backend
-from ..checkpointing import resolve_train_args, save_interrupted
+from ..checkpointing import default_checkpoint_path, resolve_train_args, save_interrupted
 from ..datasets import load_mnist
+from ..files import check_destination, check_distinct
 from ..model_io import save_model
 from ..plots import plot_history
 from ..train import RECIPES, SCHEDULES, TrainingInterrupted, check_config, train
-from .options import (add_backend_option, add_data_options, add_json_option, fraction, png_path, positive_float,
-                      positive_int, print_json, show_progress)
+from .options import (add_backend_option, add_data_options, add_json_option, batch_size, check_epochs, fraction,
+                      positive_float, positive_int, print_json, seed_value, show_progress)
 
 
 def add_parser(sub):
@@ -20,12 +21,12 @@ def add_parser(sub):
     p.add_argument("--recipe", choices=list(RECIPES),
                    help="named defaults for the options below (default: seed, the write-up's recipe)")
     p.add_argument("--epochs", type=positive_int, help=f"passes over the training set (seed: {seed['epochs']})")
-    p.add_argument("--batch-size", type=positive_int, help=f"samples per SGD step (seed: {seed['batch_size']})")
+    p.add_argument("--batch-size", type=batch_size, help=f"samples per SGD step (seed: {seed['batch_size']})")
     p.add_argument("--lr", type=positive_float, help=f"initial learning rate (seed: {seed['lr']})")
     p.add_argument("--momentum", type=float, help=f"heavy-ball momentum in [0, 1) (seed: {seed['momentum']})")
     p.add_argument("--schedule", choices=SCHEDULES, help=f"learning-rate schedule (seed: {seed['schedule']})")
     p.add_argument("--decay", type=float, help=f"decay of the inverse-time schedule (seed: {seed['decay']})")
-    p.add_argument("--seed", type=int, help="seeds the initial weights and the shuffling (default: 0)")
+    p.add_argument("--seed", type=seed_value, help="seeds the initial weights and the shuffling (default: 0)")
     p.add_argument("--dtype", choices=["float32", "float64"], help="(default: float32)")
     p.add_argument("--target-accuracy", type=fraction, help="test accuracy whose training time to record, e.g. 0.97")
     p.add_argument("--stop-at-target", action="store_true", help="stop as soon as --target-accuracy is reached")
@@ -34,12 +35,28 @@ def add_parser(sub):
                    help="continue an interrupted run from its checkpoint, with its settings")
     p.add_argument("--checkpoint", metavar="PATH",
                    help="where Ctrl-C saves the run (default: beside --out, model.checkpoint.npz)")
-    p.add_argument("--plot", metavar="PATH", type=png_path,
+    p.add_argument("--plot", metavar="PATH",
                    help="also write the loss and accuracy curves to PATH (PNG) at the end")
     add_json_option(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     # None = not given: a resumed run takes these from its checkpoint (see checkpointing.py)
     p.set_defaults(func=run, backend=None, dataset=None)
+
+
+def check_outputs(args):
+    """Every file this run may write, checked before any work: the model, the Ctrl-C
+    checkpoint and the plot, each writable and no two the same file."""
+    outputs = {"--checkpoint": args.checkpoint or default_checkpoint_path(args.out)}
+    if args.out:
+        outputs["--out"] = args.out
+    if args.plot:
+        outputs["--plot"] = args.plot
+    for option, path in outputs.items():
+        check_destination(path, option)
+    options = list(outputs)
+    for i, first in enumerate(options):
+        for second in options[i + 1:]:
+            check_distinct(outputs[first], outputs[second], first, second)
 
 
 def run(args):
@@ -51,6 +68,8 @@ def run(args):
             recipe[key] = value
     check_config(recipe["epochs"], recipe["batch_size"], recipe["lr"], recipe["momentum"], args.target_accuracy,
                  recipe["decay"])  # before the data are loaded: a bad option fails at once
+    check_epochs(recipe["epochs"], recipe["batch_size"])
+    check_outputs(args)
     backend = get_backend(args.backend)
     data = load_mnist(args.data_dir, args.dataset, progress=show_progress(args))
 
