@@ -62,8 +62,8 @@ def check_destination(path, option=None):
         raise UsageError(f"{label}: not a file name")
     try:
         mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        mode = None
+    except (FileNotFoundError, NotADirectoryError):
+        mode = None  # a new file; its folder is checked below
     except OSError as e:
         raise UsageError(f"{label}: cannot use it ({e.strerror or e})") from None
     if mode is not None:

@@ -186,12 +186,13 @@ def _read_npy(member, path, name, limit):
         version = npformat.read_magic(member)
     except ValueError:
         raise ModelFileError(f"{path}: member {name} is not a NumPy .npy array") from None
-    if version == (1, 0):
-        shape, fortran_order, dtype = npformat.read_array_header_1_0(member)
-    elif version == (2, 0):
-        shape, fortran_order, dtype = npformat.read_array_header_2_0(member)
-    else:
+    if version not in ((1, 0), (2, 0)):
         raise ModelFileError(f"{path}: member {name} uses .npy format {version}, which is not read here")
+    read_header = npformat.read_array_header_1_0 if version == (1, 0) else npformat.read_array_header_2_0
+    try:
+        shape, fortran_order, dtype = read_header(member)
+    except ValueError as e:  # NumPy's own message (an oversized header, say) spans lines: one here
+        raise ModelFileError(f"{path}: member {name} has a bad .npy header ({' '.join(str(e).split())})") from None
     if dtype.hasobject:
         raise ModelFileError(f"{path}: {name} is an object array; loading it would unpickle, which is refused")
     count = math.prod(shape)

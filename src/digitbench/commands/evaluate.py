@@ -2,10 +2,9 @@
 
 from ..backends import get_backend
 from ..data import DATASETS
-from ..datasets import load_mnist
 from ..evaluate import evaluate, format_confusion
 from ..model_io import load_model
-from .options import add_backend_option, add_data_dir_option, add_json_option, print_json, show_progress
+from .options import add_backend_option, add_data_dir_option, add_json_option, load_model_data, print_json
 
 
 def add_parser(sub):
@@ -20,8 +19,7 @@ def add_parser(sub):
 
 def run(args):
     params, meta = load_model(args.model)
-    dataset = args.dataset or meta.get("dataset", "mnist")
-    data = load_mnist(args.data_dir, dataset, progress=show_progress(args))
+    dataset, data = load_model_data(args, meta)
     backend = get_backend(args.backend)
     result = evaluate(backend, params, data.test_images, data.test_labels, source=args.model)
     print(f"{args.model}: test accuracy {100 * result['test_accuracy']:.2f}% on {len(data.test_labels)} "

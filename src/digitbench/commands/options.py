@@ -14,7 +14,8 @@ import numpy as np
 
 from ..backends import BACKENDS, DEFAULT_BACKEND
 from ..data import DATASETS, RAW_SIZES
-from ..errors import UsageError
+from ..datasets import load_mnist
+from ..errors import ForeignFileError, UsageError
 from ..model_io import MAX_META_BYTES
 from ..params import LAYER_SIZES
 
@@ -186,6 +187,22 @@ def plain_json(value):
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def load_model_data(args, meta):
+    """The data set to judge a model on (evaluate, plot): ``--dataset``, else the model's.
+
+    When the files found are another data set's, the message says which data set the
+    model records, so that "this is MNIST's file, not Fashion-MNIST's" has its reason.
+    """
+    dataset = args.dataset or meta.get("dataset") or "mnist"
+    try:
+        return dataset, load_mnist(args.data_dir, dataset, progress=show_progress(args))
+    except ForeignFileError as e:
+        if args.dataset:
+            raise
+        raise ForeignFileError(f"{e} (the model {args.model} was trained on {dataset}; "
+                               f"--dataset chooses another)") from None
 
 
 def show_progress(args):

@@ -3,12 +3,11 @@
 from pathlib import Path
 
 from ..backends import get_backend
-from ..datasets import load_mnist
 from ..files import check_destination
 from ..model_io import load_model
 from ..plots import FILES, write_model_plots
 from ..data import DATASETS
-from .options import add_backend_option, add_data_dir_option, add_json_option, print_json
+from .options import add_backend_option, add_data_dir_option, add_json_option, load_model_data, print_json
 
 
 def add_parser(sub):
@@ -27,8 +26,7 @@ def run(args):
     for name in FILES.values():
         check_destination(out_dir / name, "--out-dir")
     params, meta = load_model(args.model)
-    dataset = args.dataset or meta.get("dataset") or "mnist"  # an explicit --dataset wins
-    data = load_mnist(args.data_dir, dataset, progress=False)
+    _, data = load_model_data(args, meta)  # an explicit --dataset wins over the model's
     written = write_model_plots(params, meta, data, get_backend(args.backend), out_dir, source=args.model)
     if "curves" not in written:
         print(f"{args.model}: no training history in the model file; skipped {FILES['curves']}")
