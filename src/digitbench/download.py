@@ -89,7 +89,9 @@ def _fetch_from_mirror(url, dest, progress, timeout):
     try:
         _fetch(url, dest, progress, timeout)
     except urllib.error.HTTPError as e:
-        raise _MirrorFailed(f"HTTP {e.code} {e.reason}") from None
+        if 300 <= e.code < 400:  # urllib's redirect-loop message spans three lines
+            raise _MirrorFailed(f"HTTP {e.code}: redirected in a loop, or too many times") from None
+        raise _MirrorFailed(" ".join(f"HTTP {e.code} {e.reason}".split())) from None
     except TimeoutError:
         raise _MirrorFailed(f"no data for {timeout:g} s (timed out)") from None
     except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as e:

@@ -18,6 +18,7 @@ starts, so a bad path costs nothing. The rules:
 - every OS error becomes one :class:`~digitbench.errors.OutputError` line naming the path.
 """
 
+import io
 import os
 import signal
 import stat
@@ -117,10 +118,12 @@ def write_file(path, write, verify=None, mode=None):
     Path
     """
     path = check_destination(path)
-    if _is_char_device(path):
+    if _is_char_device(path):  # /dev/null and the like: written through, in one piece
+        buffer = io.BytesIO()  # seekable, as zip writers need; a device may not be
+        write(buffer)
         try:
             with open(path, "wb") as f:
-                write(f)
+                f.write(buffer.getvalue())
         except OSError as e:
             raise OutputError(f"{path}: cannot write ({e.strerror or e})") from None
         return path

@@ -46,9 +46,8 @@ def add_parser(sub):
 def check_outputs(args):
     """Every file this run may write, checked before any work: the model, the Ctrl-C
     checkpoint and the plot, each writable and no two the same file."""
-    outputs = {"--checkpoint": args.checkpoint or default_checkpoint_path(args.out)}
-    if args.out:
-        outputs["--out"] = args.out
+    outputs = {"--out": args.out} if args.out else {}
+    outputs["--checkpoint"] = args.checkpoint or default_checkpoint_path(args.out)
     if args.plot:
         outputs["--plot"] = args.plot
     for option, path in outputs.items():
