@@ -35,14 +35,20 @@ def main(argv=None):
     0 success, 1 an error the user can fix (one line on stderr), 2 a bad option
     (argparse), 130 Ctrl-C, 143 SIGTERM while a file was being written (the
     temporary file removed). A standard output that cannot be written (``> /dev/full``)
-    is one line too, not a traceback at exit.
+    is one line too, not a traceback.
     """
     _tolerant_streams()
     args = build_parser().parse_args(argv)
+    stdout = sys.stdout
+    sys.stdout = _GuardedStream(stdout)
     try:
         status = args.func(args) or 0
         sys.stdout.flush()  # here, not at exit, so that a full disk is reported
         return status
+    except StdoutError as e:
+        _discard_stdout(stdout)
+        print(f"digitbench {args.command}: error: cannot write to standard output ({e})", file=sys.stderr)
+        return 1
     except DigitbenchError as e:
         print(f"digitbench {args.command}: error: {e}", file=sys.stderr)
         return 1
@@ -53,15 +59,39 @@ def main(argv=None):
         print(f"digitbench {args.command}: terminated (SIGTERM); no partial file left behind", file=sys.stderr)
         return 143
     except BrokenPipeError:
-        _discard_stdout()
+        _discard_stdout(stdout)
         return 0
-    except OSError as e:
-        if _stdout_works():
-            raise  # not the output stream: a bug, with its traceback
-        _discard_stdout()
-        print(f"digitbench {args.command}: error: cannot write to standard output ({e.strerror or e})",
-              file=sys.stderr)
-        return 1
+    finally:
+        sys.stdout = stdout
+
+
+class StdoutError(Exception):
+    """Standard output failed (a full disk, an I/O error); the message is the reason."""
+
+
+class _GuardedStream:
+    """Standard output whose OS errors (but a closed pipe's) become :class:`StdoutError`,
+    so that ``main`` can tell them from the OS errors of anything else."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text):
+        return self._guard(self._stream.write, text)
+
+    def flush(self):
+        return self._guard(self._stream.flush)
+
+    def _guard(self, call, *args):
+        try:
+            return call(*args)
+        except BrokenPipeError:
+            raise
+        except OSError as e:
+            raise StdoutError(e.strerror or str(e)) from None
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
 
 
 def _tolerant_streams():
@@ -74,19 +104,11 @@ def _tolerant_streams():
             pass  # a replaced stream (pytest's capture, a notebook): leave it alone
 
 
-def _stdout_works():
-    try:
-        sys.stdout.flush()
-        return True
-    except OSError:
-        return False
-
-
-def _discard_stdout():
+def _discard_stdout(stream):
     """Point the stdout descriptor at /dev/null, so the flush at exit cannot fail again."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        os.dup2(devnull, stream.fileno())
         os.close(devnull)
     except (OSError, AttributeError, ValueError):
         pass
