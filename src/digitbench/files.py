@@ -70,7 +70,7 @@ def check_destination(path, option=None):
     if mode is not None:
         kind = _kind(mode)
         if kind == "a folder":
-            raise UsageError(f"{label}: is a folder; name a file in it, e.g. {path / 'out'}")
+            raise UsageError(f"{label}: is a folder; name a file in it")
         if kind:
             raise UsageError(f"{label}: is {kind}, not a regular file; digitbench writes only regular files "
                              "(or through a character device such as /dev/null)")
