@@ -15,17 +15,17 @@ from .. import bench
 from ..backends import BACKENDS
 from ..datasets import load_mnist, synthetic_data
 from ..errors import UsageError
-from ..model_io import atomic_write
+from ..files import check_destination, check_distinct, write_file
 from ..peers import make_peers
 from ..plots import plot_bench
-from .options import add_data_options, positive_int, print_json, show_progress
+from .options import add_data_options, batch_size, plain_json, positive_int, print_json, show_progress
 from .runtime import default_threads, load_backend
 
 
 def add_parser(sub):
     p = sub.add_parser("bench", help="time training and inference of every backend (and peers) side by side")
     p.add_argument("--backends", help="comma-separated backends to time (default: every registered one)")
-    p.add_argument("--batch-size", type=positive_int, default=64, help="samples per SGD step (default: 64)")
+    p.add_argument("--batch-size", type=batch_size, default=64, help="samples per SGD step (default: 64)")
     p.add_argument("--threads", type=positive_int, default=default_threads(),
                    help=f"threads for every contender: BLAS, OpenMP, numba, torch (default: every core, "
                         f"here {default_threads()})")
@@ -59,6 +59,12 @@ def parse_backends(text):
 
 def run(args):
     names = parse_backends(args.backends)
+    if not args.no_plot:
+        check_destination(args.plot, "--plot")
+    if args.out_json:
+        check_destination(args.out_json, "--out-json")
+        if not args.no_plot:
+            check_distinct(args.plot, args.out_json, "--plot", "--out-json")
     repeats = args.repeats or (1 if args.quick else 3)
     bench.prepare_threads(args.threads)  # before numba is imported (get_backend imports it)
     contenders = [bench.BackendContender(load_backend(n)) for n in names]
@@ -119,12 +125,10 @@ def run(args):
         plot_bench(records, args.plot, args.threads, args.batch_size)
         print(f"wrote {args.plot}")
     if args.out_json:
-        atomic_write(args.out_json, lambda f: f.write(json.dumps(result, indent=1, default=_plain).encode()))
+        text = json.dumps(plain_json(result), indent=1, allow_nan=False, default=str)
+        write_file(args.out_json, lambda f: f.write(text.encode()))
         print(f"wrote {args.out_json}")
     if args.json:
         print_json(result)
     return 0
 
-
-def _plain(value):
-    return value.item() if isinstance(value, np.generic) else str(value)
