@@ -25,6 +25,7 @@ import numpy as np
 from .backends import DEFAULT_BACKEND, get_backend
 from .datasets import load_mnist
 from .errors import TrainingDiverged, UsageError
+from .model import Model
 from .model_io import load_checkpoint, save_checkpoint, save_model
 from .params import Params, copy_params, init_params, zeros_like_params
 from .pixels import scale_pixels
@@ -141,6 +142,13 @@ class TrainResult:
             "history": self.history,
         }
 
+    @property
+    def model(self):
+        """The trained network as a :class:`~digitbench.model.Model`, which predicts from
+        image files, PIL images and arrays (``result.model.predict([...])``)."""
+        return Model(self.params, {"backend": self.backend, "test_accuracy": self.test_accuracy,
+                                   "config": self.config, "history": self.history})
+
     def save(self, path, **meta):
         """Save the trained model with its run's metadata (and ``meta``) to ``path``."""
         return save_model(path, self.params, backend=self.backend, seed=self.config.get("seed"),
@@ -181,7 +189,7 @@ def train(backend=DEFAULT_BACKEND, data=None, *, recipe=None, params=None, progr
     backend : Backend or str, e.g. "numba" (see :func:`digitbench.get_backend`)
     data : MnistData (uint8 images (n, 784), integer labels), optional; default:
         :func:`digitbench.load_mnist`'s MNIST
-    recipe : Recipe, optional; default: the seed recipe, with ``settings`` on top
+    recipe : Recipe or its name ("seed", "fast"), optional; default: the seed recipe; ``settings`` on top
     settings : Recipe's fields (epochs, batch_size, lr, momentum, schedule, decay, seed,
         dtype, target_accuracy, stop_at_target)
     params : Params, optional starting point (default: ``init_params(seed, dtype)``)
@@ -230,6 +238,8 @@ def _recipe(recipe, settings, params, resume):
     """The run's Recipe: given, or the seed recipe with ``settings``; the dtype of ``params``."""
     if recipe is None and not settings and resume is not None:
         recipe = resume.recipe
+    if isinstance(recipe, str):  # a recipe's name: "seed" or "fast"
+        recipe = Recipe.named(recipe)
     recipe = Recipe(**settings) if recipe is None else recipe.replace(**settings)
     if params is not None and params.W1.dtype.name != recipe.dtype:
         recipe = recipe.replace(dtype=params.W1.dtype.name)
