@@ -126,6 +126,7 @@ class TrainResult:
     seconds_to_target: float = None  # training clock when the target was first reached
     warmup_seconds: float = 0.0  # compiling or loading jitted kernels, before the clock starts
     history: list = field(default_factory=list)  # one dict per epoch
+    threads: dict = None  # Backend.thread_choice after the run: the thread count and why
     config: dict = field(default_factory=dict)  # the Recipe, as a dict
 
     def summary(self):
@@ -138,6 +139,7 @@ class TrainResult:
             "eval_seconds": round(self.eval_seconds, 4),
             "warmup_seconds": round(self.warmup_seconds, 4),
             "seconds_to_target": None if self.seconds_to_target is None else round(self.seconds_to_target, 4),
+            "threads": self.threads,
             **{k: v for k, v in self.config.items() if k != "backend"},
             "history": self.history,
         }
@@ -346,4 +348,5 @@ class _Run:
         return TrainResult(params=state.params, backend=self.backend.name, epochs_run=state.epoch - 1,
                            train_seconds=state.train_clock, eval_seconds=state.eval_clock,
                            test_accuracy=state.test_acc, seconds_to_target=state.reached_at,
-                           warmup_seconds=warmup_seconds, history=state.history, config=self.recipe.as_dict())
+                           warmup_seconds=warmup_seconds, history=state.history, config=self.recipe.as_dict(),
+                           threads=self.backend.thread_choice)

@@ -111,6 +111,9 @@ def run(args):
               f"{result.train_seconds:.2f} s of training (+{result.eval_seconds:.2f} s evaluating"
               + (f", +{result.warmup_seconds:.2f} s compiling or loading kernels" if result.warmup_seconds else "")
               + f"){target}")
+    if result.threads:
+        out.print(f"threads: {result.threads['threads']} of {result.threads['max_threads']} "
+                  f"({result.threads['reason']})")
     if args.out:
         result.save(args.out, dataset=args.dataset, recipe=args.recipe)
         out.print(f"saved {args.out}")
