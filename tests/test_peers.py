@@ -14,20 +14,12 @@ import pytest
 
 from digitbench import bench, get_backend
 from digitbench.commands import bench as bench_command
-from digitbench.datasets import MnistData
+from digitbench.datasets import synthetic_data
 
 
 def tiny_data(n_train=256, n_test=64, seed=0):
     """Random uint8 pixels (81% zeros, like MNIST) and labels of MNIST's shapes."""
-    rng = np.random.default_rng(seed)
-
-    def images(n):
-        pixels = rng.integers(1, 256, size=(n, 784), dtype=np.uint8)
-        pixels[rng.random((n, 784)) < 0.81] = 0
-        return pixels
-
-    return MnistData(images(n_train), rng.integers(0, 10, n_train).astype(np.uint8),
-                     images(n_test), rng.integers(0, 10, n_test).astype(np.uint8))
+    return synthetic_data(seed, n_train, n_test)
 
 
 def make(name):

@@ -71,13 +71,13 @@ def _point_or_error(contender, data, batch_size, threads, **kw):
                     error=bench.one_line(e))
 
 
-def sweep_batch(contenders, data, threads, batch_sizes=BATCH_SIZES, reapply=None, **kw):
-    """Every contender (but the slow) at every batch size; a list of points."""
+def sweep_batch(contenders, data, threads, batch_sizes=None, reapply=None, **kw):
+    """Every contender (but the slow) at every batch size (default :data:`BATCH_SIZES`); a list of points."""
     points = []
     for c in contenders:
         if c.slow:
             continue
-        for b in batch_sizes:
+        for b in batch_sizes or BATCH_SIZES:
             points.append(_point_or_error(c, data, b, threads, **kw))
             if reapply is not None:
                 reapply()  # a warm-up may have loaded another thread pool

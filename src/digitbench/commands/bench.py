@@ -213,7 +213,7 @@ def run_sweep(args, names, contenders, data):
 
 def _sweep_title(result):
     m = result["machine"]
-    fixed = (f"{result['threads']} threads" if result["sweep"] == "batch"
+    fixed = (f"{result['threads']} thread{'s' if result['threads'] > 1 else ''}" if result["sweep"] == "batch"
              else f"batch {result['batch_size']}")
     return f"{m['cpu']}, {m['cores']} cores; {fixed}; float32"
 
