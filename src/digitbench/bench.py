@@ -347,7 +347,7 @@ def machine_info(contenders=()):
     versions = {"python": platform.python_version(), "numpy": np.__version__}
     if "numba" in sys.modules:
         versions["numba"] = sys.modules["numba"].__version__
-    versions.update({c.name: c.version for c in contenders if getattr(c, "version", None)})
+    versions.update({c.library: c.version for c in contenders if getattr(c, "version", None)})
     return {"cpu": _cpu_model() or platform.processor() or platform.machine(), "cores": os.cpu_count(),
             "platform": platform.platform(), "versions": versions}
 

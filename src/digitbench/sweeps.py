@@ -27,6 +27,8 @@ from .peers import make_peers
 BATCH_SIZES = (1, 8, 64, 256, 1024, 4096)
 SWEEP_SAMPLES = 4096
 MIN_SECONDS, MIN_REPEATS, MAX_REPEATS = 0.5, 3, 100
+#: ``--quick``: tiny points, a smoke test of the sweep, not a measurement.
+QUICK_TIMING = dict(samples=512, min_seconds=0.0, min_repeats=1)
 
 
 def best_time(fn, min_seconds=MIN_SECONDS, min_repeats=MIN_REPEATS, max_repeats=MAX_REPEATS):

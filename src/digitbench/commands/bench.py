@@ -188,27 +188,24 @@ def _or_not_reached(seconds):
 
 def run_sweep(args, names, contenders, data):
     """``--sweep batch|threads``: the points, printed as a table; the record's fields."""
-    timing = dict(samples=512, min_seconds=0.0, min_repeats=1) if args.quick else {}
-    backends = [n for n in names if n != "naive"]
+    timing = sweeps.QUICK_TIMING if args.quick else {}
+    samples = timing.get("samples", sweeps.SWEEP_SAMPLES)
     machine = bench.machine_info(contenders)
     counts = sweeps.thread_counts()
-    print(bench_report.format_header(machine, args.threads if args.sweep == "batch" else f"1-{counts[-1]}",
-                                     args.batch_size if args.sweep == "threads" else "1-4096",
-                                     f"{timing.get('samples', sweeps.SWEEP_SAMPLES)} samples a point, best of "
-                                     f">= {timing.get('min_repeats', sweeps.MIN_REPEATS)} repeats",
-                                     [(c.name, c.threads_note) for c in contenders]),
-          flush=True)
+    how = f"{samples} samples a point, best of >= {timing.get('min_repeats', sweeps.MIN_REPEATS)} repeats"
     if args.sweep == "batch":
+        sizes = f"{min(sweeps.BATCH_SIZES)}-{max(sweeps.BATCH_SIZES)}"
+        print(bench_report.format_header(machine, args.threads, sizes, how,
+                                         [(c.name, c.threads_note) for c in contenders]), flush=True)
         with bench.thread_limits(args.threads) as reapply:
-            points = sweeps.sweep_batch([c for c in contenders if c.name != "naive"], data, args.threads,
-                                        reapply=reapply, **timing)
+            points = sweeps.sweep_batch(contenders, data, args.threads, reapply=reapply, **timing)
         axis = "batch_size"
     else:
-        points = sweeps.sweep_threads(backends, args.peers, data, args.batch_size, counts, **timing)
+        print(bench_report.format_header(machine, f"1-{counts[-1]}", args.batch_size, how), flush=True)
+        points = sweeps.sweep_threads(names, args.peers, data, args.batch_size, counts, **timing)
         axis = "threads"
     print(bench_report.format_sweep(points, axis))
-    return {"sweep": args.sweep, "axis": axis, "machine": machine, "points": points,
-            "samples_per_point": timing.get("samples", sweeps.SWEEP_SAMPLES)}
+    return {"sweep": args.sweep, "axis": axis, "machine": machine, "points": points, "samples_per_point": samples}
 
 
 def _sweep_title(result):

@@ -41,6 +41,7 @@ class JaxContender:
     """JAX on the CPU; ``scan=True`` runs each pass in one jitted ``lax.scan``."""
 
     kind = "peer"
+    library = "jax"
     slow = False
 
     def __init__(self, threads, scan=False):

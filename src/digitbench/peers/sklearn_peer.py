@@ -25,6 +25,7 @@ RECIPE_NOTE = "learning rate constant within each partial_fit call (the mean of 
 
 class SklearnContender:
     kind = "peer"
+    library = "scikit-learn"
     name = "scikit-learn"
     slow = False
     recipe_note = RECIPE_NOTE

@@ -23,6 +23,7 @@ class TorchContender:
     """PyTorch on the CPU; ``compiled=True`` wraps the model in ``torch.compile``."""
 
     kind = "peer"
+    library = "torch"
     slow = False
 
     def __init__(self, threads, compiled=False):
