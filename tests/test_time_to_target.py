@@ -41,6 +41,9 @@ def test_the_closed_recipe_is_trains_fast_one_and_refuses_what_peers_lack(monkey
     fast = RECIPES["fast"]
     assert {k: recipe[k] for k in ("epochs", "batch_size", "lr", "schedule")} == \
         {k: fast[k] for k in ("epochs", "batch_size", "lr", "schedule")}
+    # fields that change nothing (a name, off switches, float32) still make a closed recipe
+    monkeypatch.setitem(RECIPES, "fast", {**fast, "name": "fast", "nesterov": False, "dtype": "float32"})
+    assert closed_recipe()["lr"] == fast["lr"]
     monkeypatch.setitem(RECIPES, "fast", {**fast, "nesterov": True})
     with pytest.raises(ValueError, match="nesterov"):
         closed_recipe()

@@ -39,7 +39,8 @@ class Target:
 
 
 #: Issue 11's targets: on an idle machine, batch 64, float32. Measured on a 2-core AMD
-#: EPYC (AVX-512); the absolute one (epoch seconds) is stated for that machine.
+#: EPYC (AVX-512); the absolute ones (seconds) are stated for that machine. Inference
+#: is timed over the 10,000 test images whatever --batch-size is: no batch condition.
 TARGETS = (
     Target("numba", "epoch_seconds", "<=", 0.10, when=dict(batch_size=64, threads=2),
            why="issue 11's goal on the 2-core reference machine; the sparse step does about a "
@@ -58,10 +59,10 @@ TARGETS = (
            why="the vectorized NumPy backend is the baseline a user compares PyTorch with; an "
                "in-place step without autograd should beat eager PyTorch at any thread count",
            issue=3),
-    Target("numba", "infer_samples_per_s", ">=", 1.2, of="pytorch", when=dict(batch_size=64),
+    Target("numba", "infer_samples_per_s", ">=", 1.2, of="pytorch",
            why="inference over the 10,000 test images: the fast backend must be fastest at "
                "prediction too, not only at training"),
-    Target("numba", "infer_samples_per_s", ">=", 1.0, of="numpy", when=dict(batch_size=64),
+    Target("numba", "infer_samples_per_s", ">=", 1.0, of="numpy",
            why="numba's forward must never lose to the NumPy backend it is meant to beat"),
     Target("numba", "seconds_to_target", "<=", 0.15, when=dict(threads=2),
            why="time to 97% test accuracy with the closed recipe, mean of the middle three "

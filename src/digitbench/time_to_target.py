@@ -34,6 +34,8 @@ CHECKS_PER_EPOCH = 20
 SEEDS = (0, 1, 2, 3, 4)
 #: The recipe fields every contender implements; a recipe needing more cannot be closed.
 RECIPE_FIELDS = ("epochs", "batch_size", "lr", "momentum", "schedule", "decay")
+#: Fields a recipe may carry that change nothing in the training arithmetic.
+DESCRIPTIVE_FIELDS = ("name", "description", "doc", "notes", "target_accuracy")
 
 
 def closed_recipe(name="fast"):
@@ -46,7 +48,8 @@ def closed_recipe(name="fast"):
     """
     recipe = RECIPES[name]
     values = dataclasses.asdict(recipe) if dataclasses.is_dataclass(recipe) else dict(recipe)
-    extra = {k: v for k, v in values.items() if k not in RECIPE_FIELDS and v not in (None, False, 0, "")}
+    extra = {k: v for k, v in values.items()
+             if k not in RECIPE_FIELDS + DESCRIPTIVE_FIELDS and v not in (None, False, 0, "", "float32")}
     if extra or values.get("momentum") != MOMENTUM:
         raise ValueError(f"recipe {name!r} needs {extra or {'momentum': values.get('momentum')}}, "
                          "which the peers do not implement")
