@@ -84,6 +84,9 @@ def test_cli_batch_sweep_writes_json_and_a_log_log_plot(tmp_path, capsys, monkey
     assert [(p["name"], p["batch_size"]) for p in record["points"]] == [("numpy", 1), ("numpy", 64), ("numpy", 4096)]
     assert all(p["threads"] == 1 and p["train_samples_per_s"] > 0 for p in record["points"])
     assert "by batch size" in out and out.startswith("machine: ")
+    # inference targets are judged per batch size, but never on --quick points
+    assert {v["batch_size"] for v in record["targets"]} == {1, 64, 4096}
+    assert all(v["met"] is None for v in record["targets"]) and "not judged" in out
 
 
 def test_cli_threads_sweep_runs_each_count_in_a_fresh_process(tmp_path, capsys, monkeypatch):

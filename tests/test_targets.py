@@ -3,7 +3,7 @@
 import pytest
 
 from digitbench import bench
-from digitbench.targets import TARGETS, Target, check_targets, format_targets
+from digitbench.targets import TARGETS, Target, check_sweep, check_targets, format_targets
 
 RUN = {"batch_size": 64, "threads": 2, "quick": False}
 RATIO = Target("numba", "train_samples_per_s", ">=", 5.5, of="pytorch", when=dict(batch_size=64, threads=2),
@@ -61,3 +61,14 @@ def test_a_sparse_backend_share_counts_the_work_done():
     assert record["share_of_peak"] == pytest.approx(dense)
     executed = 2 * (2 * 150 * 128 + 26_496) * 400_000 / 1e11
     assert record["share_of_peak_done"] == pytest.approx(executed) and record["share_of_peak_done"] < 1
+
+
+def test_inference_targets_are_judged_at_every_batch_size_of_a_sweep():
+    points = [dict(name=n, batch_size=b, threads=2, infer_samples_per_s=r)
+              for b, rates in ((1, dict(numba=130, pytorch=100, numpy=120)), (64, dict(numba=110, pytorch=100, numpy=90)))
+              for n, r in rates.items()]
+    verdicts = {(v["batch_size"], v["of"]): v for v in check_sweep(points, quick=False)}
+    assert verdicts[1, "pytorch"]["met"] and verdicts[1, "numpy"]["met"]
+    assert verdicts[64, "pytorch"]["met"] is False and verdicts[64, "numpy"]["met"]  # 1.1x < 1.2x
+    assert verdicts[64, "pytorch"]["target"].endswith("at batch 64")
+    assert all(v["met"] is None for v in check_sweep(points, quick=True))

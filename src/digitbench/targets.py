@@ -115,3 +115,16 @@ def format_targets(verdicts):
             unit = "x" if v["of"] else " s"
             lines.append(f"  {v['target']}: {v['value']:.3g}{unit}, {v['status']}")
     return "\n".join(lines)
+
+
+def check_sweep(points, quick, targets=TARGETS):
+    """Inference targets judged at every batch size of a batch sweep (issue 11: "at every
+    batch size"); one list of verdicts per batch size, each verdict with its ``batch_size``."""
+    inference = [t for t in targets if t.metric == "infer_samples_per_s"]
+    out = []
+    for b in sorted({p["batch_size"] for p in points}):
+        at_b = [p for p in points if p["batch_size"] == b and "error" not in p]
+        threads = at_b[0]["threads"] if at_b else None
+        for v in check_targets(at_b, {"batch_size": b, "threads": threads, "quick": quick}, inference):
+            out.append(v | {"batch_size": b, "target": f"{v['target']} at batch {b}"})
+    return out

@@ -20,7 +20,7 @@ from ..errors import UsageError
 from ..model_io import atomic_write
 from ..peers import make_peers
 from ..plots import plot_bench, plot_sweep
-from ..targets import check_targets, format_targets
+from ..targets import check_sweep, check_targets, format_targets
 from .options import add_data_options, positive_int, print_json, show_progress
 
 SWEEPS = ("batch", "threads")
@@ -205,7 +205,11 @@ def run_sweep(args, names, contenders, data):
         points = sweeps.sweep_threads(names, args.peers, data, args.batch_size, counts, **timing)
         axis = "threads"
     print(bench_report.format_sweep(points, axis))
-    return {"sweep": args.sweep, "axis": axis, "machine": machine, "points": points, "samples_per_point": samples}
+    verdicts = check_sweep(points, args.quick) if args.sweep == "batch" else []
+    if verdicts:
+        print(format_targets(verdicts))
+    return {"sweep": args.sweep, "axis": axis, "machine": machine, "points": points, "samples_per_point": samples,
+            "targets": verdicts}
 
 
 def _sweep_title(result):
