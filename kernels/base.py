@@ -20,10 +20,11 @@ optional heavy-ball momentum (PyTorch's convention)::
 A backend may override it to keep the whole loop in compiled code.
 """
 
+import functools
+
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from digitbench.params import Params
 from digitbench.pixels import scale_pixels
 
 _controller = None
@@ -45,13 +46,63 @@ def blas_single_thread():
     return _controller.limit(limits=1, user_api="blas")
 
 
+#: Rows per call of ``forward`` in :meth:`Backend.predict_proba` and :meth:`Backend.predict`.
+PREDICT_CHUNK = 2000
+
+
+def as_input(params, X):
+    """``X`` as the network's input: uint8 pixels are scaled to ``params``' dtype in [0, 1]
+    (:func:`digitbench.pixels.scale_pixels`); floats are passed through as they are."""
+    X = np.asarray(X)
+    return scale_pixels(X, params.W1.dtype) if X.dtype == np.uint8 else X
+
+
+def _scaling_uint8(method):
+    """Wrap ``forward`` or ``loss_and_grads`` so that uint8 input is scaled first."""
+
+    @functools.wraps(method)
+    def wrapper(self, params, X, *args, **kwargs):
+        return method(self, params, as_input(params, X), *args, **kwargs)
+
+    wrapper.scales_uint8 = True
+    return wrapper
+
+
 class Backend:
-    """Base class: ``forward`` and ``loss_and_grads`` are what a backend must write."""
+    """Base class and protocol: what every backend has, and what a caller may use.
+
+    A backend writes ``forward`` and ``loss_and_grads`` (and may override
+    ``train_batches``, ``warmup`` and ``steps_per_call``); every caller uses exactly the
+    names below, without probing for others.
+
+    Input. ``X`` is a batch of shape (n, 784): floats in [0, 1] of the parameters'
+    dtype, or uint8 pixels (0..255), which ``forward``, ``loss_and_grads``,
+    ``predict_proba`` and ``predict`` scale with :func:`digitbench.pixels.scale_pixels`
+    first, in every backend alike (a subclass's ``forward`` and ``loss_and_grads`` are
+    wrapped to do so when the class is defined).
+    """
 
     #: Name in the registry ("naive", "numpy", "numba").
     name = "base"
     #: Whether the same inputs always give bit-identical results.
     deterministic = True
+    #: The most SGD steps one ``train_batches`` call should get (int), or None for any
+    #: number. The trainer and ``bench`` cut their chunks to it (the naive backend: 1).
+    steps_per_call = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for name in ("forward", "loss_and_grads"):
+            method = cls.__dict__.get(name)
+            if method is not None and not getattr(method, "scales_uint8", False):
+                setattr(cls, name, _scaling_uint8(method))
+
+    def warmup(self, dtypes=(np.float32,)):
+        """Compile or load whatever the backend needs for ``dtypes``, before any timing.
+
+        Returns the seconds it took. The default does nothing and returns 0.0.
+        """
+        return 0.0
 
     def forward(self, params, X):
         """Probabilities of shape (n, 10) for ``X`` of shape (n, 784)."""
@@ -61,12 +112,19 @@ class Backend:
         """(mean cross-entropy as a float, gradients as Params) for one batch."""
         raise NotImplementedError
 
-    def predict(self, params, X, chunk=2000):
-        """Predicted labels (n,) as int64, computed ``chunk`` rows at a time."""
-        out = np.empty(len(X), dtype=np.int64)
+    def predict_proba(self, params, X, chunk=PREDICT_CHUNK):
+        """Probabilities (n, 10) in the parameters' dtype, ``chunk`` rows per ``forward``.
+
+        uint8 rows are scaled chunk by chunk, so no float copy of all of ``X`` is made.
+        """
+        out = np.empty((len(X), 10), dtype=params.W1.dtype)
         for start in range(0, len(X), chunk):
-            out[start:start + chunk] = np.argmax(self.forward(params, X[start:start + chunk]), axis=1)
+            out[start:start + chunk] = self.forward(params, X[start:start + chunk])
         return out
+
+    def predict(self, params, X, chunk=PREDICT_CHUNK):
+        """Predicted labels (n,) as int64: the argmax of each row of :meth:`predict_proba`."""
+        return np.argmax(self.predict_proba(params, X, chunk), axis=1).astype(np.int64)
 
     def train_batches(self, params, velocity, images, labels, order, batch_size, lrs, momentum=0.0):
         """Run ``len(lrs)`` SGD steps in place; return the loss of each, as float64.

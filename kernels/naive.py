@@ -12,7 +12,7 @@ hidden unit ``h``); results go back as NumPy arrays of the parameters' dtype. Th
 arithmetic itself runs in Python floats (float64), so in float32 it is slightly *more*
 precise than the other backends, and agrees with them to float32 rounding.
 
-It is slow (about one batch of 64 per second): ``max_steps_per_call = 1`` tells the
+It is slow (about one batch of 64 per second): ``steps_per_call = 1`` tells the
 trainer to hand it one step at a time, so the progress bar moves every batch.
 """
 
@@ -21,6 +21,7 @@ import math
 import numpy as np
 
 from digitbench.params import Params
+from digitbench.pixels import scale_pixels
 
 from .base import Backend
 
@@ -66,16 +67,23 @@ def softmax(z):
     return p
 
 
+def as_lists(params, X):
+    """The parameters and the batch as nested lists of Python floats."""
+    return [a.tolist() for a in params], np.asarray(X, dtype=np.float64).tolist()
+
+
 def forward_cache(params, X):
-    """The forward pass, keeping what backprop needs: (x, z1, a1, z2, a2, z3) as lists."""
-    W1, b1, W2, b2, W3, b3 = (a.tolist() for a in params)
-    x = np.asarray(X, dtype=np.float64).tolist()
-    z1 = linear(x, W1, b1)  # (n, 128)
+    """The forward pass keeping what backward needs: (z1, a1, z2, a2, z3), nested lists.
+
+    ``params`` and ``X`` are nested lists (:func:`as_lists`).
+    """
+    W1, b1, W2, b2, W3, b3 = params
+    z1 = linear(X, W1, b1)  # (n, 128)
     a1 = relu(z1)
     z2 = linear(a1, W2, b2)  # (n, 64)
     a2 = relu(z2)
     z3 = linear(a2, W3, b3)  # (n, 10): the logits
-    return (W1, b1, W2, b2, W3, b3), (x, z1, a1, z2, a2, z3)
+    return z1, a1, z2, a2, z3
 
 
 def backward_linear(A, dz, W):
@@ -115,24 +123,24 @@ class NaiveBackend(Backend):
 
     name = "naive"
     #: One SGD step takes about a second, so the trainer hands over one at a time.
-    max_steps_per_call = 1
+    steps_per_call = 1
 
     def forward(self, params, X):
-        _, (x, z1, a1, z2, a2, z3) = forward_cache(params, X)
-        return np.array(softmax(z3), dtype=params.W1.dtype).reshape(len(x), 10)
+        z3 = forward_cache(*as_lists(params, X))[-1]
+        return np.array(softmax(z3), dtype=params.W1.dtype).reshape(len(z3), 10)
 
     def loss_and_grads(self, params, X, y):
-        (W1, b1, W2, b2, W3, b3), (x, z1, a1, z2, a2, z3) = forward_cache(params, X)
+        (W1, b1, W2, b2, W3, b3), X = as_lists(params, X)
+        z1, a1, z2, a2, z3 = forward_cache((W1, b1, W2, b2, W3, b3), X)
         y = [int(label) for label in y]
-        n = len(x)
+        n = len(X)
         p = softmax(z3)
-        # mean cross-entropy: -1/n sum_i log p[i][y_i], with log p computed from the
-        # logits as (z - m) - log(sum exp(z - m)) so that p = 0 never reaches the log
+        # mean cross-entropy, from the logits, m the row max (so that p = 0 never reaches
+        # the log): -log p[i, y_i] = log(sum(exp(z3 - m))) - (z3[i, y_i] - m)
         loss = 0.0
         for i in range(n):
             m = max(z3[i])
-            log_sum = math.log(sum(math.exp(v - m) for v in z3[i]))
-            loss -= (z3[i][y[i]] - m) - log_sum
+            loss += math.log(sum(math.exp(v - m) for v in z3[i])) - (z3[i][y[i]] - m)
         loss /= n
 
         # Softmax and cross-entropy together: dL/dz3 = (p - Y) / n, Y the one-hot labels
@@ -142,7 +150,7 @@ class NaiveBackend(Backend):
         dz2 = backward_relu(da2, z2)  # a2 = relu(z2)
         dW2, db2, da1 = backward_linear(a1, dz2, W2)  # z2 = a1 @ W2 + b2
         dz1 = backward_relu(da1, z1)  # a1 = relu(z1)
-        dW1, db1, _ = backward_linear(x, dz1, None)  # z1 = x @ W1 + b1 (dx not needed)
+        dW1, db1, _ = backward_linear(X, dz1, None)  # z1 = X @ W1 + b1 (dX not needed)
 
         dtype = params.W1.dtype
         grads = Params(*(np.array(g, dtype=dtype) for g in (dW1, db1, dW2, db2, dW3, db3)))
@@ -154,8 +162,8 @@ class NaiveBackend(Backend):
         losses = np.empty(len(lrs))
         for step, lr in enumerate(lrs):
             rows = order[step * batch_size:(step + 1) * batch_size]
-            X = [[int(pixel) / 255 for pixel in images[r]] for r in rows]  # uint8 -> [0, 1]
-            loss, grads = self.loss_and_grads(params, np.array(X, dtype=dtype), [labels[r] for r in rows])
+            X = scale_pixels(images[rows], dtype)  # uint8 -> [0, 1]
+            loss, grads = self.loss_and_grads(params, X, [labels[r] for r in rows])
             losses[step] = loss
             for w, v, g in zip(params, velocity, grads):
                 sgd_update_inplace(w.reshape(-1), v.reshape(-1), g.reshape(-1), lr, momentum)

@@ -24,6 +24,21 @@ def relu(z):
     return np.maximum(z, 0)
 
 
+def sigmoid(z):
+    """1 / (1 + exp(-z)), written as (1 + tanh(z / 2)) / 2: the same function, no overflow."""
+    return 0.5 * (1 + np.tanh(0.5 * z))
+
+
+#: Hidden activations by name (scikit-learn's style), and their derivatives as
+#: functions of (z, a = f(z)): the backend's network is "relu"; the experiments swap in
+#: "sigmoid" by name (digitbench.experiments.network).
+ACTIVATIONS = {"relu": relu, "sigmoid": sigmoid}
+DERIVATIVES = {
+    "relu": lambda z, a: z > 0,  # relu'(z) = 1 where z > 0, else 0
+    "sigmoid": lambda z, a: a * (1 - a),  # s'(z) = s(z) (1 - s(z))
+}
+
+
 def softmax(z):
     """Row-wise softmax of ``z`` (n, k), numerically stable.
 
@@ -41,13 +56,14 @@ def log_softmax(z):
     return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
 
-def forward_cache(params, X):
+def forward_cache(params, X, activation="relu"):
     """Forward pass keeping what backward needs: (z1, a1, z2, a2, z3)."""
     W1, b1, W2, b2, W3, b3 = params
+    f = ACTIVATIONS[activation]
     z1 = X @ W1 + b1  # (n, 128)
-    a1 = relu(z1)
+    a1 = f(z1)
     z2 = a1 @ W2 + b2  # (n, 64)
-    a2 = relu(z2)
+    a2 = f(z2)
     z3 = a2 @ W3 + b3  # (n, 10): the logits
     return z1, a1, z2, a2, z3
 
@@ -56,19 +72,23 @@ class NumpyBackend(Backend):
     """Vectorized NumPy, float32 or float64 as the parameters are."""
 
     name = "numpy"
+    #: The hidden activation, a key of ACTIVATIONS (a subclass may choose another).
+    activation = "relu"
 
     def forward(self, params, X):
         X = np.asarray(X, dtype=params.W1.dtype)
-        return softmax(forward_cache(params, X)[-1])
+        return softmax(forward_cache(params, X, self.activation)[-1])
 
     def loss_and_grads(self, params, X, y):
         W1, b1, W2, b2, W3, b3 = params
         X = np.asarray(X, dtype=W1.dtype)
         y = np.asarray(y, dtype=np.intp)
         n = len(X)
-        z1, a1, z2, a2, z3 = forward_cache(params, X)
-        logp = log_softmax(z3)  # (n, 10)
-        loss = -logp[np.arange(n), y].mean()  # mean cross-entropy
+        df = DERIVATIVES[self.activation]
+        z1, a1, z2, a2, z3 = forward_cache(params, X, self.activation)
+        logp = self.log_softmax(z3)  # (n, 10)
+        # mean cross-entropy, from the logits: -log p[i, y_i] = log(sum(exp(z3 - m))) - (z3[i, y_i] - m)
+        loss = -logp[np.arange(n), y].mean()
 
         # Softmax and cross-entropy together: dL/dz3 = (p - Y) / n, Y the one-hot labels.
         dz3 = np.exp(logp)
@@ -77,15 +97,18 @@ class NumpyBackend(Backend):
         dW3 = a2.T @ dz3  # (64, 10)
         db3 = dz3.sum(axis=0)
         da2 = dz3 @ W3.T  # (n, 64)
-        dz2 = da2 * (z2 > 0)  # relu'(z) = 1 where z > 0, else 0
+        dz2 = da2 * df(z2, a2)  # f'(z2); relu'(z) = 1 where z > 0, else 0
         dW2 = a1.T @ dz2  # (128, 64)
         db2 = dz2.sum(axis=0)
         da1 = dz2 @ W2.T  # (n, 128)
-        dz1 = da1 * (z1 > 0)
+        dz1 = da1 * df(z1, a1)
         dW1 = X.T @ dz1  # (784, 128)
         db1 = dz1.sum(axis=0)
         return float(loss), Params(dW1, db1, dW2, db2, dW3, db3)
 
+    def log_softmax(self, z3):
+        """log-probabilities (n, 10) from the logits: the stable :func:`log_softmax`."""
+        return log_softmax(z3)
 
     def train_batches(self, params, velocity, images, labels, order, batch_size, lrs, momentum=0.0):
         """SGD steps as in :meth:`Backend.train_batches`, with every array preallocated.
@@ -122,11 +145,9 @@ class NumpyBackend(Backend):
             view[...] = v
         W1, b1, W2, b2, W3, b3 = views[0]
         dW1, db1, dW2, db2, dW3, db3 = views[2]
-        B = batch_size
-        X = np.empty((B, W1.shape[0]), dtype)
-        a1, da1 = np.empty((B, W1.shape[1]), dtype), np.empty((B, W1.shape[1]), dtype)
-        a2, da2 = np.empty((B, W2.shape[1]), dtype), np.empty((B, W2.shape[1]), dtype)
-        z3 = np.empty((B, W3.shape[1]), dtype)
+        B = batch_size  # buffers for the largest batch; a short last batch uses their first rows
+        buffers = [np.empty((B, m), dtype) for m in (W1.shape[0], W1.shape[1], W1.shape[1], W2.shape[1],
+                                                     W2.shape[1], W3.shape[1])]
         inv255 = dtype.type(1 / 255)
         tiny = np.finfo(dtype).tiny
         losses = np.empty(len(lrs))
@@ -135,38 +156,44 @@ class NumpyBackend(Backend):
             for k, lr in enumerate(lrs):
                 rows = order[k * B:(k + 1) * B]
                 n = len(rows)
-                x, h1, g1, h2, g2, z = X[:n], a1[:n], da1[:n], a2[:n], da2[:n], z3[:n]
+                # X, a1, z2/a2 ... name the rows of this batch; z1 and z2 are overwritten
+                # by a1 and a2, and z3 becomes p, then dz3 (each buffer reused in place)
+                X, a1, da1, a2, da2, z3 = (buffer[:n] for buffer in buffers)
                 y = labels[rows]
-                np.multiply(images[rows], inv255, out=x)  # uint8 pixels to [0, 1]
+                np.multiply(images[rows], inv255, out=X)  # uint8 pixels to [0, 1]
                 # forward: z = a @ W + b, then relu in place (a1 = relu(z1), a2 = relu(z2))
-                np.dot(x, W1, out=h1)
-                h1 += b1
-                np.maximum(h1, 0, out=h1)
-                np.dot(h1, W2, out=h2)
-                h2 += b2
-                np.maximum(h2, 0, out=h2)
-                np.dot(h2, W3, out=z)
-                z += b3
-                # softmax and cross-entropy: z <- z - max(z); p = exp(z) / sum(exp(z))
-                z -= z.max(axis=1, keepdims=True)
-                picked = z[np.arange(n), y]  # shifted logit of the true class (a copy)
-                np.exp(z, out=z)
-                total = z.sum(axis=1, keepdims=True)
-                losses[k] = np.mean(np.log(total[:, 0]) - picked)  # -log p[i, y_i], averaged
-                z /= total  # z is now p
-                z[np.arange(n), y] -= 1  # dz3 = (p - Y) / n
-                z *= dtype.type(1 / n)
+                np.dot(X, W1, out=a1)
+                a1 += b1
+                np.maximum(a1, 0, out=a1)
+                np.dot(a1, W2, out=a2)
+                a2 += b2
+                np.maximum(a2, 0, out=a2)
+                np.dot(a2, W3, out=z3)
+                z3 += b3
+                # softmax and cross-entropy: z3 <- z3 - m (m the row max); p = exp(z3) / sum(exp(z3))
+                z3 -= z3.max(axis=1, keepdims=True)
+                picked = z3[np.arange(n), y]  # shifted logit of the true class (a copy)
+                np.exp(z3, out=z3)
+                total = z3.sum(axis=1, keepdims=True)
+                # mean cross-entropy: -log p[i, y_i] = log(sum(exp(z3 - m))) - (z3[i, y_i] - m)
+                losses[k] = np.mean(np.log(total[:, 0]) - picked)
+                z3 /= total  # z3 is now p
+                z3[np.arange(n), y] -= 1  # dz3 = (p - Y) / n
+                z3 *= dtype.type(1 / n)
+                dz3 = z3
                 # backward, layer by layer (relu'(z) = [a > 0])
-                np.dot(h2.T, z, out=dW3)
-                np.sum(z, axis=0, out=db3)
-                np.dot(z, W3.T, out=g2)
-                g2 *= h2 > 0
-                np.dot(h1.T, g2, out=dW2)
-                np.sum(g2, axis=0, out=db2)
-                np.dot(g2, W2.T, out=g1)
-                g1 *= h1 > 0
-                np.dot(x.T, g1, out=dW1)
-                np.sum(g1, axis=0, out=db1)
+                np.dot(a2.T, dz3, out=dW3)
+                np.sum(dz3, axis=0, out=db3)
+                np.dot(dz3, W3.T, out=da2)
+                da2 *= a2 > 0  # now dz2
+                dz2 = da2
+                np.dot(a1.T, dz2, out=dW2)
+                np.sum(dz2, axis=0, out=db2)
+                np.dot(dz2, W2.T, out=da1)
+                da1 *= a1 > 0  # now dz1
+                dz1 = da1
+                np.dot(X.T, dz1, out=dW1)
+                np.sum(dz1, axis=0, out=db1)
                 # v <- momentum * v + g; w <- w - lr * v, for all six at once
                 step = flat_g
                 if momentum:

@@ -85,7 +85,16 @@ def test_bad_training_options_fail_before_loading_data(capsys, tmp_path, option,
 def test_bad_top_and_missing_model(capsys, tmp_path):
     assert "0 must be positive" in _one_line_error(capsys, ["predict", "--model", "m.npz", "--top", "0", "x.png"], 2)
     err = _one_line_error(capsys, ["evaluate", "--model", str(tmp_path / "none.npz")], 1)
-    assert err == f"digitbench evaluate: error: {tmp_path / 'none.npz'}: no such file\n"
+    hint = "no such file; train one with `digitbench train` or pass --model"
+    assert err == f"digitbench evaluate: error: {tmp_path / 'none.npz'}: {hint}\n"
+
+
+@pytest.mark.parametrize("command", [["evaluate"], ["plot"], ["predict", "x.png"]])
+def test_model_defaults_to_what_train_writes(capsys, tmp_path, monkeypatch, command):
+    """--model defaults to model.npz, train's --out default; missing, it says how to get one."""
+    monkeypatch.chdir(tmp_path)
+    err = _one_line_error(capsys, command, 1)
+    assert err == f"digitbench {command[0]}: error: model.npz: no such file; train one with `digitbench train` or pass --model\n"
 
 
 def test_bad_option_in_a_real_process():

@@ -46,10 +46,21 @@ def test_experiment_writes_table_and_figure(name, expect, data_dir, tmp_path, ca
     check_png(tmp_path / f"experiment-{name}.png")
 
 
-def test_bad_out_dir_is_one_line(tmp_path, capsys):
-    code = cli.main(["experiment", "softmax-overflow", "--out-dir", str(tmp_path / "missing")])
+@pytest.mark.parametrize("command", [["experiment", "softmax-overflow", "--momentum", "5"],
+                                     ["plot", "--model", "none.npz"]])
+def test_out_dir_is_created_or_one_line(tmp_path, capsys, monkeypatch, command):
+    """A missing --out-dir is created, parents too; a file in its way is one line (exit 2)."""
+    monkeypatch.chdir(tmp_path)
+    missing = tmp_path / "new" / "plots"
+    # a bad --momentum, or a missing model, stops the run once the options are parsed
+    assert cli.main([*command, "--out-dir", str(missing)]) == 1
+    assert missing.is_dir()
+    capsys.readouterr()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([*command, "--out-dir", str(tmp_path / "file" / "sub")])
     err = capsys.readouterr().err
-    assert code == 1 and "no such folder" in err and len(err.strip().splitlines()) == 1
+    assert exit_info.value.code == 2 and "cannot create folder" in err and len(err.strip().splitlines()) == 1
 
 
 def batch(n=16, seed=1):
@@ -57,15 +68,18 @@ def batch(n=16, seed=1):
     return rng.random((n, 784)), rng.integers(0, 10, n)
 
 
-def test_relu_network_matches_numpy_backend():
-    # float64, same operations in the same order: agreement to rounding (1e-12 relative).
+def test_naive_softmax_network_matches_the_stable_one_where_nothing_overflows():
+    """ActivationNet is the NumPy backend with switches; the naive softmax is a different
+    computation of the same function, equal to rounding while the logits are small."""
     params = init_params(0, np.float64)
     X, y = batch()
-    loss, grads = ActivationNet("relu").loss_and_grads(params, X, y)
+    loss, grads = ActivationNet("relu", softmax="naive").loss_and_grads(params, X, y)
     ref_loss, ref_grads = get_backend("numpy").loss_and_grads(params, X, y)
     assert loss == pytest.approx(ref_loss, rel=1e-12)
     for name, g, r in zip(ref_grads._fields, grads, ref_grads):
         np.testing.assert_allclose(g, r, rtol=1e-10, atol=1e-14, err_msg=name)
+    sigmoid_loss, _ = ActivationNet("sigmoid").loss_and_grads(params, X, y)
+    assert abs(sigmoid_loss - ref_loss) > 1e-3  # the switch switches
 
 
 def test_sigmoid_gradients_match_central_differences():
@@ -124,3 +138,33 @@ def test_initializations():
     assert distinct_columns(initial_params("he", 0).W1) == 128
     he = init_params(0)
     np.testing.assert_allclose(initial_params("too large", 0).W2, 10 * he.W2, rtol=1e-6)
+
+
+def _args(**overrides):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(**{"seed": 0, "epochs": 1, "momentum": None, "norm_every": 5, **overrides})
+
+
+def test_experiments_compute_their_numbers_without_drawing(monkeypatch):
+    """compute() returns the numbers; no figure is made (drawing it would fail here)."""
+    from digitbench import plots
+    from digitbench.datasets import MnistData, synthetic_data
+    from digitbench.experiments import initialization, softmax_overflow
+
+    def no_drawing(*args, **kwargs):
+        raise AssertionError("compute() drew a figure")
+
+    monkeypatch.setattr(plots, "new_figure", no_drawing)
+    data = synthetic_data(seed=2)
+    data = MnistData(data.train_images[:640], data.train_labels[:640], data.test_images[:200], data.test_labels[:200])
+    overflow = softmax_overflow.compute(_args(), data, get_backend("numpy"))
+    rows = {r["w3_scale"]: r for r in overflow.record["rows"]["float32"]}
+    assert np.isfinite(rows[1.0]["naive_loss"]) and rows[1.0]["naive_loss"] == pytest.approx(rows[1.0]["stable_loss"])
+    big = max(rows)
+    assert rows[big]["naive_loss"] in ("inf", "nan") and np.isfinite(rows[big]["stable_loss"])
+    assert rows[big]["backend_finite"] is True
+    init = initialization.compute(_args(), data, get_backend("numpy"))
+    by_kind = {r["init"]: r for r in init.record["runs"]}
+    assert by_kind["constant"]["distinct_W1_columns"] == 1 and by_kind["he"]["distinct_W1_columns"] == 128
+    assert init.lines and set(init.plot) >= {"runs", "recipe", "backend"}

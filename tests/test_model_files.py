@@ -19,6 +19,8 @@ from digitbench import init_params, load_model, save_model
 from digitbench.cli import main
 from digitbench.errors import ModelFileError
 from digitbench.model_io import PARAM_NAMES, load_checkpoint, save_checkpoint
+from digitbench.recipe import Recipe
+from digitbench.train import TrainState
 
 
 def _meta(**changes):
@@ -191,12 +193,13 @@ def test_cli_bad_model_one_line(tmp_path, capsys, command, kind):
 def test_round_trip_exact(tmp_path, dtype):
     params = init_params(3, dtype)
     params = params._replace(b2=np.linspace(-1, 1, 64).astype(dtype))  # non-zero biases too
-    save_model(tmp_path / "m.npz", params, seed=3, history=[{"epoch": 1, "loss": 0.5}])
+    history = [{"epoch": 1, "loss": 0.5, "train_accuracy": 0.9, "test_accuracy": 0.8, "seconds": 1.5, "lr": 0.01}]
+    save_model(tmp_path / "m.npz", params, seed=3, history=history)
     loaded, meta = load_model(tmp_path / "m.npz")
     for name, a, b in zip(PARAM_NAMES, params, loaded):
         assert b.dtype == dtype and b.flags.c_contiguous and b.flags.writeable, name
         np.testing.assert_array_equal(a, b, err_msg=name)  # bit-exact: .npy stores the raw bytes
-    assert meta["seed"] == 3 and meta["history"] == [{"epoch": 1, "loss": 0.5}] and meta["dtype"] == np.dtype(dtype).name
+    assert meta["seed"] == 3 and meta["history"] == history and meta["dtype"] == np.dtype(dtype).name
 
 
 def test_foreign_but_valid_layouts_load(tmp_path):
@@ -250,10 +253,15 @@ def test_saved_model_is_readable_by_others(tmp_path):
 def test_checkpoint_round_trip_and_refusals(tmp_path):
     params, velocity = init_params(1), init_params(2)
     losses = np.array([2.3, 1.1, 0.7])
-    path = save_checkpoint(tmp_path / "c.npz", params, velocity, losses, epoch=2, step=5)
+    record = {"epoch": 1, "loss": 0.5, "train_accuracy": 0.9, "test_accuracy": 0.8, "seconds": 1.5, "lr": 0.01}
+    state = TrainState(params, velocity, Recipe(epochs=3), n_train=640, backend="numpy", epoch=2, step=3,
+                       rng_state=np.random.default_rng(0).bit_generator.state, epoch_losses=[losses],
+                       history=[record])
+    path = state.save(tmp_path / "c.npz")
     p, v, l, meta = load_checkpoint(path)
     assert all(np.array_equal(x, y) for x, y in zip(params + velocity, p + v))
-    assert np.array_equal(l, losses) and meta["epoch"] == 2 and meta["step"] == 5
+    assert np.array_equal(l, losses) and meta["epoch"] == 2 and meta["step"] == 3
+    assert TrainState.load(path)[0].meta() == state.meta()
     with pytest.raises(ModelFileError, match="this is a trained model, not a training checkpoint"):
         load_checkpoint(save_model(tmp_path / "m.npz", params))
     members = {**dict(np.load(path)), "meta": np.array('{"format": "digitbench-model"}')}

@@ -1,6 +1,7 @@
 """Details of the numba backend that the agreement tests do not reach."""
 
 import numpy as np
+import pytest
 
 from digitbench import get_backend, init_params
 from digitbench.params import zeros_like_params
@@ -42,24 +43,32 @@ def test_trainer_reports_kernel_start_up_apart_from_training(mnist_data):
     assert train(get_backend("numpy"), small, epochs=1).warmup_seconds == 0
 
 
-def test_numba_training_is_bit_identical_on_one_or_two_threads(mnist_data):
-    import numba
+@pytest.mark.parametrize("rows", [1, 31, 32, 100, 255, 256, 1000])
+def test_forward_and_predict_agree_with_numpy_on_every_path(rows):
+    """Below PARALLEL_MIN_ROWS (32) one thread runs every row; from it on, one part per
+    thread; from DENSE_MIN_ROWS (256) on, BLAS on the used pixels, in blocks of 256. All
+    agree with NumPy to float64 rounding (see test_agreement.py's TOL64), and predict
+    is the argmax of forward."""
+    from digitbench.kernels.numba_infer import DENSE_MIN_ROWS, PARALLEL_MIN_ROWS
 
-    images, labels = mnist_data.train_images[:1000], np.asarray(mnist_data.train_labels[:1000], dtype=np.int64)
-    order = np.random.default_rng(5).permutation(1000).astype(np.int64)
-    results = []
-    before = numba.get_num_threads()
-    try:
-        for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
-            numba.set_num_threads(threads)
-            params = init_params(0, np.float32)
-            velocity = zeros_like_params(params)
-            losses = get_backend("numba").train_batches(params, velocity, images, labels, order, 64,
-                                                        np.full(16, 0.05), 0.9)
-            results.append((params, velocity, losses))
-    finally:
-        numba.set_num_threads(before)
-    (p1, v1, l1), (p2, v2, l2) = results
-    assert np.array_equal(l1, l2)
-    for a, b in zip((*p1, *v1), (*p2, *v2)):
-        assert np.array_equal(a, b)
+    assert (PARALLEL_MIN_ROWS, DENSE_MIN_ROWS) == (32, 256)
+    rng = np.random.default_rng(rows)
+    X = rng.random((rows, 784))
+    X[rng.random((rows, 784)) < 0.8] = 0
+    X[0, :] = 0  # an all-black image: only the biases
+    params = init_params(4, np.float64)
+    numba_backend, reference = get_backend("numba"), get_backend("numpy")
+    p, ref = numba_backend.forward(params, X), reference.forward(params, X)
+    assert p.shape == (rows, 10)
+    assert np.max(np.abs(p - ref)) <= 1e-9 * np.max(np.abs(ref)), f"{rows} rows"
+    labels = numba_backend.predict(params, X)
+    assert labels.dtype == np.int64 and np.array_equal(labels, np.argmax(ref, axis=1))
+
+
+def test_predict_takes_the_first_maximum_as_numpy_does():
+    from digitbench.kernels.numba_infer import argmax_rows
+
+    p = np.array([[0.1, 0.4, 0.4, 0.1], [np.nan, 0.5, np.nan, 0.5], [0.2, np.nan, 0.9, 0.0]])
+    labels = np.empty(3, np.int64)
+    argmax_rows(p, labels)
+    assert np.array_equal(labels, np.argmax(p, axis=1))

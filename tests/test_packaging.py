@@ -6,6 +6,7 @@ non-editable install.
 """
 
 import importlib
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -42,3 +43,20 @@ def test_python_dash_m_runs_the_command():
     out = subprocess.run([sys.executable, "-m", "digitbench", "--version"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == f"digitbench {digitbench.__version__}"
+
+
+def test_summary_says_why_tests_were_skipped(tmp_path):
+    """Without the real data, pytest's summary counts the skips it caused and says how to fix it."""
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "conftest.py").write_text((Path(__file__).parent / "conftest.py").read_text())
+    (tmp_path / "tests" / "test_x.py").write_text(
+        "import pytest\n\ndef test_a(data_dir):\n    pass\n\ndef test_b(mnist_data):\n    pass\n\n"
+        "def test_c():\n    pytest.skip('another reason')\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("DIGITBENCH_DATA", "CI")}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")  # an empty download cache
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "tests"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert "3 skipped" in proc.stdout, proc.stdout
+    assert ("2 tests skipped because the real MNIST files were not found. To run them, either `digitbench download`"
+            in proc.stdout), proc.stdout
+    assert "DIGITBENCH_DATA to a folder holding train-images-idx3-ubyte.gz" in proc.stdout

@@ -263,7 +263,8 @@ def _check_reader(path, blob, gz, expected_magic, checksum=None, original=None):
         assert got.tobytes() == original
 
 
-PROPERTY_SETTINGS = dict(max_examples=1200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+#: The example count comes from the profile (tests/conftest.py: few locally, thousands in CI).
+PROPERTY_SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 small_dim = st.integers(0, 6)
 any_dim = st.one_of(small_dim, small_dim, small_dim, small_dim, st.integers(0, 2**32 - 1), st.sampled_from([28, 2**31, 2**32 - 1]))

@@ -8,7 +8,7 @@ import pytest
 from digitbench import bench, get_backend, time_to_target
 from digitbench.datasets import MnistData
 from digitbench.time_to_target import chunks, closed_recipe, run_to_target, summarize
-from digitbench.train import RECIPES, learning_rates
+from digitbench.recipe import RECIPES, learning_rates
 
 
 def runs(*seconds):

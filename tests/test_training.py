@@ -23,9 +23,19 @@ def test_learning_rate_schedules():
     assert np.all(learning_rates("constant", 0.3, 0.0, 2, 3) == 0.3)
 
 
-def test_seed_recipe_is_documented_as_the_write_up():
+def test_cli_default_is_the_seed_recipe(capsys):
+    """`digitbench train --help` and a run without options use RECIPES["seed"] (the write-up's)."""
+    from digitbench.cli import build_parser
+    from digitbench.commands.train import resolve_train_args
+
+    args = build_parser().parse_args(["train"])
+    resolve_train_args(args, None)
+    assert args.recipe == "seed" and args.seed == 0 and args.dtype == "float32"
     seed = RECIPES["seed"]
-    assert (seed["epochs"], seed["batch_size"], seed["lr"]) == (30, 64, 0.01)
+    train_parser = build_parser()._subparsers._group_actions[0].choices["train"]
+    helps = {action.dest: action.help for action in train_parser._actions}
+    for key in ("epochs", "batch_size", "lr", "momentum", "schedule", "decay"):
+        assert helps[key].endswith(f"(seed: {seed[key]})")
 
 
 def test_same_seed_gives_identical_weights(mnist_data):

@@ -18,12 +18,11 @@ import pytest
 import idx_factory as f
 from digitbench import data as data_mod
 from digitbench import get_backend, load_model
-from digitbench.checkpointing import default_checkpoint_path
 from digitbench.cli import main
+from digitbench.commands.train import default_checkpoint_path
 from digitbench.datasets import MnistData
-from digitbench.errors import TrainingDiverged, UsageError
-from digitbench.model_io import load_checkpoint, save_checkpoint
-from digitbench.train import Checkpoint, TrainingInterrupted, train
+from digitbench.errors import DigitbenchError, TrainingDiverged, UsageError
+from digitbench.train import TrainingInterrupted, TrainState, train
 
 RUN = dict(epochs=3, batch_size=64, lr=0.05, momentum=0.9, schedule="linear", decay=0.0, seed=4)
 CLI_RUN = ["--backend", "numpy", "--epochs", "3", "--batch-size", "64", "--lr", "0.05", "--schedule", "linear",
@@ -108,11 +107,10 @@ def test_interrupt_and_resume_is_bit_identical(small, full, tmp_path, monkeypatc
         with pytest.raises(TrainingInterrupted) as info:
             train(backend, small, **RUN)
     ck = info.value.checkpoint
-    assert (ck.state["epoch"], ck.state["step"]) == (1 + (call - 1) // 4, 6 * ((call - 1) % 4))
+    assert (ck.epoch, ck.step) == (1 + (call - 1) // 4, 6 * ((call - 1) % 4))
     # through the file format, as the command line does
-    path = save_checkpoint(tmp_path / "c.npz", ck.params, ck.velocity, ck.epoch_losses, **ck.state)
-    params, velocity, losses, meta = load_checkpoint(path)
-    resumed = train(backend, small, resume=Checkpoint(params, velocity, losses, meta), **RUN)
+    loaded, _ = TrainState.load(ck.save(tmp_path / "c.npz"))
+    resumed = train(backend, small, resume=loaded, **RUN)
     assert _same(full.params, resumed.params)
     assert [h["loss"] for h in resumed.history] == [h["loss"] for h in full.history]
     assert resumed.test_accuracy == full.test_accuracy and resumed.epochs_run == 3
@@ -129,7 +127,7 @@ def test_interrupt_in_the_epoch_callback(small, full):
     with pytest.raises(TrainingInterrupted) as info:
         train(backend, small, on_epoch=stop, **RUN)
     ck = info.value.checkpoint
-    assert (ck.state["epoch"], ck.state["step"], len(ck.state["history"])) == (2, 18, 1)
+    assert (ck.epoch, ck.step, len(ck.history)) == (2, 18, 1)
     assert _same(full.params, train(backend, small, resume=ck, **RUN).params)
 
 
@@ -210,18 +208,23 @@ def _truncated(tmp):
 
 
 @pytest.mark.parametrize("tamper, words", [
-    (dict(epoch="2"), "epoch has the wrong type"),
-    (dict(step=10**9), "epoch 1, step 1000000000 is outside this run"),
-    (dict(rng_state={"bit_generator": "MT19937"}), "not NumPy's PCG64"),
-    (dict(rng_state={"bit_generator": "PCG64", "state": "x"}), "bad random generator state"),
+    (dict(epoch="2"), "metadata epoch has the wrong type or range"),
+    (dict(step=10**9), "epoch 1, step 1000000000 is outside its run"),
+    (dict(rng_state={"bit_generator": "MT19937"}), "rng_state has the wrong type .*PCG64"),
+    (dict(rng_state={"bit_generator": "PCG64", "state": "x"}), "rng_state has the wrong type .*PCG64"),
     (dict(history={}), "history has the wrong type"),
+    (dict(n_train=1000), "1000 images in batches of 64 make 16"),
 ])
 def test_tampered_checkpoint_is_refused(small, tmp_path, tamper, words):
     ck = _checkpoint(small)
-    path = save_checkpoint(tmp_path / "c.npz", ck.params, ck.velocity, ck.epoch_losses, **{**ck.state, **tamper})
-    params, velocity, losses, meta = load_checkpoint(path)
-    with pytest.raises(UsageError, match=words):
-        train(get_backend("numpy"), small, resume=Checkpoint(params, velocity, losses, meta), **RUN)
+    path = tmp_path / "c.npz"
+    ck.save(path)
+    members = dict(np.load(path))
+    members["meta"] = np.array(json.dumps({**json.loads(str(members["meta"])), **tamper}))
+    np.savez(path, **members)
+    with pytest.raises(DigitbenchError, match=words):
+        state, _ = TrainState.load(path)
+        train(get_backend("numpy"), small, resume=state, **RUN)
 
 
 def test_cli_resume_with_a_contradicting_option(cli_data, tmp_path, monkeypatch, capsys):
@@ -240,28 +243,52 @@ def test_default_checkpoint_path():
     assert str(default_checkpoint_path("")) == "digitbench.checkpoint.npz"
 
 
-def test_real_sigint_to_a_training_process(small_dir, tmp_path, monkeypatch):
-    """A real Ctrl-C (SIGINT) to `digitbench train` in another process, then resume here."""
+RUNNER = ("import json, sys; import digitbench.data as d; d.CHECKSUMS['mnist'] = json.loads(sys.argv[1]); "
+          "from digitbench.cli import main; sys.exit(main(sys.argv[2:]))")
+
+
+@pytest.mark.parametrize("signum, status, words", [(signal.SIGINT, 130, "interrupted"),
+                                                    (signal.SIGTERM, 143, "terminated (SIGTERM)")])
+def test_real_signal_to_a_training_process(small_dir, tmp_path, monkeypatch, signum, status, words):
+    """A real Ctrl-C (SIGINT) or SIGTERM to `digitbench train` in another process, then resume here."""
     folder, sums = small_dir
     out = tmp_path / "m.npz"
     args = ["train", "--data-dir", str(folder), "--out", str(out), *CLI_RUN, "--epochs", "12"]
-    runner = ("import json, sys; import digitbench.data as d; d.CHECKSUMS['mnist'] = json.loads(sys.argv[1]); "
-              "from digitbench.cli import main; sys.exit(main(sys.argv[2:]))")
-    proc = subprocess.Popen([sys.executable, "-c", runner, json.dumps(sums), *args], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-c", RUNNER, json.dumps(sums), *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()  # the first epoch's line: training is under way
         assert line.startswith("epoch   1"), line + proc.stderr.read()
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         _, err = proc.communicate(timeout=60)
     finally:
         proc.kill()
     checkpoint = tmp_path / "m.checkpoint.npz"
-    assert proc.returncode == 130, err
-    assert err.startswith("digitbench train: interrupted in epoch ") and err.count("\n") == 1, err
+    assert proc.returncode == status, err
+    assert err.startswith(f"digitbench train: {words} in epoch ") and err.count("\n") == 1, err
     assert "Traceback" not in err and checkpoint.exists() and not out.exists()
     monkeypatch.setitem(data_mod.CHECKSUMS, "mnist", sums)
     assert main(["train", "--resume", str(checkpoint), "--data-dir", str(folder)]) == 0
     whole = tmp_path / "whole.npz"
     assert main(["train", "--data-dir", str(folder), "--out", str(whole), *CLI_RUN, "--epochs", "12"]) == 0
     assert _same(load_model(out)[0], load_model(whole)[0])
+
+
+def test_a_closed_stdout_stops_the_printing_not_the_work(small_dir, tmp_path):
+    """`digitbench train ... | head -1`: the run finishes, saves the model, and exits 141."""
+    folder, sums = small_dir
+    out = tmp_path / "m.npz"
+    args = ["train", "--data-dir", str(folder), "--out", str(out), *CLI_RUN, "--epochs", "4", "--json"]
+    proc = subprocess.Popen([sys.executable, "-c", RUNNER, json.dumps(sums), *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().startswith("epoch   1")
+        proc.stdout.close()  # as `head -1` does after its line
+        err = proc.stderr.read()
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 141, err
+    assert err == f"digitbench train: standard output was closed; the run finished; saved {out}\n"
+    params, meta = load_model(out)
+    assert len(meta["history"]) == 4

@@ -11,7 +11,7 @@ BACKENDS = {
     "numba": "digitbench.kernels.numba_backend",
 }
 #: What ``train`` uses when no backend is named: the fastest one the project has.
-DEFAULT_BACKEND = "numba"  # trains the seed recipe to 98.20% (README.md, backends)
+DEFAULT_BACKEND = "numba"  # the fastest; its accuracy and speed: docs/results.md
 
 _instances = {}
 

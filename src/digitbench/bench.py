@@ -60,6 +60,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 from .params import LAYER_SIZES, init_params, zeros_like_params
 from .pixels import scale_pixels
+from .sgd import chunk_bounds, run_chunk
 
 TRAIN_SAMPLES = 60_000
 QUICK_TRAIN_SAMPLES = 4_096
@@ -213,13 +214,13 @@ class BackendContender:
     """A digitbench backend, trained through ``train_batches`` as the trainer does."""
 
     kind = "digitbench"
+    version = None  # the peers state their library's version
 
     def __init__(self, backend, threads=None):
         self.backend = backend
         self.name = backend.name
         self.slow = backend.name == "naive"
         self.sparse_input = backend.name in SPARSE_INPUT_BACKENDS
-        self.version = None
         self.threads_note = "threadpoolctl and numba.set_num_threads" if threads else ""
 
     def prepare(self, data, batch_size, seed=0):
@@ -228,8 +229,7 @@ class BackendContender:
         self.test = scale_pixels(data.test_images, np.float32)
         self.batch_size = batch_size
         self.reset(seed)
-        if hasattr(self.backend, "warmup"):
-            self.backend.warmup()
+        self.backend.warmup()
         self.train(np.arange(2, dtype=np.int64))
         self.predict(self.test[:1])
         self.reset(seed)
@@ -244,12 +244,9 @@ class BackendContender:
         rates = step_rates(order, self.batch_size, lrs)
         steps = len(rates)
         quarter = math.ceil(math.ceil(TRAIN_SAMPLES / self.batch_size) / 4)
-        chunk = max(1, min(quarter, getattr(self.backend, "max_steps_per_call", quarter)))
-        for first in range(0, steps, chunk):
-            k = min(chunk, steps - first)
-            self.backend.train_batches(self.params, self.velocity, self.images, self.labels,
-                                       order[first * self.batch_size:(first + k) * self.batch_size],
-                                       self.batch_size, rates[first:first + k], MOMENTUM)
+        for first, last in chunk_bounds(steps, range(quarter, steps, quarter), self.backend.steps_per_call):
+            run_chunk(self.backend, self.params, self.velocity, self.images, self.labels, order, first, last,
+                      self.batch_size, rates[first:last], MOMENTUM)
 
     def weights(self):
         return self.params

@@ -80,7 +80,7 @@ def format_time_to_target(results, target, checks):
     lines.insert(2, "-" * len(lines[1]))
     first = next((r["closed"] for r in results.values() if "closed" in r), None)
     if first is not None:
-        lines.append(f"closed: every contender runs recipe {first['recipe']!r} of digitbench.train, same weights "
+        lines.append(f"closed: every contender runs recipe {first['recipe']!r} of digitbench.recipe, same weights "
                      f"and batches; {first['rule']}; spread: min-max of the seeds kept")
     lines.append("open: each contender's best recipe on the same network and data, labelled")
     return "\n".join(lines)

@@ -12,11 +12,16 @@ from . import __version__
 from .commands import COMMANDS
 from .commands.options import OneLineParser
 from .errors import DigitbenchError
+from .train import Terminated
+
+
+#: ``digitbench --help``'s first line, in plain text (the module docstring has markup).
+DESCRIPTION = "An MNIST classifier built from first principles, and a benchmark: train, evaluate, predict, and more."
 
 
 def build_parser():
     """The argument parser of ``digitbench`` with every subcommand of :data:`COMMANDS`."""
-    parser = OneLineParser(prog="digitbench", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="digitbench", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     sub.required = True
@@ -32,6 +37,9 @@ def main(argv=None):
     except DigitbenchError as e:
         print(f"digitbench {args.command}: error: {e}", file=sys.stderr)
         return 1
+    except Terminated:
+        print(f"digitbench {args.command}: terminated (SIGTERM)", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print(f"digitbench {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -27,15 +27,12 @@ from numpy.lib import format as npformat
 
 from .errors import ModelFileError
 from .params import LAYER_SIZES, PARAM_SHAPES, Params
+from .schema import CHECKPOINT_FORMAT, FORMAT_VERSION, MAX_META_BYTES, MODEL_FORMAT, check_checkpoint, parse_meta
 
-FORMAT = "digitbench-model"
-FORMAT_VERSION = 1
 #: The largest member a model may hold: W1 in float64 is 784*128*8 = 803 KB.
 MAX_MEMBER_BYTES = 4 * 1024 * 1024
-MAX_META_BYTES = 1024 * 1024
 #: Room for a .npy header on top of a member's data, in the zip's declared sizes.
 NPY_HEADER_ROOM = 64 * 1024
-ALLOWED_DTYPES = ("float32", "float64")
 PARAM_NAMES = Params._fields
 
 
@@ -72,7 +69,7 @@ def _mode_for(path):
 def save_model(path, params, **meta):
     """Write ``params`` and JSON-serialisable ``meta`` to ``path`` (.npz) atomically."""
     arrays = {name: np.ascontiguousarray(a) for name, a in zip(PARAM_NAMES, params)}
-    return _save(path, FORMAT, arrays, {"dtype": str(params.W1.dtype), **meta})
+    return _save(path, MODEL_FORMAT, arrays, {"dtype": str(params.W1.dtype), **meta})
 
 
 def _save(path, kind, arrays, meta):
@@ -93,7 +90,6 @@ def _save(path, kind, arrays, meta):
 
 # --------------------------------------------------------------------------- checkpoints
 
-CHECKPOINT_FORMAT = "digitbench-checkpoint"
 VELOCITY_NAMES = tuple(f"v{name}" for name in PARAM_NAMES)
 
 
@@ -121,12 +117,13 @@ def load_checkpoint(path):
     """
     raw = read_npz(path, [*PARAM_NAMES, *VELOCITY_NAMES, "epoch_losses", "meta"], {"meta": MAX_META_BYTES},
                    MAX_MEMBER_BYTES, what="checkpoint")
-    meta = _check_meta(path, raw["meta"], CHECKPOINT_FORMAT)
+    meta = parse_meta(path, raw["meta"], CHECKPOINT_FORMAT)
     params = _check_params(path, raw, PARAM_NAMES, meta["dtype"])
     velocity = _check_params(path, raw, VELOCITY_NAMES, meta["dtype"])
     losses = raw["epoch_losses"]
     if losses.dtype != np.float64 or losses.ndim != 1 or not np.isfinite(losses).all():
         raise ModelFileError(f"{path}: epoch_losses must be finite float64 of shape (steps,)")
+    check_checkpoint(path, meta, losses)
     return params, velocity, np.array(losses), meta
 
 
@@ -138,7 +135,7 @@ def load_model(path):
     (Params, meta dict)
     """
     raw = read_npz(path, [*PARAM_NAMES, "meta"], {"meta": MAX_META_BYTES}, MAX_MEMBER_BYTES)
-    meta = _check_meta(path, raw["meta"])
+    meta = parse_meta(path, raw["meta"], MODEL_FORMAT)
     return _check_params(path, raw, PARAM_NAMES, meta["dtype"]), meta
 
 
@@ -147,7 +144,7 @@ def _check_params(path, raw, names, dtype):
     arrays = []
     for name, shape in zip(names, PARAM_SHAPES):
         a = raw[name]
-        if a.dtype.name not in ALLOWED_DTYPES:
+        if a.dtype.name not in ("float32", "float64"):
             raise ModelFileError(f"{path}: {name} has dtype {a.dtype}, expected float32 or float64")
         if a.dtype.name != dtype:
             raise ModelFileError(f"{path}: {name} has dtype {a.dtype} but the file says {dtype}")
@@ -231,6 +228,8 @@ def _read_npy(member, path, name, limit):
         raise ModelFileError(f"{path}: member {name} uses .npy format {version}, which is not read here")
     if dtype.hasobject:
         raise ModelFileError(f"{path}: {name} is an object array; loading it would unpickle, which is refused")
+    if dtype.kind not in "biufcU" or dtype.itemsize == 0:  # e.g. |V0 of shape 1e10 x 1e10: no bytes, no data
+        raise ModelFileError(f"{path}: {name} has dtype {dtype.str}, not numbers or text")
     count = math.prod(shape)
     nbytes = count * dtype.itemsize
     if nbytes > limit:
@@ -241,26 +240,3 @@ def _read_npy(member, path, name, limit):
     if member.read(1):
         raise ModelFileError(f"{path}: {name} is longer than its header declares")
     return np.frombuffer(data, dtype=dtype, count=count).reshape(shape, order="F" if fortran_order else "C")
-
-
-def _check_meta(path, meta_array, kind=FORMAT):
-    if meta_array.shape != () or meta_array.dtype.kind != "U":
-        raise ModelFileError(f"{path}: metadata is not a JSON string")
-    try:
-        meta = json.loads(str(meta_array))
-    except (json.JSONDecodeError, RecursionError) as e:
-        raise ModelFileError(f"{path}: metadata is not valid JSON ({type(e).__name__})") from None
-    if not isinstance(meta, dict) or meta.get("format") != kind:
-        what = "model" if kind == FORMAT else "checkpoint"
-        is_checkpoint = isinstance(meta, dict) and meta.get("format") == CHECKPOINT_FORMAT
-        hint = " (it is a checkpoint: pass it to `train --resume`)" if is_checkpoint else ""
-        raise ModelFileError(f"{path}: not a digitbench {what} (metadata lacks format {kind!r}){hint}")
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise ModelFileError(
-            f"{path}: format version {meta.get('format_version')!r} is not supported (this digitbench reads {FORMAT_VERSION})"
-        )
-    if meta.get("layer_sizes") != list(LAYER_SIZES):
-        raise ModelFileError(f"{path}: layer sizes {meta.get('layer_sizes')} differ from {list(LAYER_SIZES)}")
-    if meta.get("dtype") not in ALLOWED_DTYPES:
-        raise ModelFileError(f"{path}: unsupported dtype {meta.get('dtype')!r} in metadata")
-    return meta

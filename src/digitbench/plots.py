@@ -1,4 +1,8 @@
-"""Pictures of a trained model, as PNG files (matplotlib, Agg backend: no display needed).
+"""Every figure of digitbench, as PNG files (matplotlib, Agg backend: no display needed).
+
+A trained model's pictures (below), ``digitbench bench``'s bar chart
+(:func:`plot_bench`) and each experiment's figure (``plot_experiment_*``, drawn from the
+Results its ``compute`` returned).
 
 ``digitbench plot --model PATH --out-dir DIR`` writes five of them:
 
@@ -220,6 +224,16 @@ def write_model_plots(params, meta, data, backend, out_dir):
     return written
 
 
+def smooth(values, window):
+    """Running mean over ``window`` steps (NaN kept where the input has NaN)."""
+    values = np.asarray(values, dtype=np.float64)
+    if window <= 1 or len(values) < window:
+        return values
+    kernel = np.ones(window) / window
+    out = np.convolve(values, kernel, mode="valid")
+    return np.concatenate([np.full(window - 1, np.nan), out])
+
+
 def plot_bench(records, path, threads, batch_size):
     """Two horizontal bar charts (training and inference samples/s, log scale), PNG."""
     names = [r["name"] for r in records]
@@ -276,3 +290,112 @@ def plot_sweep(points, path, axis, title):
     axes[0, 0].legend(fontsize=8)
     fig.suptitle(title + "; digitbench solid, peers dashed", fontsize=9)
     return save_figure(fig, path, dpi=110, tight=False)
+
+
+# --------------------------------------------------------------------------- experiments
+
+
+def plot_experiment_sigmoid(results):
+    """The figure of ``digitbench experiment sigmoid``, from its Results."""
+    arms, reference, recipe, backend = (results.plot[k] for k in ("arms", "reference", "recipe", "backend"))
+    fig, ax = new_figure(1, 3, width=13, height=3.8)
+    colors = {"relu": "tab:blue", "sigmoid": "tab:red"}
+    for name, r in arms.items():
+        epochs = [h["epoch"] for h in r["history"]]
+        ax[0, 0].plot(epochs, [100 * h["test_accuracy"] for h in r["history"]], "o-", color=colors[name], label=name)
+        curve = smooth(r["losses"], 50)
+        ax[0, 1].plot(np.arange(len(curve))[::10], curve[::10], color=colors[name], label=name, lw=1)
+        for k, style in zip(range(3), ("-", "--", ":")):
+            ax[0, 2].semilogy(r["norms"][:, 0], smooth(r["norms"][:, 1 + k], 15), style, color=colors[name],
+                              lw=1, label=f"{name} ||dW{k + 1}||")
+    ax[0, 0].plot([h["epoch"] for h in reference["history"]], [100 * h["test_accuracy"] for h in reference["history"]],
+                  "x", color="k", label=f"relu on {backend}")
+    ax[0, 0].set(title="test accuracy", xlabel="epoch", ylabel="%")
+    ax[0, 0].xaxis.get_major_locator().set_params(integer=True)
+    ax[0, 1].set(title="training loss (mean of 50 steps)", xlabel="step", ylabel="cross-entropy", yscale="log")
+    ax[0, 2].set(title="gradient norm per layer", xlabel="step")
+    for a in ax[0]:
+        a.legend(fontsize=7)
+        a.grid(alpha=0.3)
+    fig.suptitle(f"sigmoid vs relu hidden units, plain SGD (momentum {recipe['momentum']})", fontsize=10)
+    return fig
+
+
+def plot_experiment_learning_rate(results):
+    """The figure of ``digitbench experiment learning-rate``, from its Results."""
+    runs, naive_runs, recipe, backend = (results.plot[k] for k in ("runs", "naive_runs", "recipe", "backend"))
+    fig, ax = new_figure(1, 2, width=11, height=3.8)
+    colors = dict(zip(runs, ("tab:gray", "tab:blue", "tab:green", "tab:olive", "tab:orange", "tab:red",
+                             "tab:purple", "tab:brown")))
+    for lr, r in runs.items():
+        losses = np.asarray(r["losses"])
+        finite = np.where(np.isfinite(losses), losses, np.nan)
+        ax[0, 0].plot(smooth(finite, 20), color=colors[lr], lw=1, label=f"lr {lr:g}")
+        if r["diverged"]:
+            last = int(np.argmax(~np.isfinite(losses))) if (~np.isfinite(losses)).any() else len(losses) - 1
+            top = np.nanmax(finite[:last]) if last > 0 else 1.0
+            ax[0, 0].plot([last], [min(top, 1e3)], "x", color=colors[lr], ms=9, mew=2)
+    ax[0, 0].set(title="training loss, stable softmax (mean of 20 steps, clipped); x: NaN", xlabel="step",
+                 ylabel="cross-entropy", yscale="log",
+                 ylim=(0.05, 2e3))
+    for group, color, label, y in ((runs, "k", "stable softmax", 4), (naive_runs, "tab:red", "naive softmax", 16)):
+        accs = [100 * r["test_accuracy"] if r["test_accuracy"] is not None else np.nan for r in group.values()]
+        ax[0, 1].semilogx(list(group), accs, "o-", color=color, label=label, alpha=0.7)
+        for lr, r in group.items():
+            if r["diverged"]:
+                ax[0, 1].plot([lr], [y], "x", color=color, ms=9, mew=2)
+    ax[0, 1].set(title="final test accuracy (x: the loss became NaN)", xlabel="initial learning rate", ylabel="%", ylim=(0, 100))
+    ax[0, 1].legend(fontsize=7)
+    for a in ax[0]:
+        a.grid(alpha=0.3)
+    ax[0, 0].legend(fontsize=7)
+    fig.suptitle(f"learning-rate sweep, momentum {recipe['momentum']}, {recipe['epochs']} epochs, {backend}",
+                 fontsize=10)
+    return fig
+
+
+def plot_experiment_softmax_overflow(results):
+    """The figure of ``digitbench experiment softmax-overflow``, from its Results."""
+    by_dtype = results.plot["by_dtype"]
+    fig, ax = new_figure(1, 2, width=11, height=3.8)
+    for dtype, color in (("float32", "tab:red"), ("float64", "tab:blue")):
+        rows = np.array([r[:4] for r in by_dtype[dtype]])
+        s, naive, stable = rows[:, 0], rows[:, 2], rows[:, 3]
+        ax[0, 0].loglog(s, stable, "-", color=color, lw=3, alpha=0.35, label=f"stable, {dtype}")
+        finite = np.isfinite(naive)
+        ax[0, 0].loglog(s[finite], naive[finite], ".", color=color, ms=3, label=f"naive, {dtype}")
+        for bad, ls, what in ((np.isinf(naive), "--", "inf"), (np.isnan(naive), ":", "NaN")):
+            if bad.any():
+                ax[0, 0].axvline(s[np.argmax(bad)], color=color, ls=ls, lw=1,
+                                 label=f"naive {dtype} loss {what} from x{s[np.argmax(bad)]:.0f}")
+        ax[0, 1].loglog(s, rows[:, 1], color=color, label=f"max logit ({dtype})" if dtype == "float32" else None)
+        limit = np.log(np.finfo(dtype).max)
+        ax[0, 1].axhline(limit, color=color, ls=":", label=f"exp overflows in {dtype} ({limit:.1f})")
+    ax[0, 0].set(title="loss on the same logits", xlabel="W3 multiplied by", ylabel="mean cross-entropy")
+    ax[0, 1].set(title="largest logit in the batch", xlabel="W3 multiplied by")
+    for a in ax[0]:
+        a.legend(fontsize=7)
+        a.grid(alpha=0.3)
+    return fig
+
+
+def plot_experiment_initialization(results):
+    """The figure of ``digitbench experiment initialization``, from its Results."""
+    runs, recipe, backend = (results.plot[k] for k in ("runs", "recipe", "backend"))
+    fig, ax = new_figure(1, 2, width=11, height=3.8)
+    colors = dict(zip(runs, ("tab:gray", "tab:brown", "tab:orange", "tab:red", "tab:blue")))
+    for kind, r in runs.items():
+        losses = np.asarray(r["losses"], dtype=np.float64)
+        ax[0, 0].plot(smooth(np.where(np.isfinite(losses), losses, np.nan), 20), color=colors[kind], lw=1.2,
+                      label=kind)
+        h = r["history"]
+        ax[0, 1].plot([e["epoch"] for e in h], [100 * e["test_accuracy"] for e in h], "o-", color=colors[kind],
+                      label=kind)
+    ax[0, 0].set(title="training loss (mean of 20 steps)", xlabel="step", ylabel="cross-entropy", yscale="log")
+    ax[0, 1].set(title="test accuracy", xlabel="epoch", ylabel="%", ylim=(0, 100))
+    ax[0, 1].xaxis.get_major_locator().set_params(integer=True)
+    for a in ax[0]:
+        a.grid(alpha=0.3)
+        a.legend(fontsize=7)
+    fig.suptitle(f"initial weights, seed recipe, {recipe['epochs']} epochs, {backend}", fontsize=10)
+    return fig

@@ -25,6 +25,23 @@ from .pixels import scale_pixels
 MAX_PIXELS = 40_000_000
 
 
+def _decode_errors():
+    """What Pillow raises on a corrupt file, besides its own OSError subclasses.
+
+    Its format plugins parse headers with ``struct``, ``int()``, slicing and lookups,
+    so a mutated file of one format or another raises each of these (found by
+    tests/test_images.py's fuzzing: a truncated IHDR gives ``SyntaxError``, a PGM with a
+    malformed header ``ValueError``, mutated IM, SGI, DDS, SPIDER or JPEG 2000 files
+    ``NotImplementedError``, ``AttributeError``, ``struct.error``, ``EOFError``; libavif's decoder
+    ``RuntimeError``, ...).
+    Every one becomes an :class:`ImageError` naming the file.
+    """
+    import struct
+
+    return (OSError, ValueError, SyntaxError, struct.error, EOFError, IndexError, KeyError, TypeError,
+            NotImplementedError, AttributeError, ZeroDivisionError, OverflowError, MemoryError, RuntimeError)
+
+
 def _open(path):
     from PIL import Image, UnidentifiedImageError
 
@@ -35,7 +52,8 @@ def _open(path):
             raise ImageError(f"{path}: is a folder, not an image file")
         with warnings.catch_warnings():
             # Pillow only warns between its limit and twice it; MAX_PIXELS below decides.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            # Its other warnings (a malformed chunk, ...) are about files refused below anyway.
+            warnings.simplefilter("ignore")
             image = Image.open(path)
     except FileNotFoundError:
         raise ImageError(f"{path}: no such file") from None
@@ -45,34 +63,58 @@ def _open(path):
         raise ImageError(f"{path}: image is too large (more than the limit of {MAX_PIXELS} pixels)") from None
     except OSError as e:
         raise ImageError(f"{path}: cannot read ({e.strerror or e})") from None
-    width, height = image.size
+    except _decode_errors() as e:
+        raise ImageError(f"{path}: cannot decode ({type(e).__name__}: {_short(e)})") from None
+    return _check_size(image, path)
+
+
+def _check_size(image, path):
+    try:
+        width, height = image.size
+    except _decode_errors() as e:
+        raise ImageError(f"{path}: cannot decode ({type(e).__name__}: {_short(e)})") from None
+    if not (isinstance(width, int) and isinstance(height, int)):
+        raise ImageError(f"{path}: cannot decode (size {image.size!r})")
     if width * height > MAX_PIXELS:
         raise ImageError(f"{path}: image is {width} x {height} pixels, more than the limit of {MAX_PIXELS}")
-    if width == 0 or height == 0:
+    if width <= 0 or height <= 0:
         raise ImageError(f"{path}: image is empty ({width} x {height} pixels)")
     return image
 
 
+def _short(error, limit=120):
+    """An exception's message on one line, at most ``limit`` characters."""
+    text = " ".join(str(error).split()) or "no detail"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def _to_gray(image, path):
     """The image as float64 grayscale in [0, 255], shape (height, width)."""
-    from PIL import Image
-
     try:
-        image.load()
-        if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
-            gray = np.asarray(image, dtype=np.float64)
-            top = 65535.0 if image.mode.startswith("I;16") else max(float(gray.max()), 1.0)
-            return gray * (255.0 / top)
-        if image.mode == "F":
-            gray = np.asarray(image, dtype=np.float64)
-            if not np.isfinite(gray).all():
-                raise ImageError(f"{path}: image holds NaN or infinite values")
-            return 255.0 * (gray - gray.min()) / max(float(np.ptp(gray)), 1e-12)
-        if image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info:
-            return _flatten_alpha(image.convert("RGBA"))
-        return np.asarray(image.convert("L"), dtype=np.float64)
-    except (OSError, ValueError, SyntaxError) as e:
-        raise ImageError(f"{path}: cannot decode ({e})") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return _gray_pixels(image, path)
+    except ImageError:
+        raise
+    except _decode_errors() as e:
+        raise ImageError(f"{path}: cannot decode ({type(e).__name__}: {_short(e)})") from None
+
+
+def _gray_pixels(image, path):
+    """:func:`_to_gray` without the error handling."""
+    image.load()
+    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        gray = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode.startswith("I;16") else max(float(gray.max()), 1.0)
+        return gray * (255.0 / top)
+    if image.mode == "F":
+        gray = np.asarray(image, dtype=np.float64)
+        if not np.isfinite(gray).all():
+            raise ImageError(f"{path}: image holds NaN or infinite values")
+        return 255.0 * (gray - gray.min()) / max(float(np.ptp(gray)), 1e-12)
+    if image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info:
+        return _flatten_alpha(image.convert("RGBA"))
+    return np.asarray(image.convert("L"), dtype=np.float64)
 
 
 def _flatten_alpha(rgba):
@@ -96,8 +138,38 @@ def _border(gray):
     return np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
 
 
-def preprocess_image(path):
-    """Read an image file of one digit as MNIST would have it.
+def preprocess_image(source, name=None):
+    """Read an image of one digit as MNIST would have it.
+
+    Parameters
+    ----------
+    source : path (str or os.PathLike) of an image file, or a PIL image
+    name : str, how errors name the image (default: the path, or "PIL image")
+
+    Returns
+    -------
+    ndarray of shape (784,), uint8, white digit on black.
+
+    Raises
+    ------
+    ImageError, one line naming the image, for anything that is not a readable digit.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        name = source if name is None else name
+        image = _open(source)
+    else:
+        name = name or "PIL image"
+        image = _check_size(source, name)
+    return frame_digit(_to_gray(image, name), name)
+
+
+def frame_digit(gray, name):
+    """Steps 2 to 5 of the module docstring: gray pixels to an MNIST-framed digit.
+
+    Parameters
+    ----------
+    gray : ndarray of shape (height, width), float64 in [0, 255]
+    name : str, how errors name the image
 
     Returns
     -------
@@ -105,12 +177,11 @@ def preprocess_image(path):
     """
     from PIL import Image
 
-    gray = _to_gray(_open(path), path)
     if np.median(_border(gray)) > 127:  # light background: make the digit the bright part
         gray = 255.0 - gray
     gray = np.clip(gray - np.median(_border(gray)), 0, 255)  # background to 0
     if gray.max() < 16:
-        raise ImageError(f"{path}: no digit found (the image is blank or has no contrast)")
+        raise ImageError(f"{name}: no digit found (the image is blank or has no contrast)")
     rows = np.flatnonzero((gray > 0.2 * gray.max()).any(axis=1))
     cols = np.flatnonzero((gray > 0.2 * gray.max()).any(axis=0))
     crop = gray[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
@@ -132,7 +203,11 @@ def preprocess_image(path):
     return np.round(field).astype(np.uint8).reshape(784)
 
 
+def predict_pixels(backend, params, pixels):
+    """Probabilities of shape (n, 10) for uint8 ``pixels`` of shape (n, 784)."""
+    return backend.forward(params, scale_pixels(pixels, params.W1.dtype))
+
+
 def predict_images(backend, params, paths):
     """Probabilities (len(paths), 10) for the images at ``paths``."""
-    pixels = np.stack([preprocess_image(p) for p in paths])
-    return backend.forward(params, scale_pixels(pixels, params.W1.dtype))
+    return predict_pixels(backend, params, np.stack([preprocess_image(p) for p in paths]))

@@ -1,7 +1,7 @@
 """Time to 97% test accuracy, for every contender, reported as MLPerf Training does.
 
 The closed comparison: every contender runs exactly the same recipe, ``fast`` in
-:data:`digitbench.train.RECIPES` (SGD, heavy-ball momentum, batch, rate, schedule), from
+:data:`digitbench.recipe.RECIPES` (SGD, heavy-ball momentum, batch, rate, schedule), from
 the same initial weights (``init_params(seed)``) over the same batches (the
 permutation of each epoch drawn as ``digitbench train`` draws it). The open comparison:
 each contender may use its best recipe on the same network and data (a contender's
@@ -27,7 +27,8 @@ import time
 import numpy as np
 
 from .bench import MOMENTUM
-from .train import RECIPES, learning_rates
+from .sgd import chunk_bounds
+from .recipe import RECIPES, learning_rates
 
 TARGET = 0.97
 CHECKS_PER_EPOCH = 20
@@ -39,7 +40,7 @@ DESCRIPTIVE_FIELDS = ("name", "description", "doc", "notes", "target_accuracy")
 
 
 def closed_recipe(name="fast"):
-    """The named recipe of :mod:`digitbench.train` as a plain dict of :data:`RECIPE_FIELDS`.
+    """The named recipe of :mod:`digitbench.recipe` as a plain dict of :data:`RECIPE_FIELDS`.
 
     Raises
     ------
@@ -62,8 +63,7 @@ def chunks(steps_per_epoch, checks=CHECKS_PER_EPOCH):
     >>> chunks(10, 4)
     [(0, 3), (3, 5), (5, 8), (8, 10)]
     """
-    cuts = sorted({math.ceil(k * steps_per_epoch / checks) for k in range(1, checks + 1)})
-    return list(zip([0] + cuts[:-1], cuts))
+    return chunk_bounds(steps_per_epoch, [math.ceil(k * steps_per_epoch / checks) for k in range(1, checks)])
 
 
 def run_to_target(contender, data, recipe, seed, target=TARGET, checks=CHECKS_PER_EPOCH):

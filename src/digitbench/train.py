@@ -1,75 +1,126 @@
-"""Mini-batch SGD over MNIST: recipes, learning-rate schedules, the training loop.
+"""Mini-batch SGD over MNIST: the training loop around one state object.
 
-The loop is backend-agnostic: each epoch it draws a permutation from a seeded
-generator and hands the backend chunks of steps (:meth:`Backend.train_batches`); between
-chunks, outside the training clock, it checks the loss for NaN and, with a target
-accuracy, measures test accuracy (``TARGET_CHECKS_PER_EPOCH`` times an epoch, at evenly
-spaced steps). Same seed, same backend, same machine: identical weights.
+:func:`train` is a short loop over named steps. Each epoch it draws a permutation from a
+seeded generator and hands the backend chunks of steps (:mod:`digitbench.sgd`); after
+each chunk, outside the training clock, it checks the losses for NaN or infinity, and
+with a target accuracy it measures the test accuracy (``TARGET_CHECKS_PER_EPOCH`` times
+an epoch, at evenly spaced steps); at the end of an epoch it records the loss, the test
+accuracy on all test images and the train accuracy on the first ``TRAIN_EVAL_SAMPLE``
+training images, and refuses outputs that are not finite (a last step that diverged
+shows there). Same seed, same backend, same machine: identical weights.
 
-After each epoch it records the loss, the test accuracy on all test images and the
-train accuracy on a fixed sample of ``TRAIN_EVAL_SAMPLE`` training images (the first
-ones; scaled once, so evaluating costs one forward pass over each, not a conversion
-of all 60,000 images every epoch).
+Everything that changes during a run is one :class:`TrainState`; its copy, taken at
+the start of each chunk, is the checkpoint that Ctrl-C (or SIGTERM, see
+:class:`Terminated`) leaves in :class:`TrainingInterrupted`, and resuming from it gives
+bit-identical weights on a deterministic backend.
 """
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from .backends import DEFAULT_BACKEND, get_backend
+from .datasets import load_mnist
 from .errors import TrainingDiverged, UsageError
-from .params import copy_params, init_params, zeros_like_params
+from .model_io import load_checkpoint, save_checkpoint, save_model
+from .params import Params, copy_params, init_params, zeros_like_params
 from .pixels import scale_pixels
+from .recipe import RECIPES, SCHEDULES, Recipe, learning_rates  # noqa: F401  (re-exported)
+from .schema import check_resume
+from .sgd import chunk_bounds, run_chunk
 
-#: Named recipes. ``seed`` is the write-up's: SGD, batch 64, learning rate 0.01 decayed
-#: as 0.01 / (1 + 0.05 * e) in epoch e = 0..29 (0.01 down to 0.0041), 30 epochs, with
-#: heavy-ball momentum 0.9 (98.20% measured). Without momentum (``--momentum 0``) the
-#: same schedule ends at 96.57%, and a constant 0.01 at the write-up's 97.20%; README.md
-#: has all three measured runs.
-#: ``fast`` is the quickest route to 97% found here: momentum SGD at 10x the seed's rate,
-#: decayed linearly to 0 over 2 epochs, batch 64. With seeds 0-3 it passes 97% test
-#: accuracy after 1.4-1.6 epochs (1.5 at quarter-epoch checks); 1-epoch schedules end at
-#: 96.7-97.05%, and batches of 128/256 or rates of 0.15+ need more epochs (README.md).
-RECIPES = {
-    "seed": dict(epochs=30, batch_size=64, lr=0.01, momentum=0.9, schedule="inverse-time", decay=0.05),
-    "fast": dict(epochs=2, batch_size=64, lr=0.1, momentum=0.9, schedule="linear", decay=0.0),
-}
-SCHEDULES = ("constant", "inverse-time", "linear")
-#: How often per epoch the test accuracy is checked against ``target_accuracy``.
+#: How often per epoch the test accuracy is checked against the target; without a
+#: target, chunks still end every quarter epoch (where Ctrl-C rolls back to).
 TARGET_CHECKS_PER_EPOCH = 10
+CHECKPOINTS_PER_EPOCH = 4
 #: Train accuracy is measured on this many training images (the first ones).
 TRAIN_EVAL_SAMPLE = 10_000
 
 
-def learning_rates(schedule, lr, decay, epochs, steps_per_epoch):
-    """The learning rate of every step, shape (epochs * steps_per_epoch,), float64.
+@dataclass
+class TrainState:
+    """Everything a run needs to continue exactly where it is; :meth:`copy` is a checkpoint.
 
-    - ``constant``: lr throughout.
-    - ``inverse-time``: lr / (1 + decay * e) during epoch e = 0, 1, ... (per epoch).
-    - ``linear``: from lr down to 0 linearly over all steps (per step).
+    ``rng_state`` is the generator's state before this epoch's permutation: resuming
+    draws the permutation again, so the remaining steps see the same batches.
+    ``epoch_losses`` holds this epoch's losses so far, one float64 array per chunk.
     """
-    steps = epochs * steps_per_epoch
-    epoch_of_step = np.arange(steps) // steps_per_epoch
-    if schedule == "constant":
-        return np.full(steps, float(lr))
-    if schedule == "inverse-time":
-        return lr / (1.0 + decay * epoch_of_step)
-    if schedule == "linear":
-        return lr * (1.0 - np.arange(steps) / steps)
-    raise UsageError(f"unknown schedule {schedule!r}; choose one of: {', '.join(SCHEDULES)}")
+
+    params: Params
+    velocity: Params
+    recipe: Recipe
+    n_train: int
+    backend: str
+    rng_state: dict
+    epoch: int = 1
+    step: int = 0
+    epoch_losses: list = field(default_factory=list)
+    train_clock: float = 0.0  # seconds of optimisation only
+    eval_clock: float = 0.0  # seconds of evaluation between chunks and after epochs
+    epoch_start_clock: float = 0.0
+    reached_at: float = None  # training clock when the target was first reached
+    test_acc: float = None
+    history: list = field(default_factory=list)  # one dict per finished epoch
+
+    @property
+    def steps_per_epoch(self):
+        return math.ceil(self.n_train / self.recipe.batch_size)
+
+    def losses(self):
+        """This epoch's losses so far, shape (step,), float64."""
+        return np.concatenate([np.zeros(0), *self.epoch_losses])
+
+    def copy(self):
+        return TrainState(copy_params(self.params), copy_params(self.velocity), self.recipe, self.n_train,
+                          self.backend, self.rng_state, self.epoch, self.step, [self.losses()], self.train_clock,
+                          self.eval_clock, self.epoch_start_clock, self.reached_at, self.test_acc,
+                          [dict(r) for r in self.history])
+
+    def meta(self):
+        """The JSON-able part, as a checkpoint file's metadata holds it."""
+        keys = ("epoch", "step", "rng_state", "train_clock", "eval_clock", "epoch_start_clock", "reached_at",
+                "test_acc", "history", "n_train", "backend")
+        return {**{k: getattr(self, k) for k in keys}, "steps_per_epoch": self.steps_per_epoch,
+                "config": self.recipe.as_dict()}
+
+    def save(self, path, **extra):
+        """Write the checkpoint file (:func:`digitbench.model_io.save_checkpoint`)."""
+        return save_checkpoint(path, self.params, self.velocity, self.losses(), **self.meta(), **extra)
+
+    @classmethod
+    def load(cls, path):
+        """(TrainState, the file's metadata) from a checkpoint file, every field checked."""
+        params, velocity, losses, meta = load_checkpoint(path)
+        keys = ("epoch", "step", "rng_state", "train_clock", "eval_clock", "epoch_start_clock", "reached_at",
+                "test_acc", "history")
+        state = cls(params, velocity, Recipe(**meta["config"]), meta["n_train"], meta["backend"],
+                    epoch_losses=[losses], **{k: meta[k] for k in keys if k != "rng_state"},
+                    rng_state=meta["rng_state"])
+        return state, meta
 
 
-def accuracy(backend, params, images, labels):
-    """Fraction of ``images`` (n, 784, uint8 or already scaled floats) classified right."""
-    if images.dtype == np.uint8:
-        images = scale_pixels(images, params.W1.dtype)
-    return float(np.mean(backend.predict(params, images) == labels))
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised by the command line's handler: stops training as Ctrl-C does."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) during :func:`train`; ``.checkpoint`` is the TrainState to resume.
+
+    ``.cause`` is the KeyboardInterrupt (or :class:`Terminated`) that stopped it. A
+    KeyboardInterrupt itself, so code that does not know it still stops as on any Ctrl-C.
+    """
+
+    def __init__(self, checkpoint, cause=None):
+        super().__init__()
+        self.checkpoint, self.cause = checkpoint, cause
 
 
 @dataclass
 class TrainResult:
-    params: object
+    params: Params  # the trained model
     backend: str
     epochs_run: int
     train_seconds: float  # optimisation only: evaluation and checks excluded
@@ -78,7 +129,7 @@ class TrainResult:
     seconds_to_target: float = None  # training clock when the target was first reached
     warmup_seconds: float = 0.0  # compiling or loading jitted kernels, before the clock starts
     history: list = field(default_factory=list)  # one dict per epoch
-    config: dict = field(default_factory=dict)
+    config: dict = field(default_factory=dict)  # the Recipe, as a dict
 
     def summary(self):
         """The JSON-able record that ``--json`` prints."""
@@ -94,252 +145,199 @@ class TrainResult:
             "history": self.history,
         }
 
-
-def check_config(epochs, batch_size, lr, momentum, target_accuracy, decay=0.0):
-    """Raise UsageError, naming the option, for a setting that makes no sense."""
-    if not (isinstance(epochs, int) and epochs > 0):
-        raise UsageError(f"--epochs must be a positive whole number, not {epochs!r}")
-    if not (isinstance(batch_size, int) and batch_size > 0):
-        raise UsageError(f"--batch-size must be a positive whole number, not {batch_size!r}")
-    if not (math.isfinite(lr) and lr > 0):
-        raise UsageError(f"--lr must be a positive number, not {lr!r}")
-    if not (0 <= momentum < 1):
-        raise UsageError(f"--momentum must be in [0, 1), not {momentum!r}")
-    if not (math.isfinite(decay) and decay >= 0):
-        raise UsageError(f"--decay must be a non-negative number, not {decay!r}")
-    if target_accuracy is not None and not (0 < target_accuracy <= 1):
-        raise UsageError(f"--target-accuracy must be a fraction in (0, 1], e.g. 0.97, not {target_accuracy!r}")
+    def save(self, path, **meta):
+        """Save the trained model with its run's metadata (and ``meta``) to ``path``."""
+        return save_model(path, self.params, backend=self.backend, seed=self.config.get("seed"),
+                          test_accuracy=self.test_accuracy, config=self.config, history=self.history, **meta)
 
 
-class TrainingInterrupted(KeyboardInterrupt):
-    """Ctrl-C during :func:`train`; ``.checkpoint`` is the state to resume from.
-
-    A KeyboardInterrupt, so code that does not know it still stops as on any Ctrl-C.
-    """
-
-    def __init__(self, checkpoint):
-        super().__init__()
-        self.checkpoint = checkpoint
+def accuracy(backend, params, images, labels):
+    """Fraction of ``images`` (n, 784; uint8, or floats in [0, 1]) classified right."""
+    return float(np.mean(backend.predict(params, images) == labels))
 
 
-@dataclass
-class Checkpoint:
-    """Everything a run needs to continue exactly where it stopped.
+@contextlib.contextmanager
+def progress_bar(enabled, total, initial, description):
+    """A tqdm bar of ``total`` steps (or, disabled, a stand-in), closed however the block ends."""
+    if not enabled:
+        yield _NoBar()
+        return
+    from tqdm import tqdm
 
-    It is taken at the start of a chunk of steps (at most a quarter epoch apart), so
-    Ctrl-C in the middle of a chunk rolls back to that chunk's start: the weights are
-    never half-updated. Resuming draws the epoch's permutation again from the saved
-    generator state, so the remaining steps see the same batches as an uninterrupted
-    run and, on a deterministic backend, end in bit-identical weights.
-    """
-
-    params: object  # Params
-    velocity: object  # Params, the momentum buffers
-    epoch_losses: np.ndarray  # (steps done in this epoch,), float64
-    state: dict  # JSON-able: epoch, step, rng_state, clocks, history, config, n_train
+    bar = tqdm(total=total, initial=initial, desc=description, unit="batch", leave=False)
+    try:
+        yield bar
+    finally:
+        bar.close()
 
 
-def train(backend, data, *, epochs=30, batch_size=64, lr=0.01, momentum=0.9, schedule="inverse-time",
-          decay=0.05, seed=0, dtype=np.float32, target_accuracy=None, stop_at_target=False,
-          params=None, progress=False, on_epoch=None, resume=None):
+class _NoBar:
+    def update(self, steps):
+        pass
+
+
+def train(backend=DEFAULT_BACKEND, data=None, *, recipe=None, params=None, progress=False, on_epoch=None,
+          resume=None, **settings):
     """Train the network with mini-batch SGD; see the module docstring.
 
     Parameters
     ----------
-    backend : Backend
-    data : MnistData (uint8 images, integer labels)
-    epochs, batch_size, lr, momentum, schedule, decay : the recipe (see RECIPES)
-    seed : int, seeds both the initial weights and the shuffling
-    target_accuracy : float in (0, 1], optional; test accuracy to time
-    stop_at_target : bool, stop as soon as the target is reached
+    backend : Backend or str, e.g. "numba" (see :func:`digitbench.get_backend`)
+    data : MnistData (uint8 images (n, 784), integer labels), optional; default:
+        :func:`digitbench.load_mnist`'s MNIST
+    recipe : Recipe, optional; default: the seed recipe, with ``settings`` on top
+    settings : Recipe's fields (epochs, batch_size, lr, momentum, schedule, decay, seed,
+        dtype, target_accuracy, stop_at_target)
     params : Params, optional starting point (default: ``init_params(seed, dtype)``)
     progress : bool, show a tqdm bar per epoch
     on_epoch : callable(dict), optional, called with each epoch's history record
-    resume : Checkpoint, optional; continue that run (its config must equal this one)
+    resume : TrainState, optional; continue that run (its recipe must equal this one)
 
     Returns
     -------
-    TrainResult
+    TrainResult, with the trained model in ``.params``
 
     Raises
     ------
-    TrainingDiverged when a loss is NaN or infinite; TrainingInterrupted on Ctrl-C.
+    TrainingDiverged when a loss or an output is NaN or infinite; TrainingInterrupted on
+    Ctrl-C or SIGTERM; UsageError for settings that make no sense.
     """
-    check_config(epochs, batch_size, lr, momentum, target_accuracy, decay)
-    train_images, train_labels, test_images, test_labels = data
-    train_labels = np.ascontiguousarray(train_labels, dtype=np.int64)
-    test_labels = np.asarray(test_labels, dtype=np.int64)
-    n = len(train_images)
-    if n == 0:
-        raise UsageError("the training set is empty")
-    config = dict(batch_size=batch_size, lr=lr, momentum=momentum, schedule=schedule, decay=decay,
-                  seed=seed, dtype=np.dtype(dtype if params is None else params.W1.dtype).name, epochs=epochs,
-                  target_accuracy=target_accuracy)
-    steps_per_epoch = math.ceil(n / batch_size)
-    lrs = learning_rates(schedule, lr, decay, epochs, steps_per_epoch)
-    # Chunks end at every target check (evenly spaced steps) and at least every quarter
-    # epoch (the Ctrl-C checkpoints), and hold at most what the backend does between two
-    # ticks of the progress bar.
-    checks = TARGET_CHECKS_PER_EPOCH if target_accuracy is not None else 4
-    boundaries = _chunk_boundaries(steps_per_epoch, checks, getattr(backend, "max_steps_per_call", steps_per_epoch))
-    check_steps = {math.ceil(k * steps_per_epoch / checks) for k in range(1, checks + 1)}
-    rng = np.random.default_rng(seed)
-    s = dict(epoch=1, step=0, rng_state=rng.bit_generator.state, train_clock=0.0, eval_clock=0.0,
-             epoch_start_clock=0.0, reached_at=None, test_acc=None, history=[])
-    if resume is not None:
-        _check_resume(resume, config, stop_at_target, n)
-        if resume.state["step"] not in {first for first, _ in boundaries}:
-            raise UsageError(f"incompatible checkpoint: step {resume.state['step']} is not where this run "
-                             "would have saved one")
-        params, velocity = copy_params(resume.params), copy_params(resume.velocity)
-        s.update({k: resume.state[k] for k in s})
-        done_losses = [np.asarray(resume.epoch_losses, dtype=np.float64)]
-    else:
-        params = copy_params(params) if params is not None else init_params(seed, dtype)
-        velocity = zeros_like_params(params)
-        done_losses = []
-    test_scaled = scale_pixels(test_images, params.W1.dtype)
-    train_sample = scale_pixels(train_images[:TRAIN_EVAL_SAMPLE], params.W1.dtype)
-    train_sample_labels = train_labels[:TRAIN_EVAL_SAMPLE]
-    warmup_seconds = 0.0
-    if hasattr(backend, "warmup"):  # compile or load numba's cached kernels now, off the clock
-        warmup_seconds = backend.warmup((params.W1.dtype.type,))
-    train_clock, eval_clock = s["train_clock"], s["eval_clock"]
-    reached_at, test_acc, history = s["reached_at"], s["test_acc"], list(s["history"])
-    saved = None  # the last chunk boundary: what a Ctrl-C rolls back to
-    epoch = s["epoch"] - 1
+    backend = get_backend(backend) if isinstance(backend, str) else backend
+    data = load_mnist(progress=progress) if data is None else data
+    recipe = _recipe(recipe, settings, params, resume)
+    run = _Run(backend, data, recipe)
+    state = run.resume(resume) if resume is not None else run.start(params)
+    warmup_seconds = backend.warmup((recipe.float_type,))  # compile or load kernels, off the clock
+    saved = None  # the state at the last chunk boundary: what an interrupt rolls back to
     try:
-        for epoch in range(s["epoch"], epochs + 1):
-            if epoch == s["epoch"]:
-                rng.bit_generator.state = s["rng_state"]
-                start, epoch_losses, epoch_start_clock = s["step"], done_losses, s["epoch_start_clock"]
-            else:
-                start, epoch_losses, epoch_start_clock = 0, [], train_clock
-            rng_state = rng.bit_generator.state  # before the permutation: resuming draws it again
-            order = rng.permutation(n).astype(np.int64)
-            bar = _progress_bar(progress, steps_per_epoch, epoch, epochs, backend.name, start)
-            for first, last in ((a, b) for a, b in boundaries if a >= start):
-                saved = Checkpoint(copy_params(params), copy_params(velocity),
-                                   np.concatenate([np.zeros(0), *epoch_losses]),
-                                   dict(epoch=epoch, step=first, rng_state=rng_state, train_clock=train_clock,
-                                        eval_clock=eval_clock, epoch_start_clock=epoch_start_clock,
-                                        reached_at=reached_at, test_acc=test_acc, history=list(history),
-                                        config={**config, "stop_at_target": stop_at_target}, n_train=n,
-                                        steps_per_epoch=steps_per_epoch, backend=backend.name))
-                steps = last - first
-                step_lrs = lrs[(epoch - 1) * steps_per_epoch + first:][:steps]
-                t0 = time.perf_counter()
-                with np.errstate(over="ignore", invalid="ignore"):  # divergence is checked below
-                    losses = backend.train_batches(params, velocity, train_images, train_labels,
-                                                   order[first * batch_size:(first + steps) * batch_size],
-                                                   batch_size, step_lrs, momentum)
-                train_clock += time.perf_counter() - t0
-                epoch_losses.append(losses)
-                if bar is not None:
-                    bar.update(steps)
-                if not np.all(np.isfinite(losses)):
-                    if bar is not None:
-                        bar.close()
-                    bad = first + int(np.argmin(np.isfinite(losses)))
-                    raise TrainingDiverged(
-                        f"training diverged: the loss became {losses[bad - first]} in epoch {epoch} "
-                        f"(step {bad + 1} of {steps_per_epoch}) at learning rate {step_lrs[bad - first]:g}; "
-                        f"try a lower --lr, such as {lr / 10:g}",
-                        epoch=epoch, step=bad + 1, steps_per_epoch=steps_per_epoch,
-                        lr=float(step_lrs[bad - first]), loss=float(losses[bad - first]))
-                if target_accuracy is not None and reached_at is None and last in check_steps:
-                    t0 = time.perf_counter()
-                    test_acc = accuracy(backend, params, test_scaled, test_labels)
-                    eval_clock += time.perf_counter() - t0
-                    if test_acc >= target_accuracy:
-                        reached_at = train_clock
-                        if stop_at_target:
-                            break
-            if bar is not None:
-                bar.close()
-            t0 = time.perf_counter()
-            test_acc = accuracy(backend, params, test_scaled, test_labels)
-            train_acc = accuracy(backend, params, train_sample, train_sample_labels)
-            eval_clock += time.perf_counter() - t0
-            record = {
-                "epoch": epoch,
-                "loss": float(np.mean(np.concatenate(epoch_losses))),
-                "train_accuracy": train_acc,
-                "test_accuracy": test_acc,
-                "seconds": train_clock - epoch_start_clock,
-                "lr": float(lrs[(epoch - 1) * steps_per_epoch]),
-            }
-            history.append(record)
-            if on_epoch is not None:
-                on_epoch(record)
-            if stop_at_target and reached_at is not None:
+        while state.epoch <= recipe.epochs:
+            order, next_rng_state = run.permutation(state)
+            with progress_bar(progress, run.steps_per_epoch, state.step,
+                              f"epoch {state.epoch}/{recipe.epochs} [{backend.name}]") as bar:
+                for first, last in run.chunks_from(state.step):
+                    saved = state.copy()
+                    run.chunk(state, order, first, last)
+                    bar.update(last - first)
+                    if run.check_target(state, last):
+                        break
+            run.end_epoch(state, next_rng_state, on_epoch)
+            if recipe.stop_at_target and state.reached_at is not None:
                 break
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         if saved is None:  # before the first step: nothing to save but the start
             raise
-        raise TrainingInterrupted(saved) from None
-    return TrainResult(params=params, backend=backend.name, epochs_run=epoch, train_seconds=train_clock,
-                       eval_seconds=eval_clock, test_accuracy=test_acc, seconds_to_target=reached_at,
-                       warmup_seconds=warmup_seconds, history=history, config=config)
+        raise TrainingInterrupted(saved, stop) from None
+    return run.result(state, warmup_seconds)
 
 
-def _chunk_boundaries(steps_per_epoch, checks, max_steps):
-    """(first, last) step pairs covering one epoch, split at each check and every max_steps.
-
-    >>> _chunk_boundaries(10, 4, 100)
-    [(0, 3), (3, 5), (5, 8), (8, 10)]
-    """
-    cuts = sorted({math.ceil(k * steps_per_epoch / checks) for k in range(1, checks + 1)}
-                  | {math.ceil(k * steps_per_epoch / 4) for k in range(1, 5)})
-    pairs, first = [], 0
-    for cut in cuts:
-        while first < cut:
-            last = min(cut, first + max_steps)
-            pairs.append((first, last))
-            first = last
-    return pairs
+def _recipe(recipe, settings, params, resume):
+    """The run's Recipe: given, or the seed recipe with ``settings``; the dtype of ``params``."""
+    if recipe is None and not settings and resume is not None:
+        recipe = resume.recipe
+    recipe = Recipe(**settings) if recipe is None else recipe.replace(**settings)
+    if params is not None and params.W1.dtype.name != recipe.dtype:
+        recipe = recipe.replace(dtype=params.W1.dtype.name)
+    return recipe
 
 
-def _check_resume(checkpoint, config, stop_at_target, n):
-    """Refuse a checkpoint that does not belong to this run; never start afresh silently."""
-    state = checkpoint.state
-    required = ("epoch", "step", "rng_state", "train_clock", "eval_clock", "epoch_start_clock", "reached_at",
-                "test_acc", "history", "config", "n_train")
-    missing = [k for k in required if k not in state]
-    if missing:
-        raise UsageError(f"incompatible checkpoint: it lacks {', '.join(missing)}")
-    number, maybe = (int, float), (int, float, type(None))
-    kinds = dict(epoch=int, step=int, n_train=int, train_clock=number, eval_clock=number, epoch_start_clock=number,
-                 reached_at=maybe, test_acc=maybe, history=list, config=dict)
-    wrong = [k for k, kind in kinds.items() if not isinstance(state[k], kind) or isinstance(state[k], bool)]
-    if wrong:
-        raise UsageError(f"incompatible checkpoint: {', '.join(wrong)} has the wrong type")
-    saved = state["config"]
-    for key, value in {**config, "stop_at_target": stop_at_target}.items():
-        if saved.get(key) != value:
-            raise UsageError(f"incompatible checkpoint: it was made with {key} = {saved.get(key)!r}, "
-                             f"this run has {value!r}")
-    if state["n_train"] != n:
-        raise UsageError(f"incompatible checkpoint: it was made on {state['n_train']} training images, "
-                         f"this data set has {n}")
-    steps_per_epoch = math.ceil(n / config["batch_size"])
-    if not (1 <= state["epoch"] <= config["epochs"] and 0 <= state["step"] < steps_per_epoch):
-        raise UsageError(f"incompatible checkpoint: epoch {state['epoch']}, step {state['step']} is outside "
-                         f"this run ({config['epochs']} epochs of {steps_per_epoch} steps)")
-    if len(checkpoint.epoch_losses) != state["step"]:
-        raise UsageError("incompatible checkpoint: its losses do not match its step")
-    rng_state = state["rng_state"]
-    if not isinstance(rng_state, dict) or rng_state.get("bit_generator") != "PCG64":
-        raise UsageError("incompatible checkpoint: its random generator state is not NumPy's PCG64")
-    try:
-        np.random.default_rng().bit_generator.state = rng_state
-    except (TypeError, ValueError, KeyError) as e:
-        raise UsageError(f"incompatible checkpoint: bad random generator state ({e})") from None
+class _Run:
+    """What stays fixed during a run, and the named steps of :func:`train`'s loop."""
 
+    def __init__(self, backend, data, recipe):
+        train_images, train_labels, test_images, test_labels = data
+        self.backend, self.recipe, self.n = backend, recipe, len(train_images)
+        if self.n == 0:
+            raise UsageError("the training set is empty")
+        if recipe.batch_size > self.n:
+            raise UsageError(f"--batch-size {recipe.batch_size} is more than the {self.n} training images")
+        self.images = train_images
+        self.labels = np.ascontiguousarray(train_labels, dtype=np.int64)
+        self.steps_per_epoch = spe = math.ceil(self.n / recipe.batch_size)
+        checks = TARGET_CHECKS_PER_EPOCH if recipe.target_accuracy is not None else CHECKPOINTS_PER_EPOCH
+        self.check_steps = {math.ceil(k * spe / checks) for k in range(1, checks + 1)}
+        quarters = {math.ceil(k * spe / CHECKPOINTS_PER_EPOCH) for k in range(1, CHECKPOINTS_PER_EPOCH + 1)}
+        self.chunks = chunk_bounds(spe, self.check_steps | quarters, backend.steps_per_call)
+        dtype = recipe.float_type  # the sets evaluated every epoch, scaled once
+        self.test = scale_pixels(test_images, dtype), np.asarray(test_labels, dtype=np.int64)
+        self.sample = scale_pixels(train_images[:TRAIN_EVAL_SAMPLE], dtype), self.labels[:TRAIN_EVAL_SAMPLE]
 
-def _progress_bar(enabled, total, epoch, epochs, name, initial=0):
-    if not enabled:
-        return None
-    from tqdm import tqdm
+    def start(self, params):
+        params = copy_params(params) if params is not None else init_params(self.recipe.seed, self.recipe.float_type)
+        rng_state = np.random.default_rng(self.recipe.seed).bit_generator.state
+        return TrainState(params, zeros_like_params(params), self.recipe, self.n, self.backend.name, rng_state)
 
-    return tqdm(total=total, initial=initial, desc=f"epoch {epoch}/{epochs} [{name}]", unit="batch", leave=False)
+    def resume(self, checkpoint):
+        check_resume(checkpoint, self.recipe, self.n, self.backend, {first for first, _ in self.chunks})
+        return checkpoint.copy()  # the caller's checkpoint stays as it was
+
+    def permutation(self, state):
+        """This epoch's order of the training rows, and the generator's state after it."""
+        rng = np.random.default_rng()
+        rng.bit_generator.state = state.rng_state
+        return rng.permutation(self.n).astype(np.int64), rng.bit_generator.state
+
+    def chunks_from(self, step):
+        return [(first, last) for first, last in self.chunks if first >= step]
+
+    def chunk(self, state, order, first, last):
+        """Run steps first..last-1 on the training clock; TrainingDiverged on a non-finite loss."""
+        lrs = self.recipe.learning_rates(self.steps_per_epoch, state.epoch, first, last)
+        t0 = time.perf_counter()
+        losses = run_chunk(self.backend, state.params, state.velocity, self.images, self.labels, order, first, last,
+                           self.recipe.batch_size, lrs, self.recipe.momentum)
+        state.train_clock += time.perf_counter() - t0
+        state.epoch_losses.append(losses)
+        state.step = last
+        if not np.all(np.isfinite(losses)):
+            bad = int(np.argmin(np.isfinite(losses)))
+            raise self._diverged(state, f"the loss became {losses[bad]}", first + bad + 1, lrs[bad], losses[bad])
+
+    def check_target(self, state, last):
+        """Measure the test accuracy at a check step; True when the run should stop now."""
+        target = self.recipe.target_accuracy
+        if target is None or state.reached_at is not None or last not in self.check_steps:
+            return False
+        state.test_acc = self._accuracy(state, *self.test)
+        if state.test_acc >= target:
+            state.reached_at = state.train_clock
+        return self.recipe.stop_at_target and state.reached_at is not None
+
+    def end_epoch(self, state, next_rng_state, on_epoch):
+        """Record the epoch (loss, accuracies, seconds, lr) and move the state to the next."""
+        state.test_acc = self._accuracy(state, *self.test)
+        record = {
+            "epoch": state.epoch,
+            "loss": float(np.mean(state.losses())),
+            "train_accuracy": self._accuracy(state, *self.sample),
+            "test_accuracy": state.test_acc,
+            "seconds": state.train_clock - state.epoch_start_clock,
+            "lr": float(self.recipe.learning_rates(self.steps_per_epoch, state.epoch, 0, 1)[0]),
+        }
+        state.history.append(record)
+        state.epoch, state.step, state.epoch_losses = state.epoch + 1, 0, []
+        state.rng_state, state.epoch_start_clock = next_rng_state, state.train_clock
+        if on_epoch is not None:
+            on_epoch(record)
+
+    def _accuracy(self, state, X, labels):
+        """Accuracy on the evaluation clock; TrainingDiverged when an output is not finite."""
+        t0 = time.perf_counter()
+        with np.errstate(over="ignore", invalid="ignore"):
+            probabilities = self.backend.predict_proba(state.params, X)
+        state.eval_clock += time.perf_counter() - t0
+        if not np.isfinite(probabilities).all():
+            lr = self.recipe.learning_rates(self.steps_per_epoch, state.epoch, state.step - 1, state.step)[0]
+            raise self._diverged(state, "the network's outputs are not finite", state.step, lr, math.nan)
+        return float(np.mean(np.argmax(probabilities, axis=1) == labels))
+
+    def _diverged(self, state, what, step, lr, loss):
+        return TrainingDiverged(
+            f"training diverged: {what} in epoch {state.epoch} (step {step} of {self.steps_per_epoch}) "
+            f"at learning rate {lr:g}; try a lower --lr, such as {self.recipe.lr / 10:g}",
+            epoch=state.epoch, step=step, steps_per_epoch=self.steps_per_epoch, lr=float(lr), loss=float(loss))
+
+    def result(self, state, warmup_seconds):
+        return TrainResult(params=state.params, backend=self.backend.name, epochs_run=state.epoch - 1,
+                           train_seconds=state.train_clock, eval_seconds=state.eval_clock,
+                           test_accuracy=state.test_acc, seconds_to_target=state.reached_at,
+                           warmup_seconds=warmup_seconds, history=state.history, config=self.recipe.as_dict())

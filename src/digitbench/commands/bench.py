@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from .. import bench, bench_report, sweeps, time_to_target
-from ..backends import BACKENDS, get_backend
+from ..backends import BACKENDS
 from ..datasets import load_mnist, synthetic_data
 from ..errors import UsageError
 from ..model_io import atomic_write
@@ -22,6 +22,7 @@ from ..peers import make_peers
 from ..plots import plot_bench, plot_sweep
 from ..targets import check_sweep, check_targets, format_targets
 from .options import add_data_options, positive_int, print_json, show_progress
+from .runtime import default_threads, load_backend
 
 SWEEPS = ("batch", "threads")
 
@@ -30,8 +31,9 @@ def add_parser(sub):
     p = sub.add_parser("bench", help="time training and inference of every backend (and peers) side by side")
     p.add_argument("--backends", help="comma-separated backends to time (default: every registered one)")
     p.add_argument("--batch-size", type=positive_int, default=64, help="samples per SGD step (default: 64)")
-    p.add_argument("--threads", type=positive_int, default=2,
-                   help="threads for every contender: BLAS, OpenMP, numba, torch, XLA (default: 2)")
+    p.add_argument("--threads", type=positive_int, default=default_threads(),
+                   help=f"threads for every contender: BLAS, OpenMP, numba, torch, XLA (default: every core, "
+                        f"here {default_threads()})")
     p.add_argument("--repeats", type=positive_int,
                    help="timed epochs (and inference passes) per contender; the best counts (default: 3, quick: 1)")
     p.add_argument("--peers", action="store_true",
@@ -72,7 +74,7 @@ def run(args):
     names = parse_backends(args.backends)
     repeats = args.repeats or (1 if args.quick else 3)
     bench.prepare_threads(args.threads)  # before numba is imported (get_backend imports it)
-    contenders = [bench.BackendContender(get_backend(n), args.threads) for n in names]
+    contenders = [bench.BackendContender(load_backend(n), args.threads) for n in names]
     if args.peers:
         contenders += make_peers(args.threads)  # imported now: jax reads its thread flags here
     if args.synthetic:

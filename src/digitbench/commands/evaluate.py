@@ -1,28 +1,29 @@
 """``digitbench evaluate``: test accuracy, per-class accuracy and the confusion matrix."""
 
-from ..backends import get_backend
 from ..data import DATASETS
 from ..datasets import load_mnist
 from ..evaluate import evaluate, format_confusion
-from ..model_io import load_model
-from .options import add_backend_option, add_data_dir_option, add_json_option, print_json, show_progress
+from .options import (add_backend_option, add_data_dir_option, add_json_option, add_model_option, open_model,
+                      print_json, show_progress)
+from .runtime import add_threads_option, load_backend, threaded
 
 
 def add_parser(sub):
     p = sub.add_parser("evaluate", help="test accuracy, per-class accuracy and confusion matrix of a saved model")
-    p.add_argument("--model", required=True, help="a .npz file written by `digitbench train`")
+    add_model_option(p)
     add_backend_option(p)
     add_data_dir_option(p)
     p.add_argument("--dataset", choices=DATASETS, help="data set (default: the one the model was trained on)")
+    add_threads_option(p)
     add_json_option(p)
-    p.set_defaults(func=run)
+    p.set_defaults(func=threaded(run))
 
 
 def run(args):
-    params, meta = load_model(args.model)
+    params, meta = open_model(args.model)
     dataset = args.dataset or meta.get("dataset", "mnist")
     data = load_mnist(args.data_dir, dataset, progress=show_progress(args))
-    backend = get_backend(args.backend)
+    backend = load_backend(args.backend)
     result = evaluate(backend, params, data.test_images, data.test_labels)
     print(f"{args.model}: test accuracy {100 * result['test_accuracy']:.2f}% on {len(data.test_labels)} "
           f"{dataset} test images ({args.backend} backend)")

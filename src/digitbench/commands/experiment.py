@@ -1,55 +1,63 @@
-"""``digitbench experiment NAME``: rerun one of the seed write-up's failures (see
+"""``digitbench experiment NAME``: rerun a classic training failure and plot it (see
 :mod:`digitbench.experiments`)."""
 
 import time
-from pathlib import Path
 
-from ..backends import get_backend
 from ..errors import UsageError
 from ..experiments import EXPERIMENTS
 from ..experiments.common import load_subset
-from ..plots import save_figure
-from .options import add_backend_option, add_data_dir_option, add_json_option, positive_int, print_json
+from ..plots import (plot_experiment_initialization, plot_experiment_learning_rate, plot_experiment_sigmoid,
+                     plot_experiment_softmax_overflow, save_figure)
+from ..recipe import Recipe
+from .options import (add_backend_option, add_data_options, add_json_option, non_negative_int, out_dir,
+                      positive_int, print_json)
+from .runtime import add_threads_option, load_backend, threaded
+
+#: name -> the function that draws its figure from its Results
+FIGURES = {"sigmoid": plot_experiment_sigmoid, "softmax-overflow": plot_experiment_softmax_overflow,
+           "learning-rate": plot_experiment_learning_rate, "initialization": plot_experiment_initialization}
 
 
 def add_parser(sub):
-    p = sub.add_parser("experiment", help="rerun one of the seed write-up's failures and plot it")
+    p = sub.add_parser("experiment",
+                       help="rerun a classic training failure (sigmoid units, softmax overflow, ...) and plot it")
     p.add_argument("name", choices=list(EXPERIMENTS), metavar="NAME",
                    help="; ".join(f"{k}: {v[3]}" for k, v in EXPERIMENTS.items()))
     add_backend_option(p)
-    add_data_dir_option(p)
-    p.add_argument("--out-dir", default=".", help="where to write experiment-NAME.png (default: .)")
+    add_data_options(p)
+    p.add_argument("--out-dir", type=out_dir, default=".",
+                   help="where to write experiment-NAME.png, created if missing (default: .)")
     p.add_argument("--subset", type=positive_int, help="train on the first N training images (default: per experiment)")
     p.add_argument("--test-subset", type=positive_int,
                    help="measure test accuracy on the first N test images (default: all 10,000)")
     p.add_argument("--epochs", type=positive_int, help="epochs per training run (default: per experiment)")
-    p.add_argument("--seed", type=int, default=0, help="initial weights and shuffling (default: 0)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="initial weights and shuffling (default: 0)")
     p.add_argument("--momentum", type=float,
-                   help="override the recipe's momentum (sigmoid: 0, plain SGD; the others: 0.9, the seed recipe)")
+                   help="override the recipe's momentum (sigmoid: 0, plain SGD; the others: 0.9, "
+                        "as the default recipe)")
     p.add_argument("--norm-every", type=positive_int, default=20,
                    help="sigmoid: record gradient norms every N steps (default: 20)")
+    add_threads_option(p)
     add_json_option(p)
-    p.set_defaults(func=run)
+    p.set_defaults(func=threaded(run))
 
 
 def run(args):
     module, subset, epochs, _ = EXPERIMENTS[args.name]
-    if args.momentum is not None and not 0 <= args.momentum < 1:
-        raise UsageError(f"--momentum must be in [0, 1), not {args.momentum}")
-    out_dir = Path(args.out_dir)
-    if not out_dir.is_dir():
-        raise UsageError(f"--out-dir {out_dir}: no such folder")
+    draw = FIGURES[args.name]
+    if args.momentum is not None:
+        Recipe(momentum=args.momentum)  # the one check of training settings, before the data are loaded
     args.subset = args.subset or subset
     args.epochs = args.epochs or epochs
-    backend = get_backend(args.backend)
+    backend = load_backend(args.backend)
     t0 = time.perf_counter()
-    data = load_subset(args.data_dir, args.subset, args.test_subset)
-    lines, fig, record = module.run(args, data, backend)
+    data = load_subset(args.data_dir, args.subset, args.test_subset, args.dataset)
+    results = module.compute(args, data, backend)
     seconds = time.perf_counter() - t0
-    path = save_figure(fig, out_dir / f"experiment-{args.name}.png")
-    print("\n".join(lines))
+    path = save_figure(draw(results), args.out_dir / f"experiment-{args.name}.png")
+    print("\n".join(results.lines))
     print(f"wrote {path} ({seconds:.1f} s, backend {backend.name}, test accuracy on {len(data.test_labels)} test images)")
     if args.json:
         print_json({"experiment": args.name, "backend": backend.name, "figure": str(path),
-                    "seconds": round(seconds, 2), "subset": args.subset, "epochs": args.epochs, **record})
+                    "seconds": round(seconds, 2), "subset": args.subset, "epochs": args.epochs, **results.record})
     return 0

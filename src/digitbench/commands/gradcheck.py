@@ -2,9 +2,12 @@
 
 import sys
 
-from ..backends import BACKENDS, get_backend
+import numpy as np
+
+from ..backends import BACKENDS
 from ..gradcheck import TOLERANCE, format_table, gradcheck
-from .options import add_json_option, positive_float, positive_int, print_json
+from .options import add_json_option, non_negative_int, positive_float, positive_int, print_json
+from .runtime import add_threads_option, load_backend, threaded
 
 
 def add_parser(sub):
@@ -17,16 +20,20 @@ def add_parser(sub):
     p.add_argument("--eps", type=positive_float, default=1e-5, help="finite-difference step (default: 1e-5)")
     p.add_argument("--tolerance", type=positive_float, default=TOLERANCE,
                    help=f"largest relative error that passes (default: {TOLERANCE:g})")
-    p.add_argument("--seed", type=int, default=0, help="seeds parameters, batch and entries (default: 0)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seeds parameters, batch and entries (default: 0)")
+    add_threads_option(p)
     add_json_option(p)
-    p.set_defaults(func=run)
+    p.set_defaults(func=threaded(run))
 
 
 def run(args):
     names = args.backend or list(BACKENDS)
     results, failed = {}, []
     for name in dict.fromkeys(names):
-        records = gradcheck(get_backend(name), args.batch_size, args.entries, args.eps, args.seed, args.tolerance)
+        backend = load_backend(name)
+        if hasattr(backend, "warmup"):
+            backend.warmup((np.float64,))  # compile now, announced (gradcheck runs in float64)
+        records = gradcheck(backend, args.batch_size, args.entries, args.eps, args.seed, args.tolerance)
         results[name] = records
         print(format_table(name, records, args.tolerance), flush=True)
         failed += [f"{name}.{r['tensor']}" for r in records if not r["ok"]]

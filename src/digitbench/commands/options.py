@@ -13,6 +13,8 @@ import numpy as np
 
 from ..backends import BACKENDS, DEFAULT_BACKEND
 from ..data import DATASETS
+from ..errors import UsageError
+from ..model import load_model
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -29,6 +31,16 @@ def positive_int(text):
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"{text} must be positive")
+    return value
+
+
+def non_negative_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} must be 0 or more")
     return value
 
 
@@ -54,6 +66,32 @@ def png_path(text):
     path = Path(text)
     if not path.parent.is_dir():
         raise argparse.ArgumentTypeError(f"folder {path.parent} does not exist")
+    return path
+
+
+#: Where ``digitbench train`` saves its model, and where evaluate, predict and plot look for it.
+DEFAULT_MODEL = "model.npz"
+
+
+def add_model_option(parser):
+    parser.add_argument("--model", default=DEFAULT_MODEL,
+                        help=f"a .npz file written by `digitbench train` (default: {DEFAULT_MODEL})")
+
+
+def open_model(path):
+    """The :class:`~digitbench.model.Model` at ``path`` (``--model``), or one line saying how to get one."""
+    if not Path(path).exists():
+        raise UsageError(f"{path}: no such file; train one with `digitbench train` or pass --model")
+    return load_model(path)
+
+
+def out_dir(text):
+    """argparse type for ``--out-dir``: the folder, created (parents too) if missing."""
+    path = Path(text)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise argparse.ArgumentTypeError(f"cannot create folder {path}: {e.strerror or e}") from None
     return path
 
 

@@ -1,19 +1,17 @@
 """``digitbench plot``: pictures of a trained model (see :mod:`digitbench.plots`)."""
 
-from pathlib import Path
-
 from ..backends import get_backend
 from ..datasets import load_mnist
-from ..errors import UsageError
-from ..model_io import load_model
 from ..plots import FILES, write_model_plots
-from .options import add_backend_option, add_data_options, add_json_option, print_json
+from .options import (add_backend_option, add_data_options, add_json_option, add_model_option, open_model, out_dir,
+                      print_json)
 
 
 def add_parser(sub):
     p = sub.add_parser("plot", help="pictures of a trained model: curves, confusion matrix, mistakes, weights")
-    p.add_argument("--model", required=True, help="a .npz file written by `digitbench train`")
-    p.add_argument("--out-dir", default=".", help="where to write the PNG files (default: .)")
+    add_model_option(p)
+    p.add_argument("--out-dir", type=out_dir, default=".",
+                   help="where to write the PNG files, created if missing (default: .)")
     add_backend_option(p)
     add_data_options(p)
     add_json_option(p)
@@ -21,13 +19,10 @@ def add_parser(sub):
 
 
 def run(args):
-    out_dir = Path(args.out_dir)
-    if not out_dir.is_dir():
-        raise UsageError(f"--out-dir {out_dir}: no such folder")
-    params, meta = load_model(args.model)
+    params, meta = open_model(args.model)
     dataset = meta.get("dataset", args.dataset)
     data = load_mnist(args.data_dir, dataset, progress=False)
-    written = write_model_plots(params, meta, data, get_backend(args.backend), out_dir)
+    written = write_model_plots(params, meta, data, get_backend(args.backend), args.out_dir)
     if "curves" not in written:
         print(f"{args.model}: no training history in the model file; skipped {FILES['curves']}")
     for path in written.values():

@@ -1,4 +1,7 @@
-"""``digitbench experiment NAME``: the seed write-up's failures, as experiments to rerun.
+"""``digitbench experiment NAME``: classic training failures, as experiments to rerun.
+
+They are the failures that the write-up this project started from (its "seed") ran
+into on its way to 97.2%.
 
 Each experiment prints a short table and writes ``experiment-NAME.png`` into
 ``--out-dir`` (the command is :mod:`digitbench.commands.experiment`). They train on
@@ -17,7 +20,8 @@ initialization     zero, constant, too-small, too-large and He initial weights
 from . import initialization, learning_rate, sigmoid, softmax_overflow
 
 #: name -> (module, default --subset, default --epochs, one-line description); each
-#: module has ``run(args, data, backend)`` (see :mod:`digitbench.experiments.common`).
+#: module has ``compute(args, data, backend)`` returning a Results (see
+#: :mod:`digitbench.experiments.common`); its figure is drawn by :mod:`digitbench.plots`.
 EXPERIMENTS = {
     "sigmoid": (sigmoid, 60000, 5, "sigmoid vs ReLU hidden units: slower learning and vanishing gradients"),
     "softmax-overflow": (softmax_overflow, None, None, "softmax without max-subtraction overflows to inf and NaN"),

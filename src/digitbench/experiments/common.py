@@ -1,13 +1,14 @@
 """What the experiments share: data subsets, a loss-recording backend, tables, figures.
 
-Every experiment module has a function ``run(args, data, backend)`` returning
-``(lines, figure, record)``: the text to print (a short table), a matplotlib figure
-(Agg backend, no display needed, from :func:`digitbench.plots.new_figure`) that
-``digitbench experiment`` saves as PNG with :func:`digitbench.plots.save_figure`, and a
-JSON-able dict for ``--json``. The helpers here keep those pieces uniform.
+Every experiment module has a function ``compute(args, data, backend)`` returning a
+:class:`Results`: the text to print (a short table), the JSON-able record for
+``--json``, and what its figure needs. Nothing is drawn there: ``digitbench experiment``
+then draws the figure from the Results with ``digitbench.plots.plot_experiment_NAME``
+and saves it as PNG, so the tests can check the numbers without matplotlib.
 """
 
 import time
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -17,13 +18,13 @@ from ..params import Params
 from ..train import train
 
 
-def load_subset(data_dir, subset, test_subset=None):
-    """MNIST with only the first ``subset`` training images (and ``test_subset`` test images).
+def load_subset(data_dir, subset, test_subset=None, dataset="mnist"):
+    """MNIST (or ``dataset``) with only the first ``subset`` training images (and ``test_subset`` test images).
 
     The first N rows of the training file are as varied as a random sample (the file is
     not sorted by label), and taking them keeps runs identical across machines.
     """
-    data = load_mnist(data_dir, progress=False)
+    data = load_mnist(data_dir, dataset, progress=False)
     train, test = slice(subset), slice(test_subset)
     return MnistData(data.train_images[train], data.train_labels[train], data.test_images[test], data.test_labels[test])
 
@@ -40,15 +41,13 @@ class RecordingBackend:
         self.inner = backend
         self.name = backend.name
         self.losses = []
-        if hasattr(backend, "max_steps_per_call"):
-            self.max_steps_per_call = backend.max_steps_per_call
 
     def train_batches(self, *args, **kwargs):
         losses = self.inner.train_batches(*args, **kwargs)
         self.losses.extend(np.asarray(losses, dtype=np.float64).tolist())
         return losses
 
-    def __getattr__(self, name):  # forward, predict, loss_and_grads, ...
+    def __getattr__(self, name):  # forward, predict, warmup, steps_per_call, ...
         return getattr(self.inner, name)
 
 
@@ -79,6 +78,20 @@ def run_training(backend, data, **recipe):
             "params": result.params, "seconds": time.perf_counter() - t0, "diverged": None}
 
 
+@dataclass
+class Results:
+    """What an experiment computed, before anything is drawn.
+
+    ``lines``: the table to print; ``record``: the JSON-able numbers (``--json``, and
+    what the tests check); ``plot``: the arrays and settings its figure is drawn from
+    (by :mod:`digitbench.plots`, ``plot_experiment_*``).
+    """
+
+    lines: list
+    record: dict
+    plot: dict = field(default_factory=dict)
+
+
 def scaled_params(params, factor, dtype=None):
     """``params`` with every weight matrix multiplied by ``factor`` (biases kept)."""
     return Params(*(np.array(a * factor if a.ndim == 2 else a, dtype=dtype or a.dtype) for a in params))
@@ -99,13 +112,3 @@ def format_table(headers, rows):
 
 def percent(x):
     return "-" if x is None else f"{100 * x:.2f}%"
-
-
-def smooth(values, window):
-    """Running mean over ``window`` steps (NaN kept where the input has NaN)."""
-    values = np.asarray(values, dtype=np.float64)
-    if window <= 1 or len(values) < window:
-        return values
-    kernel = np.ones(window) / window
-    out = np.convolve(values, kernel, mode="valid")
-    return np.concatenate([np.full(window - 1, np.nan), out])

@@ -26,9 +26,8 @@ import numpy as np
 from ..kernels.numpy_backend import forward_cache
 from ..params import Params, init_params
 from ..pixels import scale_pixels
-from ..plots import new_figure
-from ..train import RECIPES
-from .common import format_table, percent, run_training, scaled_params, smooth
+from ..recipe import RECIPES
+from .common import Results, format_table, percent, run_training, scaled_params
 
 
 def initial_params(kind, seed):
@@ -53,7 +52,8 @@ def distinct_columns(W, decimals=5):
     return int(np.unique(np.round(W.T, decimals), axis=0).shape[0])
 
 
-def run(args, data, backend):
+def compute(args, data, backend):
+    """Run the experiment; its numbers, table and figure data as a Results (nothing drawn)."""
     seed = RECIPES["seed"]
     recipe = dict(batch_size=seed["batch_size"], lr=seed["lr"], momentum=seed["momentum"],
                   schedule=seed["schedule"], decay=seed["decay"], epochs=args.epochs, seed=args.seed)
@@ -80,25 +80,9 @@ def run(args, data, backend):
              f"(most frequent test label: {np.bincount(data.test_labels).argmax()}, "
              f"{100 * np.bincount(data.test_labels).max() / len(data.test_labels):.2f}% of the test set)"]
 
-    fig, ax = new_figure(1, 2, width=11, height=3.8)
-    colors = dict(zip(KINDS, ("tab:gray", "tab:brown", "tab:orange", "tab:red", "tab:blue")))
-    for kind, r in runs.items():
-        losses = np.asarray(r["losses"], dtype=np.float64)
-        ax[0, 0].plot(smooth(np.where(np.isfinite(losses), losses, np.nan), 20), color=colors[kind], lw=1.2,
-                      label=kind)
-        h = r["history"]
-        ax[0, 1].plot([e["epoch"] for e in h], [100 * e["test_accuracy"] for e in h], "o-", color=colors[kind],
-                      label=kind)
-    ax[0, 0].set(title="training loss (mean of 20 steps)", xlabel="step", ylabel="cross-entropy", yscale="log")
-    ax[0, 1].set(title="test accuracy", xlabel="epoch", ylabel="%", ylim=(0, 100))
-    ax[0, 1].xaxis.get_major_locator().set_params(integer=True)
-    for a in ax[0]:
-        a.grid(alpha=0.3)
-        a.legend(fontsize=7)
-    fig.suptitle(f"initial weights, seed recipe, {recipe['epochs']} epochs, {backend.name}", fontsize=10)
     record = {"recipe": recipe, "runs": [
         {"init": kind, "test_accuracy": r["test_accuracy"], "first_loss": r["losses"][0] if r["losses"] else None,
          "loss_per_epoch": [e["loss"] for e in r["history"]], "diverged": r["diverged"],
          "distinct_W1_columns": distinct_columns(r["params"].W1) if r["params"] is not None else None}
         for kind, r in runs.items()]}
-    return lines, fig, record
+    return Results(lines, record, dict(runs=runs, recipe=recipe, backend=backend.name))

@@ -22,13 +22,11 @@ by more than the last, the weights grow geometrically, the logits with them, and
 a few steps the loss is inf and then NaN.
 """
 
-import numpy as np
 
 from ..params import init_params
-from ..plots import new_figure
-from ..train import RECIPES
+from ..recipe import RECIPES
+from .common import Results, format_table, percent, run_training
 from .network import ActivationNet
-from .common import format_table, percent, run_training, smooth
 
 LEARNING_RATES = (0.001, 0.01, 0.1, 0.3, 1.0, 10.0, 100.0, 1000.0)
 #: Below this final test accuracy a finite run is called "not learning" (chance is 10%).
@@ -43,7 +41,8 @@ def status(run):
     return "learning" if run["test_accuracy"] >= LEARNING_THRESHOLD else "not learning"
 
 
-def run(args, data, backend):
+def compute(args, data, backend):
+    """Run the experiment; its numbers, table and figure data as a Results (nothing drawn)."""
     seed = RECIPES["seed"]
     recipe = dict(batch_size=seed["batch_size"], momentum=seed["momentum"], schedule=seed["schedule"],
                   decay=seed["decay"], epochs=args.epochs, seed=args.seed)
@@ -72,35 +71,8 @@ def run(args, data, backend):
             if r["diverged"]:
                 lines.append(f"{label}, lr {lr:g}: {r['diverged']['message']}")
 
-    fig, ax = new_figure(1, 2, width=11, height=3.8)
-    colors = dict(zip(LEARNING_RATES, ("tab:gray", "tab:blue", "tab:green", "tab:olive", "tab:orange", "tab:red",
-                                       "tab:purple", "tab:brown")))
-    for lr, r in runs.items():
-        losses = np.asarray(r["losses"])
-        finite = np.where(np.isfinite(losses), losses, np.nan)
-        ax[0, 0].plot(smooth(finite, 20), color=colors[lr], lw=1, label=f"lr {lr:g}")
-        if r["diverged"]:
-            last = int(np.argmax(~np.isfinite(losses))) if (~np.isfinite(losses)).any() else len(losses) - 1
-            top = np.nanmax(finite[:last]) if last > 0 else 1.0
-            ax[0, 0].plot([last], [min(top, 1e3)], "x", color=colors[lr], ms=9, mew=2)
-    ax[0, 0].set(title="training loss, stable softmax (mean of 20 steps, clipped); x: NaN", xlabel="step",
-                 ylabel="cross-entropy", yscale="log",
-                 ylim=(0.05, 2e3))
-    for group, color, label, y in ((runs, "k", "stable softmax", 4), (naive_runs, "tab:red", "naive softmax", 16)):
-        accs = [100 * r["test_accuracy"] if r["test_accuracy"] is not None else np.nan for r in group.values()]
-        ax[0, 1].semilogx(LEARNING_RATES, accs, "o-", color=color, label=label, alpha=0.7)
-        for lr, r in group.items():
-            if r["diverged"]:
-                ax[0, 1].plot([lr], [y], "x", color=color, ms=9, mew=2)
-    ax[0, 1].set(title="final test accuracy (x: the loss became NaN)", xlabel="initial learning rate", ylabel="%", ylim=(0, 100))
-    ax[0, 1].legend(fontsize=7)
-    for a in ax[0]:
-        a.grid(alpha=0.3)
-    ax[0, 0].legend(fontsize=7)
-    fig.suptitle(f"learning-rate sweep, momentum {recipe['momentum']}, {recipe['epochs']} epochs, {backend.name}",
-                 fontsize=10)
     record = {"recipe": recipe, "runs": [
         {"lr": lr, "softmax": label, "test_accuracy": r["test_accuracy"], "outcome": status(r),
          "loss_per_epoch": [h["loss"] for h in r["history"]], "diverged": r["diverged"]}
         for label, group in (("stable", runs), ("naive", naive_runs)) for lr, r in group.items()]}
-    return lines, fig, record
+    return Results(lines, record, dict(runs=runs, naive_runs=naive_runs, recipe=recipe, backend=backend.name))

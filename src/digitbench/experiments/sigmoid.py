@@ -27,8 +27,7 @@ steps about ten times larger and hides much of it.
 import numpy as np
 
 from ..params import init_params
-from ..plots import new_figure
-from .common import format_table, percent, run_training, smooth
+from .common import Results, format_table, percent, run_training
 from .network import ActivationNet
 
 
@@ -36,7 +35,8 @@ from .network import ActivationNet
 RECIPE = dict(batch_size=64, lr=0.01, momentum=0.0, schedule="inverse-time", decay=0.05)
 
 
-def run(args, data, backend):
+def compute(args, data, backend):
+    """Run the experiment; its numbers, table and figure data as a Results (nothing drawn)."""
     recipe = dict(RECIPE, epochs=args.epochs, seed=args.seed)
     if args.momentum is not None:
         recipe["momentum"] = args.momentum
@@ -74,26 +74,6 @@ def run(args, data, backend):
              "the hidden activation (relu: fraction of active units; sigmoid: s(1 - s) <= 0.25)",
              f"||dW1|| is {ratio:.1f}x smaller with sigmoid than with relu (median over training)"]
 
-    fig, ax = new_figure(1, 3, width=13, height=3.8)
-    colors = {"relu": "tab:blue", "sigmoid": "tab:red"}
-    for name, r in arms.items():
-        epochs = [h["epoch"] for h in r["history"]]
-        ax[0, 0].plot(epochs, [100 * h["test_accuracy"] for h in r["history"]], "o-", color=colors[name], label=name)
-        curve = smooth(r["losses"], 50)
-        ax[0, 1].plot(np.arange(len(curve))[::10], curve[::10], color=colors[name], label=name, lw=1)
-        for k, style in zip(range(3), ("-", "--", ":")):
-            ax[0, 2].semilogy(r["norms"][:, 0], smooth(r["norms"][:, 1 + k], 15), style, color=colors[name],
-                              lw=1, label=f"{name} ||dW{k + 1}||")
-    ax[0, 0].plot([h["epoch"] for h in reference["history"]], [100 * h["test_accuracy"] for h in reference["history"]],
-                  "x", color="k", label=f"relu on {backend.name}")
-    ax[0, 0].set(title="test accuracy", xlabel="epoch", ylabel="%")
-    ax[0, 0].xaxis.get_major_locator().set_params(integer=True)
-    ax[0, 1].set(title="training loss (mean of 50 steps)", xlabel="step", ylabel="cross-entropy", yscale="log")
-    ax[0, 2].set(title="gradient norm per layer", xlabel="step")
-    for a in ax[0]:
-        a.legend(fontsize=7)
-        a.grid(alpha=0.3)
-    fig.suptitle(f"sigmoid vs relu hidden units, plain SGD (momentum {recipe['momentum']})", fontsize=10)
     record = {
         "recipe": recipe, "train_images": len(data.train_labels),
         "arms": {name: {"runs_on": r["runs_on"], "test_accuracy": r["test_accuracy"],
@@ -102,4 +82,4 @@ def run(args, data, backend):
                  for name, r in (*arms.items(), ("relu_reference", reference))},
         "dW1_ratio_relu_over_sigmoid": float(ratio),
     }
-    return lines, fig, record
+    return Results(lines, record, dict(arms=arms, reference=reference, recipe=recipe, backend=backend.name))

@@ -24,8 +24,7 @@ import numpy as np
 from ..kernels.numpy_backend import forward_cache, log_softmax
 from ..params import init_params
 from ..pixels import scale_pixels
-from ..plots import new_figure
-from .common import format_table
+from .common import Results, format_table
 
 #: Factors W3 is multiplied by: the figure uses all, the table the round ones.
 SCALES = np.logspace(0, 3.3, 67)
@@ -60,9 +59,10 @@ def fmt(x):
     return f"{x:.4g}" if np.isfinite(x) else str(x)
 
 
-def run(args, data, backend):
+def compute(args, data, backend):
+    """Run the experiment; its numbers, table and figure data as a Results (nothing drawn)."""
     y = np.asarray(data.test_labels[:64], dtype=np.intp)
-    results = {}
+    by_dtype = {}
     for dtype in DTYPES:
         X = scale_pixels(data.test_images[:64], dtype)
         base = init_params(args.seed, dtype)
@@ -74,7 +74,7 @@ def run(args, data, backend):
             with np.errstate(all="ignore"):
                 backend_ok = bool(np.isfinite(backend.forward(params, X)).all())
             rows.append((s, float(z3.max()), naive, stable, nan_grads, backend_ok))
-        results[np.dtype(dtype).name] = rows
+        by_dtype[np.dtype(dtype).name] = rows
 
     # One row by hand: logits (90, 80, 0) in float32.
     z = np.array([[90.0, 80.0, 0.0]], dtype=np.float32)
@@ -84,8 +84,8 @@ def run(args, data, backend):
 
     table_rows = []
     for s in TABLE_SCALES:
-        r32 = next(r for r in results["float32"] if r[0] == s)
-        r64 = next(r for r in results["float64"] if r[0] == s)
+        r32 = next(r for r in by_dtype["float32"] if r[0] == s)
+        r64 = next(r for r in by_dtype["float64"] if r[0] == s)
         table_rows.append([f"{s:g}", f"{r32[1]:.1f}", fmt(r32[2]), fmt(r32[3]), r32[4], fmt(r64[2]), fmt(r64[3]),
                            r64[4], "yes" if r32[5] and r64[5] else "NO"])
     table = format_table(["W3 x", "max logit", "naive f32", "stable f32", "NaN grads f32", "naive f64", "stable f64",
@@ -102,26 +102,7 @@ def run(args, data, backend):
         f"({', '.join(f'{v:.6g}' for v in stable_row)})",
     ]
 
-    fig, ax = new_figure(1, 2, width=11, height=3.8)
-    for dtype, color in (("float32", "tab:red"), ("float64", "tab:blue")):
-        rows = np.array([r[:4] for r in results[dtype]])
-        s, naive, stable = rows[:, 0], rows[:, 2], rows[:, 3]
-        ax[0, 0].loglog(s, stable, "-", color=color, lw=3, alpha=0.35, label=f"stable, {dtype}")
-        finite = np.isfinite(naive)
-        ax[0, 0].loglog(s[finite], naive[finite], ".", color=color, ms=3, label=f"naive, {dtype}")
-        for bad, ls, what in ((np.isinf(naive), "--", "inf"), (np.isnan(naive), ":", "NaN")):
-            if bad.any():
-                ax[0, 0].axvline(s[np.argmax(bad)], color=color, ls=ls, lw=1,
-                                 label=f"naive {dtype} loss {what} from x{s[np.argmax(bad)]:.0f}")
-        ax[0, 1].loglog(s, rows[:, 1], color=color, label=f"max logit ({dtype})" if dtype == "float32" else None)
-        limit = np.log(np.finfo(dtype).max)
-        ax[0, 1].axhline(limit, color=color, ls=":", label=f"exp overflows in {dtype} ({limit:.1f})")
-    ax[0, 0].set(title="loss on the same logits", xlabel="W3 multiplied by", ylabel="mean cross-entropy")
-    ax[0, 1].set(title="largest logit in the batch", xlabel="W3 multiplied by")
-    for a in ax[0]:
-        a.legend(fontsize=7)
-        a.grid(alpha=0.3)
     keys = ("w3_scale", "max_logit", "naive_loss", "stable_loss", "nan_gradient_entries", "backend_finite")
     record = {"rows": {d: [dict(zip(keys, (r[0], r[1], finite_or_text(r[2]), finite_or_text(r[3]), *r[4:])))
-                           for r in rows_ if r[0] in TABLE_SCALES] for d, rows_ in results.items()}}
-    return lines, fig, record
+                           for r in rows_ if r[0] in TABLE_SCALES] for d, rows_ in by_dtype.items()}}
+    return Results(lines, record, dict(by_dtype=by_dtype, backend=backend.name))

@@ -1,0 +1,260 @@
+"""The numba backend's layer kernels: forward, backward, and the fused update of W1.
+
+Each kernel only fills arrays it is given. The arrays travel in a few named tuples:
+``params`` and ``velocity`` (:class:`~digitbench.params.Params`), ``grads`` (a Params
+whose ``dW1`` is only filled by :meth:`loss_and_grads`: training never forms it), the
+batch's non-zero pixels ``sp`` (:class:`~digitbench.kernels.numba_sparse.Sparse`),
+and the activations ``acts`` (:class:`Acts`). Shapes and names are those of
+:mod:`digitbench.kernels.base`.
+
+FASTMATH = {"contract"} lets LLVM fuse ``a * b + c`` into one FMA instruction (one
+rounding instead of two); nothing else of fastmath (no reassociation), so the results
+are deterministic and within an ulp or so per operation of the unfused ones.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit
+
+FASTMATH = {"contract"}
+
+
+class Acts(NamedTuple):
+    """One batch's activations and their gradients, room for n samples."""
+
+    z1: np.ndarray  # (n, 128)  z1 = X @ W1 + b1
+    a1: np.ndarray  # (n, 128)  a1 = relu(z1)
+    z2: np.ndarray  # (n, 64)   z2 = a1 @ W2 + b2
+    a2: np.ndarray  # (n, 64)   a2 = relu(z2)
+    z3: np.ndarray  # (n, 10)   z3 = a2 @ W3 + b3; softmax(z3) = p
+    dz1: np.ndarray  # (n, 128)  dL/dz1
+    dz2: np.ndarray  # (n, 64)   dL/dz2
+    dz3: np.ndarray  # (n, 10)   dL/dz3 = (p - Y) / n
+
+
+@njit(cache=True)
+def new_acts(n, H1, H2, K, dtype):
+    """Empty :class:`Acts` for up to n samples."""
+    return Acts(np.empty((n, H1), dtype), np.empty((n, H1), dtype), np.empty((n, H2), dtype),
+                np.empty((n, H2), dtype), np.empty((n, K), dtype), np.empty((n, H1), dtype),
+                np.empty((n, H2), dtype), np.empty((n, K), dtype))
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def layer1_forward(first, last, sp, W1, b1, z1):
+    """z1 = X @ W1 + b1 over the non-zero pixels only, for samples first:last:
+    z1[i] = b1 + sum_j x_ij W1[j].
+
+    Eight pixels per pass over the 128-wide row, so z1[i] is loaded and stored once per
+    eight multiply-adds.
+    """
+    row_ptr, rj, rv = sp.row_ptr, sp.rj, sp.rv
+    H = W1.shape[1]
+    for i in range(first, last):
+        zi = z1[i]
+        for h in range(H):
+            zi[h] = b1[h]
+        t = row_ptr[i]
+        end = row_ptr[i + 1]
+        while t + 8 <= end:
+            w0, w1, w2, w3 = W1[rj[t]], W1[rj[t + 1]], W1[rj[t + 2]], W1[rj[t + 3]]
+            w4, w5, w6, w7 = W1[rj[t + 4]], W1[rj[t + 5]], W1[rj[t + 6]], W1[rj[t + 7]]
+            x0, x1, x2, x3 = rv[t], rv[t + 1], rv[t + 2], rv[t + 3]
+            x4, x5, x6, x7 = rv[t + 4], rv[t + 5], rv[t + 6], rv[t + 7]
+            for h in range(H):
+                zi[h] += (x0 * w0[h] + x1 * w1[h] + x2 * w2[h] + x3 * w3[h]
+                          + x4 * w4[h] + x5 * w5[h] + x6 * w6[h] + x7 * w7[h])
+            t += 8
+        while t < end:
+            w0 = W1[rj[t]]
+            x0 = rv[t]
+            for h in range(H):
+                zi[h] += x0 * w0[h]
+            t += 1
+
+
+@njit(cache=True)
+def dense_forward(n, params, acts):
+    """The layers after z1 (filled) for the first n rows, with BLAS for the products:
+    a1 = relu(z1); z2 = a1 @ W2 + b2; a2 = relu(z2); z3 = a2 @ W3 + b3."""
+    relu_rows(n, acts.z1, acts.a1)
+    np.dot(acts.a1[:n], params.W2, acts.z2[:n])
+    add_bias_rows(n, acts.z2, params.b2)
+    relu_rows(n, acts.z2, acts.a2)
+    np.dot(acts.a2[:n], params.W3, acts.z3[:n])
+    add_bias_rows(n, acts.z3, params.b3)
+
+
+@njit(cache=True, inline="always")
+def relu_rows(n, z, a):
+    """a = max(z, 0) for the first n rows."""
+    for i in range(n):
+        for h in range(z.shape[1]):
+            a[i, h] = z[i, h] if z[i, h] > 0 else 0
+
+
+@njit(cache=True, inline="always")
+def add_bias_rows(n, z, b):
+    """z += b for the first n rows."""
+    for i in range(n):
+        for h in range(z.shape[1]):
+            z[i, h] += b[h]
+
+
+@njit(cache=True, inline="always")
+def row_max(z, i):
+    """max(z[i, :])."""
+    m = z[i, 0]
+    for c in range(1, z.shape[1]):
+        m = max(m, z[i, c])
+    return m
+
+
+@njit(cache=True)
+def softmax_rows(first, last, z3, p):
+    """p[i] = softmax(z3[i]) for rows first:last; subtracting the row max avoids overflow."""
+    K = z3.shape[1]
+    for i in range(first, last):
+        m = row_max(z3, i)
+        s = 0.0
+        for c in range(K):
+            e = np.exp(z3[i, c] - m)
+            p[i, c] = e
+            s += e
+        for c in range(K):
+            p[i, c] /= s
+
+
+@njit(cache=True)
+def backward_layers(n, y, params, acts, grads):
+    """Loss and the gradients of every layer but dW1 (see :func:`dW1_rows`).
+
+    Returns the summed (not yet averaged) cross-entropy, in float64. Fills the first n
+    rows of acts.dz3 (n, 10), acts.dz2 (n, 64), acts.dz1 (n, 128), and the grads dW3, db3,
+    dW2, db2, db1.
+    """
+    z1, a1, z2, a2, z3, dz1, dz2, dz3 = acts
+    dW1, db1, dW2, db2, dW3, db3 = grads  # dW1 is not touched here
+    K = z3.shape[1]
+    t = dz3.dtype.type
+    inv_n = t(1) / t(n)
+    loss = 0.0
+    for i in range(n):
+        # softmax + cross-entropy: loss_i = -(z3[i, y] - m - log(sum exp(z3 - m)));
+        # together they give the shortcut dL/dz3 = (p - Y) / n, Y the one-hot labels.
+        m = row_max(z3, i)
+        s = 0.0
+        for c in range(K):
+            s += np.exp(np.float64(z3[i, c] - m))
+        log_s = np.log(s)
+        loss -= np.float64(z3[i, y[i]] - m) - log_s
+        for c in range(K):
+            dz3[i, c] = t(np.exp(np.float64(z3[i, c] - m) - log_s)) * inv_n
+        dz3[i, y[i]] -= inv_n
+    # layer 3: dW3 = a2.T @ dz3, db3 = sum_i dz3, da2 = dz3 @ W3.T, dz2 = da2 * relu'(z2)
+    np.dot(a2[:n].T, dz3[:n], dW3)
+    sum_rows(n, dz3, db3)
+    np.dot(dz3[:n], params.W3.T, dz2[:n])
+    relu_backward_rows(n, z2, dz2)  # relu'(z) = 1 where z > 0, else 0
+    sum_rows(n, dz2, db2)
+    # layer 2: dW2 = a1.T @ dz2, da1 = dz2 @ W2.T, dz1 = da1 * relu'(z1)
+    np.dot(a1[:n].T, dz2[:n], dW2)
+    np.dot(dz2[:n], params.W2.T, dz1[:n])
+    relu_backward_rows(n, z1, dz1)
+    sum_rows(n, dz1, db1)
+    return loss
+
+
+@njit(cache=True, inline="always")
+def sum_rows(n, d, out):
+    """out = sum of the first n rows of d."""
+    out[:] = 0
+    for i in range(n):
+        for h in range(d.shape[1]):
+            out[h] += d[i, h]
+
+
+@njit(cache=True, inline="always")
+def relu_backward_rows(n, z, d):
+    """d *= relu'(z) in place: zero where z <= 0 (first n rows)."""
+    for i in range(n):
+        for h in range(z.shape[1]):
+            if not z[i, h] > 0:
+                d[i, h] = 0
+
+
+@njit(cache=True)
+def sgd_update_inplace(w, v, g, lr, momentum):
+    """In place, flat: v <- momentum * v + g; w <- w - lr * v (w <- w - lr * g if momentum = 0)."""
+    wf = w.reshape(-1)
+    vf = v.reshape(-1)
+    gf = g.reshape(-1)
+    if momentum != 0:
+        for k in range(wf.shape[0]):
+            vf[k] = momentum * vf[k] + gf[k]
+            wf[k] -= lr * vf[k]
+    else:
+        for k in range(wf.shape[0]):
+            wf[k] -= lr * gf[k]
+
+
+# ----------------------------------------------------- the fused update of W1, and its uses
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def fused_W1_rows(sp, dz1, W1, V1, lr, decay, scale, first, last):
+    """For each pixel j in first:last, with g_j = sum_i x_ij dz1[i] (row j of dW1 = X.T @ dz1):
+
+        V1[j] <- decay * V1[j] + scale * g_j        (decay = 1: no multiplication)
+        W1[j] <- W1[j] - lr * V1[j]                  (lr = 0: no update)
+
+    Row j of V1 and W1 is read and written once; four samples are added per pass, from
+    the batch's CSC entries, so dW1 never exists as a dense array. Its three uses are
+    :func:`dW1_rows`, :func:`momentum_step_W1_rows` and :func:`sgd_step_W1_rows`.
+    """
+    col_ptr, row_idx, vals = sp.col_ptr, sp.row_idx, sp.vals
+    H = dz1.shape[1]
+    for j in range(first, last):
+        v = V1[j]
+        if decay != 1:
+            for h in range(H):
+                v[h] *= decay
+        t = col_ptr[j]
+        end = col_ptr[j + 1]
+        while t + 4 <= end:
+            d0, d1, d2, d3 = dz1[row_idx[t]], dz1[row_idx[t + 1]], dz1[row_idx[t + 2]], dz1[row_idx[t + 3]]
+            x0, x1, x2, x3 = scale * vals[t], scale * vals[t + 1], scale * vals[t + 2], scale * vals[t + 3]
+            for h in range(H):
+                v[h] += x0 * d0[h] + x1 * d1[h] + x2 * d2[h] + x3 * d3[h]
+            t += 4
+        while t < end:
+            d0 = dz1[row_idx[t]]
+            x0 = scale * vals[t]
+            for h in range(H):
+                v[h] += x0 * d0[h]
+            t += 1
+        if lr != 0:
+            w = W1[j]
+            for h in range(H):
+                w[h] -= lr * v[h]
+
+
+@njit(cache=True)
+def dW1_rows(sp, dz1, dW1, first, last):
+    """Rows first:last of dW1 = X.T @ dz1, into a zeroed ``dW1`` (784, 128)."""
+    one = dW1.dtype.type(1)
+    fused_W1_rows(sp, dz1, dW1, dW1, dW1.dtype.type(0), one, one, first, last)
+
+
+@njit(cache=True)
+def momentum_step_W1_rows(sp, dz1, W1, V1, lr, momentum, first, last):
+    """Rows first:last of SGD with momentum: V1 <- m V1 + dW1; W1 <- W1 - lr V1."""
+    fused_W1_rows(sp, dz1, W1, V1, lr, momentum, W1.dtype.type(1), first, last)
+
+
+@njit(cache=True)
+def sgd_step_W1_rows(sp, dz1, W1, lr, first, last):
+    """Rows first:last of plain SGD: W1 <- W1 + (-lr) dW1 (W1 is its own "velocity")."""
+    one = W1.dtype.type(1)
+    fused_W1_rows(sp, dz1, W1, W1, W1.dtype.type(0), one, -lr, first, last)

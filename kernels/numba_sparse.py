@@ -1,0 +1,110 @@
+"""The numba backend's sparse gathering: a batch's non-zero pixels, by row and by column.
+
+About 81% of MNIST's pixels are exactly 0, so the layer-1 kernels
+(:mod:`digitbench.kernels.numba_layers`) run over the non-zero ones only. A batch's
+non-zero pixels are held twice, in a :class:`Sparse` tuple (as pynndescent keeps its
+sparse kernels apart from the dense ones, they live in this module):
+
+- by row (CSR): the entries of sample i are ``rv[row_ptr[i]:row_ptr[i + 1]]``, at pixels
+  ``rj[...]``; the forward pass runs over these, sample by sample;
+- by column (CSC): the entries of pixel j are ``vals[col_ptr[j]:col_ptr[j + 1]]``, from
+  samples ``row_idx[...]``; the update of W1 runs over these, so that each row ``W1[j]``
+  is read and written once per step while the rows of ``dz1`` it meets stay in L1 cache.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit
+
+
+class Sparse(NamedTuple):
+    """A batch of n samples' non-zero pixels in CSR and CSC form (capacity ``cap`` entries)."""
+
+    row_ptr: np.ndarray  # (n + 1,) int64: sample i's entries are rj/rv[row_ptr[i]:row_ptr[i + 1]]
+    rj: np.ndarray  # (cap,) int32: pixel of each CSR entry
+    rv: np.ndarray  # (cap,) float: value of each CSR entry
+    col_ptr: np.ndarray  # (785,) int64: pixel j's entries are row_idx/vals[col_ptr[j]:col_ptr[j + 1]]
+    row_idx: np.ndarray  # (cap,) int32: sample of each CSC entry
+    vals: np.ndarray  # (cap,) float: value of each CSC entry
+
+
+@njit(cache=True)
+def new_sparse(n, D, dtype):
+    """Empty :class:`Sparse` buffers for up to n samples of D pixels, values of ``dtype``."""
+    return Sparse(np.empty(n + 1, np.int64), np.empty(n * D, np.int32), np.empty(n * D, dtype),
+                  np.empty(D + 1, np.int64), np.empty(n * D, np.int32), np.empty(n * D, dtype))
+
+
+@njit(cache=True)
+def sparse_from_uint8(images, words, rows, table, sp):
+    """Fill ``sp`` with the non-zero pixels of ``images[rows]``, scaled to [0, 1].
+
+    Parameters
+    ----------
+    images : ndarray of shape (N, 784), uint8
+    words : the same memory viewed as (N, 98) uint64, to skip 8 black pixels at a time
+    rows : ndarray of shape (n,), int64, the batch's rows of ``images``
+    table : ndarray of shape (256,), float, ``table[v] = v / 255`` in the parameters' dtype
+    sp : Sparse with room for n samples, filled (CSR and CSC)
+    """
+    row_ptr, rj, rv = sp.row_ptr, sp.rj, sp.rv
+    c = 0
+    for i in range(rows.shape[0]):
+        row_ptr[i] = c
+        r = rows[i]
+        for w in range(words.shape[1]):
+            if words[r, w] != 0:
+                for j in range(8 * w, 8 * w + 8):
+                    v = images[r, j]
+                    rj[c] = j  # written always, kept only if v != 0 (no branch)
+                    rv[c] = table[v]
+                    c += v != 0
+    row_ptr[rows.shape[0]] = c
+    csr_to_csc(rows.shape[0], images.shape[1], sp)
+
+
+@njit(cache=True)
+def sparse_from_float(X, sp, with_csc):
+    """Fill ``sp`` with the non-zero entries of a float batch ``X`` of shape (n, 784).
+
+    The CSC copy is filled only if ``with_csc`` (the forward pass needs only the CSR one).
+    """
+    row_ptr, rj, rv = sp.row_ptr, sp.rj, sp.rv
+    D = X.shape[1]
+    nonzero = np.zeros((D + 7) // 8 * 8, np.uint8)  # 1 where x != 0 (a vectorized pass) ...
+    nonzero_words = nonzero.view(np.uint64)  # ... read 8 at a time: all-zero words are skipped
+    c = 0
+    for i in range(X.shape[0]):
+        row_ptr[i] = c
+        xi = X[i]
+        for j in range(D):
+            nonzero[j] = xi[j] != 0
+        for w in range(nonzero_words.shape[0]):
+            if nonzero_words[w] != 0:
+                for j in range(8 * w, min(8 * w + 8, D)):
+                    rj[c] = j  # written always, kept only if x != 0 (no branch)
+                    rv[c] = xi[j]
+                    c += np.int64(nonzero[j])  # (an int64 count in plain Python too)
+    row_ptr[X.shape[0]] = c
+    if with_csc:
+        csr_to_csc(X.shape[0], X.shape[1], sp)
+
+
+@njit(cache=True)
+def csr_to_csc(n, D, sp):
+    """Counting sort of the first n samples' CSR entries by pixel into the CSC arrays;
+    within a pixel, samples stay in order."""
+    row_ptr, rj, rv, col_ptr, row_idx, vals = sp
+    col_ptr[:] = 0
+    for t in range(row_ptr[n]):
+        col_ptr[rj[t] + 1] += 1
+    for j in range(D):
+        col_ptr[j + 1] += col_ptr[j]
+    fill = col_ptr[:D].copy()
+    for i in range(n):
+        for t in range(row_ptr[i], row_ptr[i + 1]):
+            j = rj[t]
+            row_idx[fill[j]] = i
+            vals[fill[j]] = rv[t]
+            fill[j] += 1

@@ -1,0 +1,155 @@
+"""How many threads the numba training loop uses: whatever is fastest now, measured.
+
+On an idle two-core machine two threads run an epoch ~1.8x faster than one. With one
+other CPU-bound process running, the same two threads are 4-6x *slower* than idle: each
+step has three parallel regions, and every region waits at its barrier for whichever
+thread the operating system has just descheduled, while one thread alone keeps near
+its idle speed. So the backend measures instead of assuming.
+
+:class:`ThreadChooser` is the policy. :meth:`NumbaBackend.train_batches
+<digitbench.kernels.numba_backend.NumbaBackend.train_batches>` runs its steps in timed
+chunks (:data:`CHUNK_STEPS`), asks :meth:`ThreadChooser.next_chunk` how many threads
+and steps to run next, and reports each chunk's seconds to :meth:`ThreadChooser.record`.
+The chooser
+
+- starts at the most threads allowed (``numba.get_num_threads()`` at the call), with a
+  short chunk, and probes once at once;
+- sizes chunks in time (:data:`CHUNK_SECONDS`, between :data:`MIN_STEPS` and
+  :data:`CHUNK_STEPS` steps), so that a count that has become very slow costs little
+  before it is noticed;
+- now and then runs a short *probe* chunk (:data:`PROBE_SECONDS`) at half (or double)
+  the current count, paid from a budget of :data:`PROBE_SHARE` of the time spent on
+  the current count, so that probing costs about that share at most, idle or busy;
+- probes fewer threads at once when a chunk at the current count (of more than one)
+  is :data:`SLOWDOWN` times slower than its recent ones (another process started);
+- after each switch, starts again from short chunks (doubling), as a probe that won
+  by luck may have missed the stalls of a busy machine;
+- switches when a probe's seconds per step beat the current count's recent best by
+  :data:`MARGIN`.
+
+Results do not depend on the thread count (no value is summed across threads), so
+none of this changes a number, only the time. The choice and its reason are
+:attr:`ThreadChooser.record_dict`, exposed as ``NumbaBackend.thread_choice``.
+"""
+
+#: Seconds a chunk at the chosen count aims at (~64 steps at batch 64 on an idle machine).
+CHUNK_SECONDS = 0.01
+#: Steps per chunk at most (chunk calls cost ~30 us each), and at least.
+CHUNK_STEPS = 64
+MIN_STEPS = 4
+#: Steps of the first chunk, when nothing is known yet.
+FIRST_STEPS = 8
+#: Seconds a probe aims at (4 to FIRST_STEPS steps): short, since it may be the slow
+#: one, but long enough to meet a stall (a descheduled thread holds a barrier ~ms).
+PROBE_SECONDS = 0.005
+#: Share of the time at the current count that probes may cost.
+PROBE_SHARE = 0.01
+#: A chunk is "slowed" when its seconds per step exceed the recent best by this factor.
+SLOWDOWN = 1.3
+#: A probe wins when it is this much faster (relative) than the current count's recent best.
+MARGIN = 0.10
+#: Chunks at each count whose best is its "recent" speed.
+RECENT = 3
+
+
+class ThreadChooser:
+    """Chooses the thread count of each chunk of training steps from measured speed.
+
+    Attributes
+    ----------
+    threads : int or None, the current count (None before the first chunk)
+    max_threads : int, the most allowed at the last call
+    reason : str, why ``threads`` is the current count
+    recent : dict int -> list of float, the last seconds per step measured at each count
+    budget : float, seconds of probing earned (PROBE_SHARE of the time at the current count)
+    """
+
+    def __init__(self):
+        self.threads = None
+        self.max_threads = None
+        self.reason = "not measured yet"
+        self.recent = {}
+        self.budget = 0.0
+        self._probe = None  # the count being probed in the chunk just handed out
+        self._probe_now = False
+        self._ramp = FIRST_STEPS  # chunk steps at most: doubles per chunk after each switch
+
+    def next_chunk(self, max_threads, remaining):
+        """Return (threads, steps) for the next chunk, steps <= remaining."""
+        if max_threads != self.max_threads or self.threads is None or self.threads > max_threads:
+            self.max_threads = max_threads
+            self.threads = max_threads
+            self.reason = "the most threads allowed (numba.get_num_threads()); not measured yet"
+            self._probe_now = True  # after the first chunk
+            self._ramp = FIRST_STEPS
+        self._probe = None
+        if max_threads == 1:
+            self.reason = "one thread allowed (numba.get_num_threads() is 1)"
+            return 1, remaining
+        if self.threads not in self.recent:
+            return self.threads, min(FIRST_STEPS, remaining)
+        probe = self._probe_count()
+        probe_steps = self._steps_for(probe, PROBE_SECONDS, MIN_STEPS, 2 * FIRST_STEPS)
+        if self._probe_now or self.budget >= probe_steps * self._estimate(probe):
+            self._probe, self._probe_now = probe, False
+            return probe, min(probe_steps, remaining)
+        steps = min(self._steps_for(self.threads, CHUNK_SECONDS, MIN_STEPS, CHUNK_STEPS), self._ramp)
+        self._ramp = min(2 * self._ramp, CHUNK_STEPS)
+        return self.threads, min(steps, remaining)
+
+    def _estimate(self, threads):
+        """Seconds per step expected at ``threads``: its last measurement, else the current count's."""
+        return (self.recent.get(threads) or self.recent[self.threads])[-1]
+
+    def _steps_for(self, threads, seconds, least, most):
+        return int(min(most, max(least, seconds / max(self._estimate(threads), 1e-9))))
+
+    def _probe_count(self):
+        """Half the current count, or double it (up to the maximum), alternating when both exist."""
+        down = max(1, self.threads // 2)
+        up = min(self.max_threads, 2 * self.threads)
+        if self.threads == 1:
+            return up
+        if self.threads == self.max_threads:
+            return down
+        return up if len(self.recent.get(down, ())) > len(self.recent.get(up, ())) else down
+
+    def record(self, threads, steps, seconds):
+        """Note that ``steps`` steps at ``threads`` threads took ``seconds``."""
+        if steps <= 0:
+            return
+        per_step = seconds / steps
+        previous = self.recent.get(threads, [])
+        self.recent[threads] = (previous + [per_step])[-RECENT:]
+        if self.max_threads == 1:
+            return
+        if self._probe is None:
+            self.budget += PROBE_SHARE * seconds
+            if threads > 1 and previous and per_step > SLOWDOWN * min(previous):
+                # slowed: is another process taking our threads' cores? Probe fewer threads now,
+                # against this speed, not the faster ones before.
+                self._probe_now = True
+                self.recent[threads] = [per_step]
+            if self.reason.endswith("not measured yet"):
+                self.reason = f"{threads} threads (the most allowed); no other count measured yet"
+            return
+        self.budget = max(0.0, self.budget - seconds)
+        current = min(self.recent[self.threads])
+        busy = "; the machine seems busy"
+        if per_step < (1 - MARGIN) * current:
+            old = self.threads
+            self.threads = threads
+            self._ramp = FIRST_STEPS
+            self.reason = (f"{threads} threads measured faster than {old} "
+                           f"({per_step * 1e6:.0f} vs {current * 1e6:.0f} us a step)"
+                           + (busy if threads < self.max_threads else ""))
+        else:
+            self.reason = (f"{self.threads} threads measured fastest "
+                           f"({current * 1e6:.0f} vs {per_step * 1e6:.0f} us a step at {threads})"
+                           + (busy if self.threads < self.max_threads else ""))
+
+    @property
+    def record_dict(self):
+        """The choice as a small JSON-able dict: threads, max_threads, reason, seconds_per_step."""
+        return {"threads": self.threads, "max_threads": self.max_threads, "reason": self.reason,
+                "seconds_per_step": {t: min(s) for t, s in sorted(self.recent.items())}}

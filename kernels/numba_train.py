@@ -1,0 +1,168 @@
+"""The numba backend's training loop: whole chunks of SGD steps in one compiled call.
+
+:func:`train_steps` runs ``len(lrs)`` steps of :meth:`Backend.train_batches
+<digitbench.kernels.base.Backend.train_batches>` (``v <- m v + g; w <- w - lr v``) on
+the parameters in place. Each step gathers its rows straight from the uint8 images
+(:func:`~digitbench.kernels.numba_sparse.sparse_from_uint8`), and every buffer is
+allocated once per call.
+
+Threads: ``threads`` parts (``numba.get_num_threads()``, passed in), in three parallel
+regions per step, each its own ``parallel=True`` function:
+
+1. layer 1's samples split into as many parts as threads;
+2. step k's dense layers, backward pass and the updates of b1, W2, b2, W3, b3
+   (:func:`dense_step`) beside the gathering of batch k + 1's pixels, which needs
+   nothing from step k;
+3. W1's rows, updated in :func:`row_parts` ranges (at least one per thread).
+
+No value is ever summed across threads: each sample of z1, each row of W1 is one
+thread's work, done in the same order whatever the thread count. So the same inputs
+give the same bits on 1, 2 or any number of threads (tests/test_numba_threads.py). A
+batch of 64 is little work, so each region is ~50 us and numba's OpenMP layer (~1.5 us
+a region) is what makes this pay; on cores busy with other work it does not, which
+:mod:`~digitbench.kernels.numba_threads` detects.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit, prange
+
+from digitbench.params import Params
+
+from .denormals import flush_subnormals_on, mxcsr_restore
+from .numba_layers import (Acts, backward_layers, dense_forward, layer1_forward, momentum_step_W1_rows, new_acts,
+                           sgd_step_W1_rows, sgd_update_inplace)
+from .numba_sparse import Sparse, new_sparse, sparse_from_uint8
+
+#: W1's 784 rows are updated in at least this many ranges (more with more threads).
+ROW_PARTS = 8
+
+
+class Images(NamedTuple):
+    """The training images and labels, as :func:`train_steps` reads them."""
+
+    images: np.ndarray  # (N, 784) uint8, read-only
+    words: np.ndarray  # (N, 98) uint64: the same memory, 8 pixels a word (all-black words skipped)
+    table: np.ndarray  # (256,) float: table[v] = v / 255 in the parameters' dtype
+    labels: np.ndarray  # (N,) int64
+
+
+class Workspace(NamedTuple):
+    """The buffers of :func:`train_steps` for batches of up to B samples, reused across calls."""
+
+    sp: Sparse  # this batch's non-zero pixels
+    next_sp: Sparse  # the next batch's, gathered while this one is computed
+    acts: Acts
+    grads: Params  # grads.W1 is (0, 128): dW1 never exists, it is fused into W1's update
+    yb: np.ndarray  # (B,) int64, the batch's labels
+    step_loss: np.ndarray  # (1,) float64, the batch's summed loss
+
+
+@njit(cache=True)
+def new_workspace(B, params):
+    """A :class:`Workspace` for batches of up to B samples and parameters like ``params``."""
+    W1 = params.W1
+    dt = W1.dtype
+    D, H1, H2, K = W1.shape[0], W1.shape[1], params.W2.shape[1], params.W3.shape[1]
+    grads = Params(np.empty((0, H1), dt), np.empty_like(params.b1), np.empty_like(params.W2),
+                   np.empty_like(params.b2), np.empty_like(params.W3), np.empty_like(params.b3))
+    return Workspace(new_sparse(B, D, dt), new_sparse(B, D, dt), new_acts(B, H1, H2, K, dt), grads,
+                     np.empty(B, np.int64), np.zeros(1))
+
+
+@njit(cache=True)
+def row_parts(threads):
+    """Ranges of W1's rows for ``threads`` threads: a multiple of them, at least ROW_PARTS."""
+    return threads * ((ROW_PARTS + threads - 1) // threads)
+
+
+@njit(cache=True)
+def train_steps(params, velocity, data, order, batch_size, lrs, momentum, losses, threads, work):
+    """Run len(lrs) SGD steps in place; fill ``losses`` (steps,) float64 with each batch's mean loss.
+
+    Parameters
+    ----------
+    params, velocity : Params of the parameters' dtype, updated in place
+    data : Images
+    order : ndarray of shape (m,), int64; step k uses rows ``order[k * batch_size:][:batch_size]``
+    batch_size : int
+    lrs : ndarray of shape (steps,), float64
+    momentum : float of the parameters' dtype; 0 is plain SGD
+    losses : ndarray of shape (steps,), float64, filled
+    threads : int, parts of the parallel regions (``numba.get_num_threads()``; the
+        results do not depend on it)
+    work : Workspace for batches of ``batch_size`` (:func:`new_workspace`), overwritten
+    """
+    W1 = params.W1
+    dt = W1.dtype
+    B = batch_size
+    steps = lrs.shape[0]
+    sp, next_sp, acts, grads, yb, step_loss = work
+    if steps > 0:
+        sparse_from_uint8(data.images, data.words, order[0:min(B, order.shape[0])], data.table, sp)
+    for step in range(steps):
+        start = step * B
+        n = min(start + B, order.shape[0]) - start
+        lr = dt.type(lrs[step])
+        layer1_in_parts(n, threads, sp, W1, params.b1, acts.z1)  # 1.
+        rows = order[start:start + n]
+        for i in range(n):
+            yb[i] = data.labels[rows[i]]
+        nxt = order[min(start + B, order.shape[0]):min(start + 2 * B, order.shape[0])]
+        if step + 1 == steps:
+            nxt = nxt[:0]
+        dense_beside_gathering(n, yb, params, velocity, acts, grads, lr, momentum, data, nxt, next_sp,
+                               step_loss)  # 2.
+        losses[step] = step_loss[0] / n
+        update_W1_in_parts(row_parts(threads), sp, acts.dz1, W1, velocity.W1, lr, momentum)  # 3.
+        sp, next_sp = next_sp, sp
+
+
+@njit(cache=True, parallel=True)
+def layer1_in_parts(n, threads, sp, W1, b1, z1):
+    """Region 1: z1 = X @ W1 + b1 for n samples, split into ``threads`` parts by samples."""
+    for part in prange(threads):
+        layer1_forward(part * n // threads, (part + 1) * n // threads, sp, W1, b1, z1)
+
+
+@njit(cache=True, parallel=True)
+def dense_beside_gathering(n, yb, params, velocity, acts, grads, lr, momentum, data, nxt, next_sp, step_loss):
+    """Region 2: :func:`dense_step` (its summed loss into step_loss[0]) on one thread,
+    the gathering of the next batch's pixels (rows ``nxt``, if any) into ``next_sp`` on another."""
+    for task in prange(2):
+        saved_mxcsr = flush_subnormals_on()  # per thread (see denormals.py)
+        if task == 0:
+            step_loss[0] = dense_step(n, yb, params, velocity, acts, grads, lr, momentum)
+        elif nxt.shape[0] > 0:
+            sparse_from_uint8(data.images, data.words, nxt, data.table, next_sp)
+        mxcsr_restore(saved_mxcsr)
+
+
+@njit(cache=True, parallel=True)
+def update_W1_in_parts(parts, sp, dz1, W1, V1, lr, momentum):
+    """Region 3: W1's update (fused with dW1 = X.T @ dz1), its rows split into ``parts`` ranges."""
+    D = W1.shape[0]
+    for part in prange(parts):
+        saved_mxcsr = flush_subnormals_on()
+        first, last = part * D // parts, (part + 1) * D // parts
+        if momentum != 0:  # V1 <- m V1 + dW1; W1 <- W1 - lr V1
+            momentum_step_W1_rows(sp, dz1, W1, V1, lr, momentum, first, last)
+        else:  # W1 <- W1 + (-lr) dW1
+            sgd_step_W1_rows(sp, dz1, W1, lr, first, last)
+        mxcsr_restore(saved_mxcsr)
+
+
+@njit(cache=True)
+def dense_step(n, yb, params, velocity, acts, grads, lr, momentum):
+    """One step's forward pass after layer 1 (acts.z1 filled), its backward pass and the
+    SGD updates of all but W1. Returns the batch's summed loss; leaves acts.dz1 (n, 128)
+    for W1's update."""
+    dense_forward(n, params, acts)
+    loss = backward_layers(n, yb, params, acts, grads)
+    sgd_update_inplace(params.b1, velocity.b1, grads.b1, lr, momentum)
+    sgd_update_inplace(params.W2, velocity.W2, grads.W2, lr, momentum)
+    sgd_update_inplace(params.b2, velocity.b2, grads.b2, lr, momentum)
+    sgd_update_inplace(params.W3, velocity.W3, grads.W3, lr, momentum)
+    sgd_update_inplace(params.b3, velocity.b3, grads.b3, lr, momentum)
+    return loss

@@ -1,0 +1,123 @@
+"""What every computing subcommand shares at run time: threads and the compile notice.
+
+- ``--threads N`` (:func:`add_threads_option`, applied by :func:`threaded`): BLAS,
+  OpenMP and numba's pools held at N threads for the whole command, through
+  :func:`digitbench.bench.thread_limits` (the same limits ``digitbench bench`` uses).
+  The default is every core this process may run on.
+- :func:`load_backend`: :func:`~digitbench.get_backend` whose ``warmup()`` (numba
+  compiling its kernels, or loading them from its cache) says so on standard error
+  when it takes more than two seconds: a cold first run compiles for about 15 s, a warm
+  cache loads in about 0.3 s and prints nothing.
+"""
+
+import contextlib
+import functools
+import itertools
+import os
+import sys
+import threading
+import time
+
+from ..backends import get_backend
+from ..bench import prepare_threads, thread_limits
+from .options import positive_int
+
+#: Seconds a warm-up may take before the notice appears (a cache load takes ~0.3 s idle, 1 s when busy).
+NOTICE_DELAY = 2.0
+
+
+def default_threads():
+    """Cores this process may run on (its CPU affinity), else ``os.cpu_count()``."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def add_threads_option(parser):
+    parser.add_argument("--threads", type=positive_int, default=default_threads(),
+                        help=f"threads for BLAS, OpenMP and numba (default: every core, here {default_threads()})")
+
+
+def threaded(run):
+    """``run(args)`` with BLAS, OpenMP and numba held at ``args.threads`` threads.
+
+    numba's pool is set only once numba is imported, so a command that may use the
+    numba backend (``args.backend`` None, "numba", or a list holding it) loads it first.
+    """
+    @functools.wraps(run)
+    def run_threaded(args):
+        prepare_threads(args.threads)  # before numba is imported: it may start that many workers
+        names = args.backend if isinstance(args.backend, list) else [args.backend]
+        if None in names or "numba" in names:
+            get_backend("numba")
+        with thread_limits(args.threads):
+            return run(args)
+
+    return run_threaded
+
+
+@contextlib.contextmanager
+def compile_notice(what, delay=NOTICE_DELAY, stream=None, expected="about 15 s"):
+    """Say on ``stream`` (default: standard error) that ``what`` is compiling, if it takes long.
+
+    A timer thread waits ``delay`` seconds; if the block is still running it prints
+    "compiling the WHAT (first run only, EXPECTED)..." and, when the stream is a
+    terminal, updates the elapsed seconds every 0.25 s; at the end it prints
+    "done in N s". A block that ends within ``delay`` prints nothing.
+    """
+    stream = stream or sys.stderr
+    done = threading.Event()
+    shown = []
+    tty = hasattr(stream, "isatty") and stream.isatty()
+    notice = f"compiling the {what} (first run only, {expected})..."
+
+    def watch():
+        if done.wait(delay):
+            return
+        shown.append(True)
+        if not tty:
+            print(notice, file=stream, flush=True)
+            return
+        for mark in itertools.cycle("|/-\\"):
+            stream.write(f"\r{notice} {mark} {time.perf_counter() - t0:4.0f} s")
+            stream.flush()
+            if done.wait(0.25):
+                return
+
+    t0 = time.perf_counter()
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+        watcher.join()
+        if shown:
+            end = f"\r{notice} done in {time.perf_counter() - t0:.1f} s" if tty else \
+                f"done in {time.perf_counter() - t0:.1f} s"
+            print(end, file=stream, flush=True)
+
+
+def announce_warmup(backend, delay=NOTICE_DELAY):
+    """Make ``backend.warmup`` run inside :func:`compile_notice`; return the backend.
+
+    Only this instance changes (its ``warmup`` attribute); doing it twice wraps once.
+    """
+    warmup = getattr(backend, "warmup", None)
+    if warmup is None or getattr(warmup, "announced", False):
+        return backend
+
+    @functools.wraps(warmup)
+    def announced_warmup(*args, **kwargs):
+        with compile_notice(f"{backend.name} kernels", delay=delay):
+            return warmup(*args, **kwargs)
+
+    announced_warmup.announced = True
+    backend.warmup = announced_warmup
+    return backend
+
+
+def load_backend(name):
+    """:func:`~digitbench.get_backend` ``(name)``, its warm-up announced (:func:`announce_warmup`)."""
+    return announce_warmup(get_backend(name))

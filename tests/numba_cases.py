@@ -1,0 +1,74 @@
+"""A small numba training and inference case, run in this process or in a fresh one.
+
+The fresh process is how the tests change what numba reads only at start-up
+(``NUMBA_NUM_THREADS=3``, ``NUMBA_DISABLE_JIT=1``)::
+
+    python tests/numba_cases.py OUT.npz --dtype float64 --threads 3
+
+writes the arrays of :func:`run_case` to OUT.npz.
+"""
+
+import argparse
+
+import numpy as np
+
+
+def mnist_like(n, seed):
+    """n uint8 images with ~80% black pixels (like MNIST) and labels 0..9."""
+    rng = np.random.default_rng(seed)
+    images = rng.integers(1, 256, size=(n, 784)).astype(np.uint8)
+    images[rng.random((n, 784)) < 0.8] = 0
+    return images, rng.integers(0, 10, size=n).astype(np.int64)
+
+
+def run_case(dtype="float64", threads=None, images=24, batch=8, steps=3, infer_rows=40):
+    """Train ``steps`` SGD steps with momentum on numba, on ``threads`` threads (pinned:
+    no thread choice), then predict; return the arrays as a dict.
+
+    ``infer_rows`` >= 32 takes the parallel sparse forward path
+    (numba_infer.PARALLEL_MIN_ROWS); ``p_dense`` comes from the BLAS one (256 rows).
+    """
+    import numba
+
+    from digitbench import init_params
+    from digitbench.kernels.numba_backend import NumbaBackend
+    from digitbench.params import Params, zeros_like_params
+
+    before = numba.get_num_threads()
+    if threads is not None:
+        numba.set_num_threads(threads)
+    try:
+        backend = NumbaBackend()
+        backend.adaptive_threads = False
+        x, y = mnist_like(images, seed=7)
+        params = init_params(1, np.dtype(dtype).type)
+        velocity = zeros_like_params(params)
+        order = np.random.default_rng(3).permutation(images).astype(np.int64)
+        order = np.tile(order, -(-steps * batch // images))[:steps * batch]
+        lrs = np.linspace(0.1, 0.02, steps)
+        losses = backend.train_batches(params, velocity, x, y, order, batch, lrs, 0.9)
+        X = mnist_like(infer_rows, seed=8)[0].astype(dtype) / 255
+        p = backend.forward(params, X)
+        labels = backend.predict(params, X)
+        X_dense = mnist_like(256, seed=9)[0].astype(dtype) / 255  # numba_infer.DENSE_MIN_ROWS rows: BLAS
+        p_dense = backend.forward(params, X_dense)
+    finally:
+        numba.set_num_threads(before)
+    out = {"losses": losses, "p": p, "labels": labels, "p_dense": p_dense}
+    out.update({f"param_{k}": a for k, a in zip(Params._fields, params)})
+    out.update({f"velocity_{k}": a for k, a in zip(Params._fields, velocity)})
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("out")
+    parser.add_argument("--dtype", default="float64")
+    parser.add_argument("--threads", type=int)
+    parser.add_argument("--steps", type=int, default=3)
+    args = parser.parse_args()
+    np.savez(args.out, **run_case(args.dtype, args.threads, steps=args.steps))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+"""The asv suite's own logic: frozen yardstick, recipes, thread holding, peak memory, tools.
+
+The benchmarks package sets thread variables in ``os.environ`` when imported; the
+``suite`` fixture imports it with the environment saved and restored, so nothing leaks
+into the other tests' subprocesses.
+"""
+
+import importlib
+import os
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import digitbench
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def suite():
+    saved = dict(os.environ)
+    sys.path.insert(0, str(ROOT))
+    try:
+        common = importlib.import_module("benchmarks.common")
+        recipes = importlib.import_module("benchmarks.recipes")
+    finally:
+        sys.path.remove(str(ROOT))
+        os.environ.clear()
+        os.environ.update(saved)
+    return common, recipes
+
+
+@pytest.fixture(scope="module")
+def tools():
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        return importlib.import_module("asv_env"), importlib.import_module("publish_offline")
+    finally:
+        sys.path.remove(str(ROOT / "tools"))
+
+
+def test_reference_step_is_the_numpy_backends_step(suite):
+    """The frozen yardstick computes the real SGD step: the same new weights as the NumPy backend."""
+    common, _ = suite
+    p, v, X, y = common.reference_inputs(64)
+    params = digitbench.Params(*(w.copy() for w in p))
+    velocity = digitbench.Params(*(np.zeros_like(w) for w in p))
+    images, labels = common.train_arrays()
+    loss_ref = common.reference_step(p, v, X, y, lr=0.01, momentum=0.9)
+    losses = digitbench.get_backend("numpy").train_batches(params, velocity, images, labels,
+                                                           np.arange(64, dtype=np.int64), 64, np.full(1, 0.01), 0.9)
+    assert loss_ref == pytest.approx(losses[0], rel=1e-5)
+    for name, ours, theirs in zip(digitbench.Params._fields, p, params):
+        # float32 sums in another order: differences of a few ulps of the update
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-7, err_msg=name)
+
+
+def test_learning_rates_by_hand(suite):
+    _, recipes = suite
+    seed = recipes.learning_rates(recipes.RECIPES["seed"], steps_per_epoch=3)
+    assert seed.shape == (90,)
+    # epoch 0: 0.01; epoch 1: 0.01 / 1.05; epoch 29: 0.01 / (1 + 0.05 * 29) = 0.01 / 2.45
+    np.testing.assert_allclose(seed[[0, 2, 3, 89]], [0.01, 0.01, 0.01 / 1.05, 0.01 / 2.45])
+    fast = recipes.learning_rates(recipes.RECIPES["fast"], steps_per_epoch=5)
+    # 10 steps from 0.1 down by 0.01 a step: 0.1, 0.09, ..., 0.01
+    np.testing.assert_allclose(fast, 0.1 - 0.01 * np.arange(10))
+
+
+def test_he_params_shapes_and_spread(suite):
+    _, recipes = suite
+    p = recipes.he_params()
+    assert [w.shape for w in p] == [(784, 128), (128,), (128, 64), (64,), (64, 10), (10,)]
+    assert p.W1.std() == pytest.approx(np.sqrt(2 / 784), rel=0.02) and not p.b1.any()
+
+
+def test_hold_threads_refuses_a_count_numba_cannot_reach(suite):
+    common, _ = suite
+    numba = pytest.importorskip("numba")
+    from threadpoolctl import threadpool_limits
+
+    before = numba.get_num_threads()
+    with threadpool_limits(limits=None):  # restores the BLAS pools on exit
+        try:
+            common.hold_threads(1)
+            assert numba.get_num_threads() == 1
+            with pytest.raises(RuntimeError, match=r"cannot hold \d+ thread"):
+                common.hold_threads(numba.config.NUMBA_NUM_THREADS + 1)
+        finally:
+            numba.set_num_threads(before)
+
+
+def test_epoch_peak_mb_sees_the_runs_own_allocation(suite):
+    common, _ = suite
+    try:
+        empty = common.epoch_peak_mb(lambda: None)
+    except NotImplementedError as e:
+        pytest.skip(str(e))
+    # 40 MB written page by page, then freed: the peak sees it, the baseline does not
+    touched = common.epoch_peak_mb(lambda: np.ones(40_000_000, dtype=np.uint8))
+    assert empty < 2 and 38 < touched < 45
+
+
+def test_constraints_pin_every_dependency_of_this_commit(tools):
+    asv_env, _ = tools
+    pins = asv_env.pins()
+    needed = asv_env.closure(("digitbench",) + asv_env.HARNESS) - {"digitbench"}
+    assert {"numpy", "numba", "llvmlite", "threadpoolctl"} <= needed
+    assert "pytest" not in needed and "torch" not in needed  # extras are not dependencies
+    assert sorted(needed - set(pins)) == []
+
+
+def test_published_page_loads_nothing_from_the_internet(tools):
+    _, publish = tools
+    asv = pytest.importorskip("asv")
+    page = (Path(asv.__file__).parent / "www" / "index.html").read_text()
+    local = publish.localize(page)
+    assert re.findall(r'<(?:script|link)[^>]*(?:src|href)="https?://', local) == []
+    shipped = {target for files in publish.NPM_PACKAGES.values() for target in files.values()}
+    used = set(re.findall(r'"vendor/([^"]+)"', local))
+    assert used and used <= shipped

@@ -1,0 +1,103 @@
+"""The documentation: README.md in tiers, links that resolve, figures from one script,
+help texts in plain words, and docs/python-api.md's examples, executed."""
+
+import argparse
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import digitbench
+from digitbench import cli
+from digitbench.datasets import MnistData, synthetic_data
+
+REPO = Path(__file__).resolve().parents[1]
+DOCS = REPO / "docs"
+PAGES = [REPO / "README.md", *sorted(DOCS.glob("*.md"))]
+#: Pages that another branch adds; a link to them may dangle until it is merged.
+PENDING = {DOCS / "errors.md"}
+
+pytestmark = pytest.mark.skipif(not (REPO / "README.md").is_file(), reason="documentation not shipped in the wheel")
+
+
+def test_readme_is_short_and_has_the_two_commands():
+    readme = (REPO / "README.md").read_text()
+    assert len(readme.encode()) <= 10_000
+    assert "python -m pip install -e . && digitbench train" in readme
+    assert "python -m pip install -e '.[test]' && python -m pytest" in readme
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_links_resolve(page):
+    for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text()):
+        if "://" in target:
+            continue
+        path = (page.parent / target).resolve()
+        assert path.exists() or path in PENDING, f"{page.name} links to {target}, which does not exist"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_no_internal_terms_or_machine_paths(page):
+    text = page.read_text()
+    for pattern in [r"\bissue \d", r"\.\./shared", r"/work/", r"/tmp/fd", r"DESIGN\.md", r"seed write-up"]:
+        found = re.search(pattern, text)
+        assert not found, f"{page.name}: {found[0]!r} means nothing to a reader"
+    if "write-up" in text:
+        assert re.search(r"write-up\s+this\s+project\s+started\s+from|started\s+from\s+\(its\s+\"seed\"\)", text), \
+            f"{page.name}: which write-up?"
+
+
+def test_figures_come_from_the_results_script():
+    """README's headline table and docs/results.md are what the script makes of docs/results/*.json."""
+    assert sorted((DOCS / "results").glob("*.json")), "no results recorded"
+    proc = subprocess.run([sys.executable, str(REPO / "tools" / "make_results.py"), "check"], capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stderr
+    readme = (REPO / "README.md").read_text()
+    table = readme.split("<!-- results:headline -->")[1].split("<!-- /results:headline -->")[0]
+    assert "test accuracy" in table and "docs/results.md" in table
+
+
+def test_help_digitbench_points_to_files_that_exist():
+    doc = digitbench.__doc__
+    assert "DESIGN.md" not in doc
+    for name in re.findall(r"docs/[\w-]+\.md", doc):
+        assert (REPO / name).is_file(), name
+
+
+def test_help_texts_are_plain_text():
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, text in [("digitbench", parser.format_help())] + [(n, p.format_help()) for n, p in sub.choices.items()]:
+        for markup in ["``", ":mod:", ":func:", ":class:", "write-up", "issue "]:
+            assert markup not in text, f"{name} --help shows {markup!r}"
+
+
+def python_blocks(page):
+    return re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S)
+
+
+def test_python_api_page_runs(tmp_path, monkeypatch):
+    """Every ```python block of docs/python-api.md, in order, in one namespace, on 3,000 images."""
+    full = synthetic_data()
+    small = MnistData(full.train_images[:2000], full.train_labels[:2000], full.test_images[:1000],
+                      full.test_labels[:1000])
+    monkeypatch.setattr(digitbench, "load_mnist", lambda *args, **kwargs: small)
+    monkeypatch.chdir(tmp_path)
+    blocks = python_blocks(DOCS / "python-api.md")
+    assert len(blocks) >= 4
+    namespace = {}
+    skipped = []
+    for block in blocks:
+        if "digitbench.train(" in block and not callable(getattr(digitbench, "train", None)):
+            skipped.append(block)  # the top-level train() comes with another branch
+            digitbench.save_model("model.npz", digitbench.init_params(0), dataset="mnist")
+            continue
+        exec(compile(block, "docs/python-api.md", "exec"), namespace)
+    assert namespace["proba"].shape == (100, 10) and 0 <= namespace["accuracy"] <= 1
+    assert np.allclose(namespace["P"].sum(axis=1), 1)
+    if skipped:
+        pytest.xfail("digitbench.train(...) is not in this tree yet; the rest of the page ran")

@@ -1,0 +1,145 @@
+"""The numba backend on any number of threads: same bits, and the count chosen by speed.
+
+Thread counts: the parallel regions split their work into parts that do not depend on
+the thread count and never sum across threads, so 1, 2 and 3 threads (3 in a fresh
+process with ``NUMBA_NUM_THREADS=3``, which runs on two cores too) give identical bits.
+
+The choice: :class:`~digitbench.kernels.numba_threads.ThreadChooser` is fed simulated
+timings (no clock involved); the backend is given slow threads through its
+``chunk_seconds`` hook, and must fall back without changing a number.
+"""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numba
+import numpy as np
+import pytest
+
+from digitbench import init_params
+from digitbench.kernels import numba_threads
+from digitbench.kernels.numba_backend import NumbaBackend
+from digitbench.kernels.numba_threads import ThreadChooser
+from digitbench.params import zeros_like_params
+
+sys.path.insert(0, str(Path(__file__).parent))
+from numba_cases import mnist_like, run_case  # noqa: E402
+
+CASES = Path(__file__).parent / "numba_cases.py"
+TWO = min(2, numba.config.NUMBA_NUM_THREADS)
+
+
+def _fresh_process_case(tmp_path, env, *args):
+    out = tmp_path / "case.npz"
+    subprocess.run([sys.executable, str(CASES), str(out), *args], env=env, check=True, timeout=600)
+    return dict(np.load(out))
+
+
+def test_one_and_two_threads_give_the_same_bits():
+    one, two = run_case("float32", 1, images=200, batch=16, steps=12, infer_rows=100), \
+        run_case("float32", TWO, images=200, batch=16, steps=12, infer_rows=100)
+    for key in one:
+        if key != "p_dense":  # BLAS's blocking follows the parts: equal to rounding only
+            assert np.array_equal(one[key], two[key]), f"{key} differs between 1 and {TWO} threads"
+    assert np.allclose(one["p_dense"], two["p_dense"], rtol=0, atol=1e-6)
+
+
+def test_three_threads_in_a_fresh_process_give_the_same_bits(tmp_path):
+    import os
+
+    env = dict(os.environ, NUMBA_NUM_THREADS="3")
+    three = _fresh_process_case(tmp_path, env, "--dtype", "float64", "--threads", "3", "--steps", "20")
+    one = run_case("float64", 1, steps=20)
+    for key in one:
+        if key != "p_dense":
+            assert np.array_equal(one[key], three[key]), f"{key} differs between 1 and 3 threads"
+
+
+# ------------------------------------------------------------------ the chooser, simulated
+
+
+def _simulate(chooser, seconds_per_step, steps, max_threads=2, calls=1):
+    """Run ``steps`` steps in ``calls`` train_batches calls; return the steps run at each count."""
+    ran = {}
+    for _ in range(calls):
+        remaining = steps // calls
+        while remaining:
+            threads, chunk = chooser.next_chunk(max_threads, remaining)
+            chooser.record(threads, chunk, chunk * seconds_per_step(threads))
+            ran[threads] = ran.get(threads, 0) + chunk
+            remaining -= chunk
+    return ran
+
+
+def test_chooser_falls_back_to_one_thread_when_two_are_slowed():
+    chooser = ThreadChooser()
+    ran = _simulate(chooser, lambda t: 1.0e-3 if t == 2 else 0.3e-3, 2000)  # two threads 3x slower
+    assert chooser.threads == 1
+    assert "busy" in chooser.reason
+    assert ran[2] <= 2 * numba_threads.FIRST_STEPS, ran
+    assert chooser.record_dict["seconds_per_step"] == {1: 0.3e-3, 2: 1.0e-3}
+
+
+def test_chooser_stays_on_two_threads_when_they_are_fastest_and_probes_rarely():
+    chooser = ThreadChooser()
+    ran = _simulate(chooser, lambda t: 0.16e-3 if t == 2 else 0.28e-3, 20000, calls=20)
+    assert chooser.threads == 2 and "fastest" in chooser.reason
+    assert 1 in chooser.record_dict["seconds_per_step"], "one thread was never tried"
+    extra = ran[1] * (0.28e-3 - 0.16e-3)  # seconds lost to probing one thread
+    assert extra <= 1.5 * numba_threads.PROBE_SHARE * 20000 * 0.16e-3, f"probing cost too much: {ran}"
+
+
+def test_chooser_notices_load_at_once_and_comes_back_when_it_ends():
+    chooser = ThreadChooser()
+    idle = {1: 0.28e-3, 2: 0.16e-3}
+    busy = {1: 0.30e-3, 2: 0.9e-3}
+    _simulate(chooser, idle.get, 10000)
+    assert chooser.threads == 2
+    ran = _simulate(chooser, busy.get, numba_threads.CHUNK_STEPS + 2 * numba_threads.FIRST_STEPS)
+    assert chooser.threads == 1, f"still on two threads after {ran} busy steps"
+    # idle again: found within a few seconds' worth of steps at one thread
+    _simulate(chooser, idle.get, int(3 / idle[1]))
+    assert chooser.threads == 2
+
+
+def test_chooser_with_one_thread_allowed_does_not_probe():
+    chooser = ThreadChooser()
+    assert chooser.next_chunk(1, 500) == (1, 500)
+    assert "one thread allowed" in chooser.reason
+
+
+# ------------------------------------------------------------------ the backend, slowed
+
+
+def _train(backend, steps=600):
+    images, labels = mnist_like(64, seed=2)
+    params = init_params(0, np.float32)
+    velocity = zeros_like_params(params)
+    order = np.tile(np.arange(64, dtype=np.int64), steps * 4 // 64 + 1)[:steps * 4]
+    losses = backend.train_batches(params, velocity, images, labels, order, 4, np.full(steps, 0.01), 0.9)
+    return losses, params, velocity
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs numba with two threads")
+@pytest.mark.parametrize("slow", [2, 1])
+def test_backend_uses_the_count_whose_chunks_are_fast_and_no_number_changes(slow):
+    before = numba.get_num_threads()
+    numba.set_num_threads(2)
+    try:
+        pinned = NumbaBackend()
+        pinned.adaptive_threads = False
+        reference = _train(pinned)
+        assert pinned.thread_choice["threads"] == 2 and pinned.thread_choice["reason"].startswith("fixed")
+        backend = NumbaBackend()
+        # simulated timings, whatever the machine is doing: the `slow` count at 5x the other's
+        backend.chunk_seconds = lambda threads, steps, seconds: steps * (5e-4 if threads == slow else 1e-4)
+        result = _train(backend)
+        assert numba.get_num_threads() == 2, "the caller's thread count was not restored"
+    finally:
+        numba.set_num_threads(before)
+    choice = backend.thread_choice
+    assert choice["threads"] == 3 - slow, choice
+    assert set(choice["seconds_per_step"]) == {1, 2}
+    for got, want in zip((result[0], *result[1], *result[2]), (reference[0], *reference[1], *reference[2])):
+        assert np.array_equal(got, want)
