@@ -26,6 +26,7 @@ PLACES = {
     "digitbench.errors": "foundation",
     "digitbench.params": "foundation",
     "digitbench.pixels": "foundation",
+    "digitbench.files": "foundation",
     "digitbench.kernels": "kernels",
     "digitbench": "api",  # the package itself: the public names re-exported
     "digitbench.commands": "commands",

@@ -107,7 +107,7 @@ def test_bad_mirror_then_fallback(server, tmp_path, bad, reason):
     with pytest.raises(DownloadError) as info:
         dl.download_file(NAME, out, mirrors=[base + bad + "/"], progress=False, timeout=TIMEOUT)
     message = str(info.value)
-    assert f"could not download {NAME}.gz for mnist; tried {base}{bad}/{NAME}.gz: " in message
+    assert f"could not download {NAME}.gz for mnist; tried:\n  {base}{bad}/{NAME}.gz: " in message
     assert reason in message, message
     assert _files(out) == []
     # before a good one, it is skipped and the good file arrives, verified
@@ -121,10 +121,13 @@ def test_all_mirrors_fail_names_each(server, tmp_path):
     mirrors = [base + m + "/" for m in ("forbidden", "html", "short", "stall", "badsum")]
     with pytest.raises(DownloadError) as info:
         dl.download_file(NAME, tmp_path, mirrors=mirrors, progress=False, timeout=TIMEOUT)
+    lines = str(info.value).splitlines()
     message = str(info.value)
-    assert "\n" not in message
-    for mirror, reason in zip(mirrors, ("HTTP 403", "HTML page", "cut short", "timed out", "checksum mismatch")):
-        assert f"{mirror}{NAME}.gz: " in message and reason in message
+    assert len(lines) == 2 + len(mirrors), lines  # the header, a short line per mirror, the way offline
+    for line, mirror, reason in zip(lines[1:], mirrors, ("HTTP 403", "HTML page", "cut short", "timed out",
+                                                          "checksum mismatch")):
+        assert line.startswith(f"  {mirror}{NAME}.gz: ") and reason in line, line
+    assert "--data-dir" in lines[-1] and "DIGITBENCH_DATA" in lines[-1]
     assert message.index("forbidden") < message.index("html") < message.index("short") < message.index("stall")
     assert _files(tmp_path) == []
 
@@ -162,11 +165,16 @@ def test_download_dataset_and_corrupt_cache(server, tmp_path, monkeypatch):
     monkeypatch.setenv(dl.MIRRORS_ENV, f"{base}forbidden/, {base}good")  # no trailing slash: added
     folder = dl.download_dataset(tmp_path / "cache", progress=False, timeout=TIMEOUT)
     assert _files(folder) == sorted(n + ".gz" for n in payloads)
-    # corrupt one file after the download: it is detected, deleted, fetched again
+    # corrupt one file after the download: in a folder of the user's, it is named and left alone
     victim = folder / "t10k-images-idx3-ubyte.gz"
-    victim.write_bytes(gzip.compress(b"\0\0\x08\x03" + b"\0" * 20))
+    bad = gzip.compress(b"\0\0\x08\x03" + b"\0" * 20)
+    victim.write_bytes(bad)
+    with pytest.raises(DataError, match="t10k-images-idx3-ubyte.gz: "):
+        dl.download_dataset(folder, progress=False, timeout=TIMEOUT)
+    assert victim.read_bytes() == bad
+    # in digitbench's own cache, it is deleted and fetched again
     before = len(Handler.requests)
-    dl.download_dataset(folder, progress=False, timeout=TIMEOUT)
+    dl.download_dataset(folder, progress=False, timeout=TIMEOUT, replace_bad=True)
     assert gzip.decompress(victim.read_bytes()) == payloads["t10k-images-idx3-ubyte"]
     assert [r[1] for r in Handler.requests[before:]] == ["t10k-images-idx3-ubyte.gz"] * 2  # forbidden, good
 
@@ -176,7 +184,7 @@ def test_corrupt_raw_copy_falls_back_to_good_gz(server, tmp_path):
     folder = dl.download_dataset(tmp_path, mirrors=[base + "good/"], progress=False, timeout=TIMEOUT)
     (folder / NAME).write_bytes(b"garbage")  # a raw copy is preferred, and is bad
     before = len(Handler.requests)
-    dl.download_dataset(folder, mirrors=[base + "good/"], progress=False, timeout=TIMEOUT)
+    dl.download_dataset(folder, mirrors=[base + "good/"], progress=False, timeout=TIMEOUT, replace_bad=True)
     assert not (folder / NAME).exists() and len(Handler.requests) == before  # the .gz was fine
 
 
@@ -222,8 +230,9 @@ def test_cli_download_all_fail_one_line(server, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv(dl.MIRRORS_ENV, f"{base}forbidden/ {base}html/")
     assert main(["download", "--data-dir", str(tmp_path), "--quiet"]) == 1
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.count("\n") == 4 and "Traceback" not in err
     assert err.startswith("digitbench download: error: could not download train-images-idx3-ubyte.gz for mnist; "
-                          f"tried {base}forbidden/train-images-idx3-ubyte.gz: HTTP 403 Forbidden; "
-                          f"{base}html/train-images-idx3-ubyte.gz: the server sent an HTML page"), err
+                          f"tried:\n  {base}forbidden/train-images-idx3-ubyte.gz: HTTP 403 Forbidden\n"
+                          f"  {base}html/train-images-idx3-ubyte.gz: the server sent an HTML page"), err
+    assert err.splitlines()[-1].startswith("to work offline, ")
     assert [p.name for p in tmp_path.iterdir()] == []

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import platformdirs
 
-from .errors import DataError
+from .errors import DataError, ForeignFileError
 
 IMAGE_MAGIC = 0x00000803
 LABEL_MAGIC = 0x00000801
@@ -61,6 +61,40 @@ CHECKSUMS = {
     },
 }
 DATASETS = tuple(CHECKSUMS)
+#: How the messages name the data sets.
+TITLES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
+#: Size in bytes of each uncompressed file (the same for both data sets): header + payload.
+RAW_SIZES = {
+    "train-images-idx3-ubyte": 16 + 60_000 * 784,  # 47,040,016
+    "train-labels-idx1-ubyte": 8 + 60_000,
+    "t10k-images-idx3-ubyte": 16 + 10_000 * 784,  # 7,840,016
+    "t10k-labels-idx1-ubyte": 8 + 10_000,
+}
+#: The published files by their payload's SHA-256: (data set, file name). Frozen at
+#: import, so it names the real files even when tests patch CHECKSUMS.
+KNOWN_FILES = {digest: (dataset, name) for dataset, sums in CHECKSUMS.items() for name, digest in sums.items()}
+
+
+def describe_file(dataset, name):
+    """"MNIST's train-images file", for the messages."""
+    return f"{TITLES[dataset]}'s {name.split('-idx')[0]} file"
+
+
+def mismatch_message(path, digest, expected):
+    """Why a file fails its checksum, in words: another known file, or not an original.
+
+    The known checksums say when a valid file of the other data set (or another split)
+    sits under this name: then the message says which file it is, and nothing
+    suggests deleting it.
+    """
+    found, wanted = KNOWN_FILES.get(digest), KNOWN_FILES.get(expected)
+    if found and wanted:
+        hint = (f"; choose --dataset {found[0]}, or point --data-dir (or DIGITBENCH_DATA) at a folder with "
+                f"{TITLES[wanted[0]]}'s files" if found[0] != wanted[0] else "; the files' names are mixed up")
+        wanted_words = f"{TITLES[wanted[0]]}'s" if found[1] == wanted[1] else describe_file(*wanted)
+        return f"{path}: this is {describe_file(*found)}, not {wanted_words}{hint}"
+    return (f"{path}: checksum mismatch (SHA-256 {digest[:16]}..., expected {expected[:16]}...): "
+            "the file is corrupt or not the original; move it away, then `digitbench download` fetches a fresh copy")
 
 
 # --------------------------------------------------------------------------- reading
@@ -92,6 +126,10 @@ def _open_payload(path, compressed=None):
             f.close()
             raise DataError(f"{path}: not a gzip file (bad magic bytes {head.hex() or 'none'})")
         return gzip.GzipFile(fileobj=f, mode="rb"), MAX_PAYLOAD_BYTES, f
+    if size > MAX_PAYLOAD_BYTES + 1024:  # header room; the cap for files of unknown content
+        f.close()
+        raise DataError(f"{path}: {size:,} bytes, larger than any data file read here "
+                        f"({MAX_PAYLOAD_BYTES // 2**20} MiB); not an MNIST file")
     return f, size, f
 
 
@@ -136,6 +174,7 @@ def read_idx(path, expected_magic=None, *, checksum=None, compressed=None):
     """
     stream, limit, raw = _open_payload(path, compressed)
     try:
+        _check_raw_size(path, raw, stream, checksum)
         header = _read_exact(stream, 4, path, "header")
         zero, type_code, ndim = struct.unpack(">HBB", header)
         if zero != 0:
@@ -171,16 +210,29 @@ def read_idx(path, expected_magic=None, *, checksum=None, compressed=None):
         if checksum is not None:
             digest = hashlib.sha256(header + dims_raw + payload).hexdigest()
             if digest != checksum:
-                raise DataError(
-                    f"{path}: checksum mismatch (SHA-256 {digest[:16]}..., expected {checksum[:16]}...): "
-                    "the file is corrupt or not the original; delete it and download again"
-                )
+                error = ForeignFileError if KNOWN_FILES.get(digest) else DataError
+                raise error(mismatch_message(path, digest, checksum))
     except (OSError, EOFError, zlib.error) as e:
         raise DataError(f"{path}: corrupt gzip stream ({e})") from None
     finally:
         stream.close()
         raw.close()
     return np.frombuffer(payload, dtype=np.uint8).reshape(dims)
+
+
+def _check_raw_size(path, raw, stream, checksum):
+    """An uncompressed file whose checksum names a published file must have its size.
+
+    Checked before a byte of payload is read: a sparse file declaring gigabytes, or a
+    truncated copy, is refused at once.
+    """
+    known = KNOWN_FILES.get(checksum)
+    if known is None or stream is not raw:
+        return
+    size, expected = os.fstat(raw.fileno()).st_size, RAW_SIZES[known[1]]
+    if size != expected:
+        raise DataError(f"{path}: {size:,} bytes, but {describe_file(*known)} has {expected:,} uncompressed; "
+                        "it is not the original (move it away, then `digitbench download` fetches a fresh copy)")
 
 
 def read_images(path, checksum=None):

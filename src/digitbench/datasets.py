@@ -15,8 +15,8 @@ from typing import NamedTuple
 import numpy as np
 
 from .data import CHECKSUMS, DATASETS, SPLITS, default_cache_dir, find_file, missing_files, read_split
-from .download import download_dataset
-from .errors import DataError
+from .download import DATA_ENV, download_dataset
+from .errors import DataError, ForeignFileError
 
 
 class MnistData(NamedTuple):
@@ -38,10 +38,23 @@ def resolve_data_dir(data_dir=None, dataset="mnist"):
         raise DataError(f"unknown dataset {dataset!r}; choose one of: {', '.join(DATASETS)}")
     if data_dir is not None:
         return Path(data_dir).expanduser()
-    env = os.environ.get("DIGITBENCH_DATA")
+    env = os.environ.get(DATA_ENV)
     if env:
         return Path(env).expanduser()
     return default_cache_dir() / dataset
+
+
+def is_default_cache(data_dir=None):
+    """Whether the data come from digitbench's own cache (no ``data_dir``, no $DIGITBENCH_DATA).
+
+    Only there does digitbench download by itself and replace a file that went bad.
+    """
+    return data_dir is None and not os.environ.get(DATA_ENV)
+
+
+def folder_label(data_dir, folder):
+    """How messages name the folder: ``DIGITBENCH_DATA=/x`` when the variable chose it."""
+    return f"{DATA_ENV}={folder}" if data_dir is None and os.environ.get(DATA_ENV) else str(folder)
 
 
 def load_mnist(data_dir=None, dataset="mnist", download=True, progress=True):
@@ -65,29 +78,35 @@ def load_mnist(data_dir=None, dataset="mnist", download=True, progress=True):
               test_images (10000, 784) uint8, test_labels (10000,) uint8)
     """
     folder = resolve_data_dir(data_dir, dataset)
-    is_cache = data_dir is None and not os.environ.get("DIGITBENCH_DATA")
-    fetch = download and is_cache
+    fetch = download and is_default_cache(data_dir)
     if fetch and missing_files(folder):
-        download_dataset(folder, dataset, progress=progress)
+        download_dataset(folder, dataset, progress=progress, replace_bad=True)
+    label = folder_label(data_dir, folder)
     try:
-        return _read_folder(folder, dataset)
+        return _read_folder(folder, dataset, label)
+    except ForeignFileError:
+        raise  # another data set's valid file: not to be replaced
     except DataError:
         if not fetch:
             raise
     # A cached file went bad after it was downloaded: check all four, fetch the bad ones.
-    download_dataset(folder, dataset, progress=progress)
-    return _read_folder(folder, dataset)
+    download_dataset(folder, dataset, progress=progress, replace_bad=True)
+    return _read_folder(folder, dataset, label)
 
 
-def _read_folder(folder, dataset):
-    """The four arrays from ``folder``, checksums verified; DataError if any is missing."""
+def _read_folder(folder, dataset, label):
+    """The four arrays from ``folder``, checksums verified; DataError if any is missing.
+
+    ``label`` names the folder in the messages (see :func:`folder_label`).
+    """
+    dataset_option = "" if dataset == "mnist" else f" --dataset {dataset}"
     if not Path(folder).is_dir():
-        raise DataError(f"{folder}: no such data folder "
-                        f"(run `digitbench download --data-dir {folder}` to create and fill it)")
+        raise DataError(f"{label}: no such data folder "
+                        f"(run `digitbench download --data-dir {folder}{dataset_option}` to create and fill it)")
     missing = missing_files(folder)
     if missing:
-        raise DataError(f"{folder}: missing {', '.join(missing)} "
-                        f"(run `digitbench download --data-dir {folder}` to fetch them)")
+        raise DataError(f"{label}: missing {', '.join(missing)} "
+                        f"(run `digitbench download --data-dir {folder}{dataset_option}` to fetch them)")
     sums = CHECKSUMS[dataset]
     arrays = []
     for images_name, labels_name in SPLITS.values():

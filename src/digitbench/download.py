@@ -14,13 +14,13 @@ internal copy, or a local server in the tests.
 
 import http.client
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-from .data import CHECKSUMS, IMAGE_MAGIC, LABEL_MAGIC, SPLITS, find_file, read_idx
-from .errors import DataError, DownloadError
+from .data import CHECKSUMS, IMAGE_MAGIC, LABEL_MAGIC, SPLITS, read_idx
+from .errors import DataError, DownloadError, ForeignFileError, UsageError
+from .files import check_destination, write_file
 
 #: Base URLs, tried in order. torchvision and TensorFlow's loaders use the same.
 MIRRORS = {
@@ -37,6 +37,8 @@ MIRRORS = {
 #: Seconds without progress after which a mirror counts as stalled.
 TIMEOUT_SECONDS = 30
 MIRRORS_ENV = "DIGITBENCH_MIRRORS"
+#: The variable that names a data folder (read by :mod:`digitbench.datasets`).
+DATA_ENV = "DIGITBENCH_DATA"
 CHUNK = 1 << 16
 #: The largest .gz any mirror should send (train images are under 27 MB).
 MAX_DOWNLOAD_BYTES = 64 * 1024 * 1024
@@ -82,54 +84,80 @@ def _fetch(url, dest, progress, timeout):
             raise DownloadError(f"transfer cut short: {received} of {total} bytes")
 
 
+def _fetch_from_mirror(url, dest, progress, timeout):
+    """:func:`_fetch`, every failure of the mirror turned into :class:`_MirrorFailed` (short reason)."""
+    try:
+        _fetch(url, dest, progress, timeout)
+    except urllib.error.HTTPError as e:
+        if 300 <= e.code < 400:  # urllib's redirect-loop message spans three lines
+            raise _MirrorFailed(f"HTTP {e.code}: redirected in a loop, or too many times") from None
+        raise _MirrorFailed(" ".join(f"HTTP {e.code} {e.reason}".split())) from None
+    except TimeoutError:
+        raise _MirrorFailed(f"no data for {timeout:g} s (timed out)") from None
+    except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as e:
+        reason = getattr(e, "reason", None) or e
+        if isinstance(reason, TimeoutError):
+            reason = f"no answer for {timeout:g} s (timed out)"
+        reason = getattr(reason, "strerror", None) or reason
+        # one line: urllib's redirect-loop message, for one, spans two
+        raise _MirrorFailed(" ".join(str(reason or type(e).__name__).split())) from None
+    except DownloadError as e:
+        raise _MirrorFailed(str(e)) from None
+
+
+class _MirrorFailed(Exception):
+    """One mirror failed; the message is the short reason."""
+
+
+def offline_hint(dataset):
+    """How to run without a network: the options, and a package where one exists."""
+    hint = ("to work offline, put the four files (.gz or not) in a folder and pass --data-dir FOLDER "
+            f"or set {DATA_ENV}=FOLDER")
+    if dataset == "fashion-mnist":
+        hint += "; on Debian or Ubuntu, `apt install dataset-fashion-mnist` installs them in " \
+                "/usr/share/datasets/fashion-mnist"
+    return hint
+
+
 def download_file(name, folder, dataset="mnist", mirrors=None, progress=True, timeout=None):
     """Download ``name`` (e.g. "train-images-idx3-ubyte") as ``folder/name.gz``.
 
+    The transfer is written through :func:`digitbench.files.write_file` with the
+    checksum verified before the rename: no failure, Ctrl-C or SIGTERM leaves a file.
     ``timeout`` is in seconds without data (default :data:`TIMEOUT_SECONDS`). Returns
-    the final path. Raises DownloadError naming each mirror tried and why.
+    the final path. Raises DownloadError naming each mirror tried and why, one line
+    each, then how to work offline.
     """
     folder = Path(folder)
     timeout = TIMEOUT_SECONDS if timeout is None else timeout
     checksum = CHECKSUMS[dataset][name]
     final = folder / f"{name}.gz"
+    try:
+        check_destination(final)
+    except UsageError as e:
+        raise DownloadError(str(e)) from None
     failures = []
     for base in mirrors if mirrors is not None else mirrors_for(dataset):
         url = base + f"{name}.gz"
         try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
-        except OSError as e:
-            raise DownloadError(f"{folder}: cannot write a file there ({e.strerror or e})") from None
-        try:
-            with os.fdopen(fd, "wb") as dest:
-                _fetch(url, dest, progress, timeout)
-            read_idx(tmp, _magic_for(name), checksum=checksum, compressed=True)
-            os.chmod(tmp, 0o644)  # mkstemp made it private; a data file is not secret
-            os.replace(tmp, final)
-            return final
-        except urllib.error.HTTPError as e:
-            failures.append(f"{url}: HTTP {e.code} {e.reason}")
-        except TimeoutError:
-            failures.append(f"{url}: no data for {timeout:g} s (timed out)")
-        except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as e:
-            reason = getattr(e, "reason", None) or e
-            if isinstance(reason, TimeoutError):
-                reason = f"no answer for {timeout:g} s (timed out)"
-            failures.append(f"{url}: {reason or type(e).__name__}")
-        except DownloadError as e:
+            return write_file(final, lambda dest: _fetch_from_mirror(url, dest, progress, timeout),
+                              verify=lambda tmp: read_idx(tmp, _magic_for(name), checksum=checksum, compressed=True),
+                              mode=0o644)  # a data file is not secret
+        except _MirrorFailed as e:
             failures.append(f"{url}: {e}")
-        except DataError as e:  # from read_idx, whose message starts with the .part file's name
+        except DataError as e:  # from read_idx, whose message starts with the temporary file's name
             failures.append(f"{url}: {str(e).split(': ', 1)[-1]}")
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-    raise DownloadError(f"could not download {name}.gz for {dataset}; tried " + "; ".join(failures))
+    tried = "".join(f"\n  {line}" for line in failures)
+    raise DownloadError(f"could not download {name}.gz for {dataset}; tried:{tried}\n{offline_hint(dataset)}")
 
 
-def download_dataset(folder, dataset="mnist", progress=True, mirrors=None, timeout=None):
+def download_dataset(folder, dataset="mnist", progress=True, mirrors=None, timeout=None, replace_bad=False):
     """Fetch whichever of the four files are missing from ``folder``.
 
-    Files already present are checked and, when their payload fails the checksum
-    (a cache corrupted after download), deleted and fetched again. Returns the folder.
+    A file already present is checked against its checksum. digitbench deletes a bad
+    one only when ``replace_bad`` (its own per-user cache, which it wrote): a file in a
+    folder the user named is never deleted or replaced; when it is the other data set's
+    file, the message says so. Returns the folder.
     """
     folder = Path(folder)
     try:
@@ -138,16 +166,22 @@ def download_dataset(folder, dataset="mnist", progress=True, mirrors=None, timeo
         raise DataError(f"{folder}: cannot create the data folder ({e.strerror or e})") from None
     sums = CHECKSUMS[dataset]
     for name in (n for pair in SPLITS.values() for n in pair):
-        while (present := find_file(folder, name)) is not None:
+        good = False
+        for present in (p for p in (folder / name, folder / f"{name}.gz") if p.is_file()):
             try:
                 read_idx(present, _magic_for(name), checksum=sums[name])
+                good = True
                 break
+            except ForeignFileError:
+                raise  # a valid file of another data set: never deleted
             except DataError:
+                if not replace_bad:
+                    raise
                 try:
-                    present.unlink()  # corrupt cache: try the other copy, else fetch it again
+                    present.unlink()  # our own cache went bad: fetch it again
                 except OSError as e:
                     raise DataError(f"{present}: fails its checksum and cannot be deleted "
                                     f"({e.strerror or e})") from None
-        if present is None:
+        if not good:
             download_file(name, folder, dataset, mirrors=mirrors, progress=progress, timeout=timeout)
     return folder

@@ -16,6 +16,11 @@ class DataError(DigitbenchError):
     """A data file is missing, malformed, or fails its checksum."""
 
 
+class ForeignFileError(DataError):
+    """A valid published file sits under another file's name (e.g. Fashion-MNIST's in an
+    MNIST folder): it is not corrupt, and nothing may delete it."""
+
+
 class DownloadError(DataError):
     """No mirror delivered a file whose payload matched its checksum."""
 
@@ -42,3 +47,17 @@ class ImageError(DigitbenchError):
 
 class UsageError(DigitbenchError):
     """A command-line option has a value that makes no sense."""
+
+
+class OutputError(DigitbenchError):
+    """An output file (model, checkpoint, figure, JSON, download) cannot be written there."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised by the command line's handlers: during training it stops the run as
+    Ctrl-C does (a checkpoint is saved), during a file write the temporary file is removed
+    (see :mod:`digitbench.files`).
+
+    A ``KeyboardInterrupt``, so no ``except Exception`` swallows it on its way to the
+    command line, which reports it in one line with exit status 143.
+    """

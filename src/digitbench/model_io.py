@@ -9,15 +9,13 @@ A model file is a zip (NumPy's ``.npz``) holding exactly the six parameter array
 Loading never unpickles: it parses each member's .npy header itself, refuses object
 dtypes and members that are too large before reading them, and checks keys, shapes,
 dtypes and finiteness, raising
-:class:`~digitbench.errors.ModelFileError` with one line on any problem. Saving writes
-a temporary file beside the target and renames it, so a crash mid-save leaves the
-previous model intact.
+:class:`~digitbench.errors.ModelFileError` with one line on any problem. Saving goes through
+:func:`digitbench.files.write_file` (a temporary file beside the target, renamed), so a
+crash mid-save leaves the previous model intact.
 """
 
 import json
 import math
-import os
-import tempfile
 import zipfile
 import zlib
 from pathlib import Path
@@ -26,6 +24,7 @@ import numpy as np
 from numpy.lib import format as npformat
 
 from .errors import ModelFileError
+from .files import write_file
 from .params import LAYER_SIZES, PARAM_SHAPES, Params
 from .schema import CHECKPOINT_FORMAT, FORMAT_VERSION, MAX_META_BYTES, MODEL_FORMAT, check_checkpoint, parse_meta
 
@@ -36,36 +35,6 @@ NPY_HEADER_ROOM = 64 * 1024
 PARAM_NAMES = Params._fields
 
 
-def atomic_write(path, write):
-    """Call ``write(file)`` on a temporary file beside ``path``, then rename it.
-
-    The rename is atomic on POSIX: readers see the old file or the new one, never half.
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, _mode_for(path))  # mkstemp's 0600 would make the result private
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _mode_for(path):
-    """The permissions a plain ``open(path, "w")`` would give: kept, or 0666 less umask."""
-    try:
-        return os.stat(path).st_mode & 0o777
-    except OSError:
-        umask = os.umask(0o022)  # reading the umask means setting it; restored at once
-        os.umask(umask)
-        return 0o666 & ~umask
-
-
 def save_model(path, params, **meta):
     """Write ``params`` and JSON-serialisable ``meta`` to ``path`` (.npz) atomically."""
     arrays = {name: np.ascontiguousarray(a) for name, a in zip(PARAM_NAMES, params)}
@@ -74,18 +43,12 @@ def save_model(path, params, **meta):
 
 def _save(path, kind, arrays, meta):
     path = Path(path)
-    if not path.parent.is_dir():
-        raise ModelFileError(f"{path}: folder {path.parent} does not exist")
     for name, a in arrays.items():
         if not np.isfinite(a).all():
             raise ModelFileError(f"{path}: not saved: {name} holds NaN or infinite values")
     info = {"format": kind, "format_version": FORMAT_VERSION, "layer_sizes": list(LAYER_SIZES), **meta}
     arrays = {**arrays, "meta": np.array(json.dumps(info))}
-    try:
-        atomic_write(path, lambda f: np.savez(f, **arrays))
-    except OSError as e:
-        raise ModelFileError(f"{path}: cannot write ({e.strerror or e})") from None
-    return path
+    return write_file(path, lambda f: np.savez(f, **arrays))  # atomic; checks the destination
 
 
 # --------------------------------------------------------------------------- checkpoints
@@ -220,12 +183,13 @@ def _read_npy(member, path, name, limit):
         version = npformat.read_magic(member)
     except ValueError:
         raise ModelFileError(f"{path}: member {name} is not a NumPy .npy array") from None
-    if version == (1, 0):
-        shape, fortran_order, dtype = npformat.read_array_header_1_0(member)
-    elif version == (2, 0):
-        shape, fortran_order, dtype = npformat.read_array_header_2_0(member)
-    else:
+    if version not in ((1, 0), (2, 0)):
         raise ModelFileError(f"{path}: member {name} uses .npy format {version}, which is not read here")
+    read_header = npformat.read_array_header_1_0 if version == (1, 0) else npformat.read_array_header_2_0
+    try:
+        shape, fortran_order, dtype = read_header(member)
+    except ValueError as e:  # NumPy's own message (an oversized header, say) spans lines: one here
+        raise ModelFileError(f"{path}: member {name} has a bad .npy header ({' '.join(str(e).split())})") from None
     if dtype.hasobject:
         raise ModelFileError(f"{path}: {name} is an object array; loading it would unpickle, which is refused")
     if dtype.kind not in "biufcU" or dtype.itemsize == 0:  # e.g. |V0 of shape 1e10 x 1e10: no bytes, no data

@@ -28,11 +28,10 @@ from pathlib import Path
 import numpy as np
 
 from .errors import UsageError
-from .evaluate import confusion_matrix
+from .evaluate import confusion_matrix, model_probabilities
 from .bench_report import format_ratio
-from .model_io import atomic_write
+from .files import write_file
 from .params import init_params
-from .pixels import scale_pixels
 
 FILES = {
     "curves": "training-curves.png",
@@ -64,14 +63,12 @@ def save_figure(fig, path, dpi=DPI, tight=True):
     """
     import matplotlib.pyplot as plt
 
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise UsageError(f"{path}: folder {path.parent} does not exist")
-    if tight:
-        fig.tight_layout()
-    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=dpi))
-    plt.close(fig)
-    return path
+    try:
+        if tight:
+            fig.tight_layout()
+        return write_file(path, lambda f: fig.savefig(f, format="png", dpi=dpi))
+    finally:
+        plt.close(fig)
 
 
 def plot_history(history, path, title=None):
@@ -185,9 +182,6 @@ def plot_weights(W1, path, zoom=2, colors=24):
 
     from PIL import Image
 
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise UsageError(f"{path}: folder {path.parent} does not exist")
     mosaic = weight_mosaic(np.asarray(W1, dtype=np.float64))
     # Palette image: index 0 is the white gap, 1..colors the colormap's levels from -1 to +1.
     levels = np.round((np.nan_to_num(mosaic) + 1) / 2 * (colors - 1)).astype(np.uint8) + 1
@@ -195,19 +189,17 @@ def plot_weights(W1, path, zoom=2, colors=24):
     palette = matplotlib.colormaps["RdBu_r"].resampled(colors)(np.arange(colors))[:, :3]
     image = Image.fromarray(np.kron(levels, np.ones((zoom, zoom), dtype=np.uint8)), mode="P")
     image.putpalette([255, 255, 255] + (255 * palette).round().astype(int).ravel().tolist())
-    atomic_write(path, lambda f: image.save(f, format="PNG", optimize=True))
-    return path
+    return write_file(path, lambda f: image.save(f, format="PNG", optimize=True))
 
 
-def write_model_plots(params, meta, data, backend, out_dir):
+def write_model_plots(params, meta, data, backend, out_dir, source="the model"):
     """Write the pictures of a model into ``out_dir`` (see :data:`FILES`); returns {kind: path}.
 
     The curves need ``meta["history"]``, the learned weights ``meta["seed"]``; each is
     skipped when its metadata is missing.
     """
     out_dir = Path(out_dir)
-    X = scale_pixels(data.test_images, params.W1.dtype)
-    probabilities = np.concatenate([backend.forward(params, X[i:i + 2000]) for i in range(0, len(X), 2000)])
+    probabilities = model_probabilities(backend, params, data.test_images, source)  # refused unless finite
     labels = np.asarray(data.test_labels, dtype=np.int64)
     written = {}
     if meta.get("history"):

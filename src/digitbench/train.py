@@ -102,10 +102,6 @@ class TrainState:
         return state, meta
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised by the command line's handler: stops training as Ctrl-C does."""
-
-
 class TrainingInterrupted(KeyboardInterrupt):
     """Ctrl-C (or SIGTERM) during :func:`train`; ``.checkpoint`` is the TrainState to resume.
 

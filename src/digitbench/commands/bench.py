@@ -11,17 +11,15 @@ last stdout line). How each figure is measured: :mod:`digitbench.bench`,
 import json
 import time
 
-import numpy as np
-
 from .. import bench, bench_report, sweeps, time_to_target
 from ..backends import BACKENDS
 from ..datasets import load_mnist, synthetic_data
 from ..errors import UsageError
-from ..model_io import atomic_write
+from ..files import check_destination, check_distinct, write_file
 from ..peers import make_peers
 from ..plots import plot_bench, plot_sweep
 from ..targets import check_sweep, check_targets, format_targets
-from .options import add_data_options, positive_int, print_json, show_progress
+from .options import add_data_options, batch_size, plain_json, positive_int, print_json, show_progress
 from .runtime import default_threads, load_backend
 
 SWEEPS = ("batch", "threads")
@@ -30,7 +28,7 @@ SWEEPS = ("batch", "threads")
 def add_parser(sub):
     p = sub.add_parser("bench", help="time training and inference of every backend (and peers) side by side")
     p.add_argument("--backends", help="comma-separated backends to time (default: every registered one)")
-    p.add_argument("--batch-size", type=positive_int, default=64, help="samples per SGD step (default: 64)")
+    p.add_argument("--batch-size", type=batch_size, default=64, help="samples per SGD step (default: 64)")
     p.add_argument("--threads", type=positive_int, default=default_threads(),
                    help=f"threads for every contender: BLAS, OpenMP, numba, torch, XLA (default: every core, "
                         f"here {default_threads()})")
@@ -72,6 +70,13 @@ def parse_backends(text):
 
 def run(args):
     names = parse_backends(args.backends)
+    plot = args.plot or (f"sweep-{args.sweep}.png" if args.sweep else "bench.png")
+    if not args.no_plot:
+        check_destination(plot, "--plot")
+    if args.out_json:
+        check_destination(args.out_json, "--out-json")
+        if not args.no_plot:
+            check_distinct(plot, args.out_json, "--plot", "--out-json")
     repeats = args.repeats or (1 if args.quick else 3)
     bench.prepare_threads(args.threads)  # before numba is imported (get_backend imports it)
     contenders = [bench.BackendContender(load_backend(n), args.threads) for n in names]
@@ -89,15 +94,15 @@ def run(args):
     else:
         result |= run_table(args, contenders, data, repeats)
     if not args.no_plot:
-        path = args.plot or (f"sweep-{args.sweep}.png" if args.sweep else "bench.png")
         if args.sweep:
             axis = "batch_size" if args.sweep == "batch" else "threads"
-            plot_sweep(result["points"], path, axis, _sweep_title(result))
+            plot_sweep(result["points"], plot, axis, _sweep_title(result))
         else:
-            plot_bench([r for r in result["contenders"] if "error" not in r], path, args.threads, args.batch_size)
-        print(f"wrote {path}")
+            plot_bench([r for r in result["contenders"] if "error" not in r], plot, args.threads, args.batch_size)
+        print(f"wrote {plot}")
     if args.out_json:
-        atomic_write(args.out_json, lambda f: f.write(json.dumps(result, indent=1, default=_plain).encode()))
+        text = json.dumps(plain_json(result), indent=1, allow_nan=False, default=str)
+        write_file(args.out_json, lambda f: f.write(text.encode()))
         print(f"wrote {args.out_json}")
     if args.json:
         print_json(result)
@@ -219,7 +224,3 @@ def _sweep_title(result):
     fixed = (f"{result['threads']} thread{'s' if result['threads'] > 1 else ''}" if result["sweep"] == "batch"
              else f"batch {result['batch_size']}")
     return f"{m['cpu']}, {m['cores']} cores; {fixed}; float32"
-
-
-def _plain(value):
-    return value.item() if isinstance(value, np.generic) else str(value)

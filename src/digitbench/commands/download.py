@@ -1,6 +1,6 @@
 """``digitbench download``: fetch a data set from the public mirrors, checksums verified."""
 
-from ..datasets import resolve_data_dir
+from ..datasets import is_default_cache, resolve_data_dir
 from ..download import download_dataset
 from .options import add_data_options, show_progress
 
@@ -14,6 +14,6 @@ def add_parser(sub):
 
 def run(args):
     folder = download_dataset(resolve_data_dir(args.data_dir, args.dataset), args.dataset,
-                              progress=show_progress(args))
+                              progress=show_progress(args), replace_bad=is_default_cache(args.data_dir))
     print(f"{args.dataset}: all four files present and verified in {folder}")
     return 0

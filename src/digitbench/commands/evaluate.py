@@ -1,10 +1,9 @@
 """``digitbench evaluate``: test accuracy, per-class accuracy and the confusion matrix."""
 
 from ..data import DATASETS
-from ..datasets import load_mnist
 from ..evaluate import evaluate, format_confusion
-from .options import (add_backend_option, add_data_dir_option, add_json_option, add_model_option, open_model,
-                      print_json, show_progress)
+from .options import (add_backend_option, add_data_dir_option, add_json_option, add_model_option, load_model_data,
+                      open_model, print_json)
 from .runtime import add_threads_option, load_backend, threaded
 
 
@@ -21,10 +20,9 @@ def add_parser(sub):
 
 def run(args):
     params, meta = open_model(args.model)
-    dataset = args.dataset or meta.get("dataset", "mnist")
-    data = load_mnist(args.data_dir, dataset, progress=show_progress(args))
+    dataset, data = load_model_data(args, meta)
     backend = load_backend(args.backend)
-    result = evaluate(backend, params, data.test_images, data.test_labels)
+    result = evaluate(backend, params, data.test_images, data.test_labels, source=args.model)
     print(f"{args.model}: test accuracy {100 * result['test_accuracy']:.2f}% on {len(data.test_labels)} "
           f"{dataset} test images ({args.backend} backend)")
     print(format_confusion(result["confusion_matrix"], result["per_class_accuracy"]))

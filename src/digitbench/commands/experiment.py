@@ -3,14 +3,14 @@
 
 import time
 
-from ..errors import UsageError
 from ..experiments import EXPERIMENTS
 from ..experiments.common import load_subset
+from ..files import check_destination
 from ..plots import (plot_experiment_initialization, plot_experiment_learning_rate, plot_experiment_sigmoid,
                      plot_experiment_softmax_overflow, save_figure)
 from ..recipe import Recipe
-from .options import (add_backend_option, add_data_options, add_json_option, non_negative_int, out_dir,
-                      positive_int, print_json)
+from .options import (TEST_IMAGES, TRAIN_IMAGES, add_backend_option, add_data_options, add_json_option, at_most,
+                      check_epochs, out_dir, positive_int, print_json, seed_value)
 from .runtime import add_threads_option, load_backend, threaded
 
 #: name -> the function that draws its figure from its Results
@@ -27,11 +27,12 @@ def add_parser(sub):
     add_data_options(p)
     p.add_argument("--out-dir", type=out_dir, default=".",
                    help="where to write experiment-NAME.png, created if missing (default: .)")
-    p.add_argument("--subset", type=positive_int, help="train on the first N training images (default: per experiment)")
-    p.add_argument("--test-subset", type=positive_int,
+    p.add_argument("--subset", type=at_most(TRAIN_IMAGES, "the training images there are"),
+                   help="train on the first N training images (default: per experiment)")
+    p.add_argument("--test-subset", type=at_most(TEST_IMAGES, "the test images there are"),
                    help="measure test accuracy on the first N test images (default: all 10,000)")
     p.add_argument("--epochs", type=positive_int, help="epochs per training run (default: per experiment)")
-    p.add_argument("--seed", type=non_negative_int, default=0, help="initial weights and shuffling (default: 0)")
+    p.add_argument("--seed", type=seed_value, default=0, help="initial weights and shuffling (default: 0)")
     p.add_argument("--momentum", type=float,
                    help="override the recipe's momentum (sigmoid: 0, plain SGD; the others: 0.9, "
                         "as the default recipe)")
@@ -47,8 +48,10 @@ def run(args):
     draw = FIGURES[args.name]
     if args.momentum is not None:
         Recipe(momentum=args.momentum)  # the one check of training settings, before the data are loaded
+    check_destination(args.out_dir / f"experiment-{args.name}.png", "--out-dir")
     args.subset = args.subset or subset
     args.epochs = args.epochs or epochs
+    check_epochs(args.epochs, 1, model_file=False)  # batch size 1: the most steps there can be
     backend = load_backend(args.backend)
     t0 = time.perf_counter()
     data = load_subset(args.data_dir, args.subset, args.test_subset, args.dataset)

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..backends import BACKENDS
 from ..gradcheck import TOLERANCE, format_table, gradcheck
-from .options import add_json_option, non_negative_int, positive_float, positive_int, print_json
+from .options import add_json_option, bytes_per_sample, check_memory, positive_float, positive_int, print_json, seed_value
 from .runtime import add_threads_option, load_backend, threaded
 
 
@@ -20,7 +20,7 @@ def add_parser(sub):
     p.add_argument("--eps", type=positive_float, default=1e-5, help="finite-difference step (default: 1e-5)")
     p.add_argument("--tolerance", type=positive_float, default=TOLERANCE,
                    help=f"largest relative error that passes (default: {TOLERANCE:g})")
-    p.add_argument("--seed", type=non_negative_int, default=0, help="seeds parameters, batch and entries (default: 0)")
+    p.add_argument("--seed", type=seed_value, default=0, help="seeds parameters, batch and entries (default: 0)")
     add_threads_option(p)
     add_json_option(p)
     p.set_defaults(func=threaded(run))
@@ -28,6 +28,8 @@ def add_parser(sub):
 
 def run(args):
     names = args.backend or list(BACKENDS)
+    # float64 batch; a few copies live at once while the differences are taken
+    check_memory(args.batch_size, 2 * bytes_per_sample(8), f"--batch-size {args.batch_size}")
     results, failed = {}, []
     for name in dict.fromkeys(names):
         backend = load_backend(name)

@@ -6,15 +6,31 @@ never sees an argparse namespace's types.
 
 import argparse
 import json
+import math
+import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from ..backends import BACKENDS, DEFAULT_BACKEND
-from ..data import DATASETS
-from ..errors import UsageError
+from ..data import DATASETS, RAW_SIZES
+from ..datasets import load_mnist
+from ..errors import ForeignFileError, UsageError
 from ..model import load_model
+from ..model_io import MAX_META_BYTES
+from ..params import LAYER_SIZES
+
+#: Training images of MNIST and of Fashion-MNIST alike: the largest batch there is.
+TRAIN_IMAGES = RAW_SIZES["train-labels-idx1-ubyte"] - 8  # 60,000
+TEST_IMAGES = RAW_SIZES["t10k-labels-idx1-ubyte"] - 8  # 10,000
+#: Seeds are 32-bit unsigned: the range every NumPy generator and numba accept alike.
+MAX_SEED = 2**32 - 1
+#: Bytes of one epoch's record in a model's training history, as JSON, at its longest
+#: (every float at full precision): the metadata's cap bounds the epochs a model can keep.
+HISTORY_RECORD_BYTES = len(json.dumps({"epoch": 10**9, "loss": -1.2345678901234567e-300,
+                                       "train_accuracy": 0.12345678901234567, "test_accuracy": 0.12345678901234567,
+                                       "seconds": 12345.678901234567, "lr": -1.2345678901234567e-300})) + 2
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -54,19 +70,93 @@ def positive_float(text):
     return value
 
 
+def seed_value(text):
+    """argparse type for ``--seed``: a whole number in 0 .. 2**32 - 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"{text} is outside 0 .. {MAX_SEED} (seeds are 32-bit unsigned)")
+    return value
+
+
+def batch_size(text):
+    """argparse type for a training batch size: 1 .. the 60,000 training images."""
+    value = positive_int(text)
+    if value > TRAIN_IMAGES:
+        raise argparse.ArgumentTypeError(f"{text} is more than the {TRAIN_IMAGES:,} training images of MNIST and "
+                                         f"Fashion-MNIST; {TRAIN_IMAGES} is the largest (one step per epoch)")
+    return value
+
+
+def at_most(limit, what):
+    """argparse type: a positive whole number at most ``limit`` (``what`` says why)."""
+    def parse(text):
+        value = positive_int(text)
+        if value > limit:
+            raise argparse.ArgumentTypeError(f"{text} is more than {limit:,}, {what}")
+        return value
+    return parse
+
+
+def machine_memory():
+    """Bytes of physical memory (``SC_PHYS_PAGES * SC_PAGE_SIZE``), or None where unknown."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def bytes_per_sample(itemsize):
+    """Memory one sample of a batch takes in a training step, from the layer sizes.
+
+    The input row and each layer's activations (784 + 128 + 64 + 10 values), their
+    gradients, and as much again for the temporaries of the matrix products: four
+    copies of every value, ``itemsize`` bytes each.
+    """
+    return 4 * sum(LAYER_SIZES) * itemsize
+
+
+def check_memory(count, each, what):
+    """Refuse ``count`` items of ``each`` bytes when they would not fit in this machine's memory.
+
+    ``what`` starts the message: the option and its value, and what the items are.
+    """
+    memory = machine_memory()
+    if memory is not None and count * each > memory:
+        raise UsageError(f"{what}: needs about {_size(count * each)} ({count:,} x {each:,} bytes), "
+                         f"more than this machine's {_size(memory)} of memory")
+
+
+def check_epochs(epochs, batch, option="--epochs", model_file=True):
+    """Refuse more epochs than a model file can record, or than memory can schedule.
+
+    A model keeps one history record per epoch (at most :data:`HISTORY_RECORD_BYTES`
+    each) in metadata capped at ``model_io.MAX_META_BYTES``, so a longer run would
+    write a model that cannot be loaded (``model_file=False``: no such limit); and each
+    step's learning rate takes 8 bytes.
+    """
+    most = MAX_META_BYTES // HISTORY_RECORD_BYTES
+    if model_file and epochs > most:
+        raise UsageError(f"{option} {epochs}: a model keeps a {HISTORY_RECORD_BYTES}-byte record per epoch in its "
+                         f"metadata, which is capped at {_size(MAX_META_BYTES)}: at most {most:,} epochs")
+    steps = epochs * -(-TRAIN_IMAGES // batch)
+    check_memory(steps, 8, f"{option} {epochs} with batch size {batch} ({steps:,} steps, a learning rate each)")
+
+
+def _size(n):
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            return f"{n:,.0f} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
+        n /= 1024
+
+
 def fraction(text):
     value = positive_float(text)
     if value > 1:
         raise argparse.ArgumentTypeError(f"{text} must be a fraction in (0, 1], e.g. 0.97")
     return value
-
-
-def png_path(text):
-    """argparse type for ``--plot PATH``: the folder must exist (checked before training)."""
-    path = Path(text)
-    if not path.parent.is_dir():
-        raise argparse.ArgumentTypeError(f"folder {path.parent} does not exist")
-    return path
 
 
 #: Where ``digitbench train`` saves its model, and where evaluate, predict and plot look for it.
@@ -114,16 +204,43 @@ def add_json_option(parser):
 
 
 def print_json(record):
-    """The machine-readable summary: one JSON object on the last line of stdout."""
-    print(json.dumps(record, default=_json_default))
+    """The machine-readable summary: one JSON object on the last line of stdout.
+
+    Always valid JSON (RFC 8259 has no NaN or Infinity): a non-finite number becomes
+    ``null``, the same "no value" as ``seconds_to_target`` when the target was missed.
+    (Models whose outputs are not finite are refused before anything is printed, so
+    a null here is never a silently wrong score.)
+    """
+    print(json.dumps(plain_json(record), allow_nan=False))
 
 
-def _json_default(value):
+def plain_json(value):
+    """``value`` with NumPy scalars and arrays made plain, and NaN or infinities made None."""
+    if isinstance(value, dict):
+        return {str(k): plain_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [plain_json(v) for v in value]
     if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def load_model_data(args, meta):
+    """The data set to judge a model on (evaluate, plot): ``--dataset``, else the model's.
+
+    When the files found are another data set's, the message says which data set the
+    model records, so that "this is MNIST's file, not Fashion-MNIST's" has its reason.
+    """
+    dataset = args.dataset or meta.get("dataset") or "mnist"
+    try:
+        return dataset, load_mnist(args.data_dir, dataset, progress=show_progress(args))
+    except ForeignFileError as e:
+        if args.dataset:
+            raise
+        raise ForeignFileError(f"{e} (the model {args.model} was trained on {dataset}; "
+                               f"--dataset chooses another)") from None
 
 
 def show_progress(args):

@@ -1,10 +1,11 @@
 """``digitbench plot``: pictures of a trained model (see :mod:`digitbench.plots`)."""
 
 from ..backends import get_backend
-from ..datasets import load_mnist
+from ..data import DATASETS
+from ..files import check_destination
 from ..plots import FILES, write_model_plots
-from .options import (add_backend_option, add_data_options, add_json_option, add_model_option, open_model, out_dir,
-                      print_json)
+from .options import (add_backend_option, add_data_dir_option, add_json_option, add_model_option, load_model_data,
+                      open_model, out_dir, print_json)
 
 
 def add_parser(sub):
@@ -13,16 +14,18 @@ def add_parser(sub):
     p.add_argument("--out-dir", type=out_dir, default=".",
                    help="where to write the PNG files, created if missing (default: .)")
     add_backend_option(p)
-    add_data_options(p)
+    add_data_dir_option(p)
+    p.add_argument("--dataset", choices=DATASETS, help="data set (default: the one the model was trained on)")
     add_json_option(p)
     p.set_defaults(func=run)
 
 
 def run(args):
+    for name in FILES.values():
+        check_destination(args.out_dir / name, "--out-dir")
     params, meta = open_model(args.model)
-    dataset = meta.get("dataset", args.dataset)
-    data = load_mnist(args.data_dir, dataset, progress=False)
-    written = write_model_plots(params, meta, data, get_backend(args.backend), args.out_dir)
+    _, data = load_model_data(args, meta)  # an explicit --dataset wins over the model's
+    written = write_model_plots(params, meta, data, get_backend(args.backend), args.out_dir, source=args.model)
     if "curves" not in written:
         print(f"{args.model}: no training history in the model file; skipped {FILES['curves']}")
     for path in written.values():

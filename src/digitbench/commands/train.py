@@ -6,7 +6,6 @@ Ctrl-C (or SIGTERM) during training leaves the state at the last chunk boundary 
 A resumed run takes every setting from its checkpoint; an option that contradicts it is
 an error, and so is a missing or foreign file: ``--resume`` never starts afresh.
 
-<<<<<<< HEAD
 Exit status: 0 done; 1 an error (one line on stderr); 130 Ctrl-C and 143 SIGTERM (the
 checkpoint saved); 141 standard output was closed (e.g. ``| head -1``): the printing
 stopped, but the run finished and saved what it was asked to.
@@ -18,29 +17,22 @@ import signal
 import sys
 from pathlib import Path
 
-from ..backends import DEFAULT_BACKEND, get_backend
-=======
-from ..checkpointing import resolve_train_args, save_interrupted
->>>>>>> ux
+from ..backends import DEFAULT_BACKEND
 from ..datasets import load_mnist
 from ..errors import UsageError
 from ..plots import plot_history
-<<<<<<< HEAD
 from ..recipe import RECIPES, SCHEDULES, Recipe
-from ..train import Terminated, TrainingInterrupted, TrainState, train
-from .options import (add_backend_option, add_data_options, add_json_option, fraction, non_negative_int, png_path,
-                      positive_float, positive_int, print_json, show_progress)
+from ..errors import Terminated
+from ..files import check_destination, check_distinct
+from ..train import TrainingInterrupted, TrainState, train
+from .options import (add_backend_option, add_data_options, add_json_option, batch_size, check_epochs, fraction,
+                      positive_float, positive_int, print_json, seed_value, show_progress)
+from .runtime import add_threads_option, load_backend, threaded
 
 #: Options whose value a checkpoint fixes (argparse names), besides the recipe's own.
 RESUMED = ("recipe", "seed", "dtype", "target_accuracy", "dataset")
 DEFAULTS = dict(recipe="seed", seed=0, dtype="float32", dataset="mnist", out="model.npz")
 EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_STDOUT_CLOSED = 130, 143, 141
-=======
-from ..train import RECIPES, SCHEDULES, TrainingInterrupted, check_config, train
-from .options import (add_backend_option, add_data_options, add_json_option, fraction, png_path, positive_float,
-                      positive_int, print_json, show_progress)
-from .runtime import add_threads_option, load_backend, threaded
->>>>>>> ux
 
 
 def add_parser(sub):
@@ -52,12 +44,12 @@ def add_parser(sub):
                    help="named defaults for the options below: seed (the default: 30 epochs of momentum SGD with "
                         "a decaying learning rate) or fast (2 epochs, tuned to reach 97%% quickly)")
     p.add_argument("--epochs", type=positive_int, help=f"passes over the training set (seed: {seed['epochs']})")
-    p.add_argument("--batch-size", type=positive_int, help=f"samples per SGD step (seed: {seed['batch_size']})")
+    p.add_argument("--batch-size", type=batch_size, help=f"samples per SGD step (seed: {seed['batch_size']})")
     p.add_argument("--lr", type=positive_float, help=f"initial learning rate (seed: {seed['lr']})")
     p.add_argument("--momentum", type=float, help=f"heavy-ball momentum in [0, 1) (seed: {seed['momentum']})")
     p.add_argument("--schedule", choices=SCHEDULES, help=f"learning-rate schedule (seed: {seed['schedule']})")
     p.add_argument("--decay", type=float, help=f"decay of the inverse-time schedule (seed: {seed['decay']})")
-    p.add_argument("--seed", type=non_negative_int, help="seeds the initial weights and the shuffling (default: 0)")
+    p.add_argument("--seed", type=seed_value, help="seeds the initial weights and the shuffling (default: 0)")
     p.add_argument("--dtype", choices=["float32", "float64"], help="(default: float32)")
     p.add_argument("--target-accuracy", type=fraction, help="test accuracy whose training time to record, e.g. 0.97")
     p.add_argument("--stop-at-target", action="store_true", help="stop as soon as --target-accuracy is reached")
@@ -66,13 +58,28 @@ def add_parser(sub):
                    help="continue an interrupted run from its checkpoint, with its settings")
     p.add_argument("--checkpoint", metavar="PATH",
                    help="where Ctrl-C saves the run (default: beside --out, model.checkpoint.npz)")
-    p.add_argument("--plot", metavar="PATH", type=png_path,
+    p.add_argument("--plot", metavar="PATH",
                    help="also write the loss and accuracy curves to PATH (PNG) at the end")
     add_json_option(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-<<<<<<< HEAD
+    add_threads_option(p)
     # None = not given: a resumed run takes these from its checkpoint
-    p.set_defaults(func=run, backend=None, dataset=None)
+    p.set_defaults(func=threaded(run), backend=None, dataset=None)
+
+
+def check_outputs(args):
+    """Every file this run may write, checked before any work: the model, the Ctrl-C
+    checkpoint and the plot, each writable and no two the same file."""
+    outputs = {"--out": args.out} if args.out else {}
+    outputs["--checkpoint"] = args.checkpoint or default_checkpoint_path(args.out)
+    if args.plot:
+        outputs["--plot"] = args.plot
+    for option, path in outputs.items():
+        check_destination(path, option)
+    options = list(outputs)
+    for i, first in enumerate(options):
+        for second in options[i + 1:]:
+            check_distinct(outputs[first], outputs[second], first, second)
 
 
 def run(args):
@@ -81,24 +88,9 @@ def run(args):
     recipe = Recipe.named(args.recipe, **{k: getattr(args, k) for k in RECIPES[args.recipe]}, seed=args.seed,
                           dtype=args.dtype, target_accuracy=args.target_accuracy,
                           stop_at_target=args.stop_at_target)  # checked before the data are loaded
-    backend = get_backend(args.backend)
-=======
-    add_threads_option(p)
-    # None = not given: a resumed run takes these from its checkpoint (see checkpointing.py)
-    p.set_defaults(func=threaded(run), backend=None, dataset=None)
-
-
-def run(args):
-    resume = resolve_train_args(args)  # fills the options left unset, from a checkpoint or the defaults
-    recipe = dict(RECIPES[args.recipe])
-    for key in recipe:
-        value = getattr(args, key, None)
-        if value is not None:
-            recipe[key] = value
-    check_config(recipe["epochs"], recipe["batch_size"], recipe["lr"], recipe["momentum"], args.target_accuracy,
-                 recipe["decay"])  # before the data are loaded: a bad option fails at once
+    check_epochs(recipe.epochs, recipe.batch_size)
+    check_outputs(args)
     backend = load_backend(args.backend)
->>>>>>> ux
     data = load_mnist(args.data_dir, args.dataset, progress=show_progress(args))
 
     def report(h):
@@ -162,7 +154,7 @@ class Stdout:
 
 @contextlib.contextmanager
 def sigterm_as_interrupt():
-    """SIGTERM raises :class:`~digitbench.train.Terminated` (a KeyboardInterrupt) while inside."""
+    """SIGTERM raises :class:`~digitbench.errors.Terminated` (a KeyboardInterrupt) while inside."""
     def handler(signum, frame):
         raise Terminated()
 
