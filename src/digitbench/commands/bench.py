@@ -223,4 +223,5 @@ def _sweep_title(result):
     m = result["machine"]
     fixed = (f"{result['threads']} thread{'s' if result['threads'] > 1 else ''}" if result["sweep"] == "batch"
              else f"batch {result['batch_size']}")
-    return f"{m['cpu']}, {m['cores']} cores; {fixed}; float32"
+    quick = " (--quick: tiny points, a smoke test, not a measurement)" if result["quick"] else ""
+    return f"{m['cpu']}, {m['cores']} cores; {fixed}; float32{quick}"
