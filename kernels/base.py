@@ -89,6 +89,11 @@ class Backend:
     #: The most SGD steps one ``train_batches`` call should get (int), or None for any
     #: number. The trainer and ``bench`` cut their chunks to it (the naive backend: 1).
     steps_per_call = None
+    #: How the last ``train_batches`` call chose its thread count: a dict with
+    #: ``threads``, ``max_threads`` and ``reason`` (the numba backend times its chunks
+    #: and falls back to fewer threads on a busy machine), or None for a backend that
+    #: does not choose. The trainer puts it in its summary.
+    thread_choice = None
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

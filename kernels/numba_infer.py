@@ -75,7 +75,7 @@ def relu_range(first, last, z, a):
     """a = max(z, 0) for rows first:last."""
     for i in range(first, last):
         for h in range(z.shape[1]):
-            a[i, h] = z[i, h] if z[i, h] > 0 else 0
+            a[i, h] = 0 if z[i, h] <= 0 else z[i, h]  # a NaN stays NaN, as in np.maximum
 
 
 @njit(cache=True)
@@ -198,7 +198,7 @@ def relu_bias_rows(n, z, b, a):
     for i in range(n):
         for h in range(z.shape[1]):
             v = z[i, h] + b[h]
-            a[i, h] = v if v > 0 else 0
+            a[i, h] = 0 if v <= 0 else v  # a NaN stays NaN, as in np.maximum
 
 
 @njit(cache=True, parallel=True)

@@ -91,7 +91,7 @@ def relu_rows(n, z, a):
     """a = max(z, 0) for the first n rows."""
     for i in range(n):
         for h in range(z.shape[1]):
-            a[i, h] = z[i, h] if z[i, h] > 0 else 0
+            a[i, h] = 0 if z[i, h] <= 0 else z[i, h]  # a NaN stays NaN, as in np.maximum
 
 
 @njit(cache=True, inline="always")

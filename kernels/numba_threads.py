@@ -131,7 +131,7 @@ class ThreadChooser:
                 self._probe_now = True
                 self.recent[threads] = [per_step]
             if self.reason.endswith("not measured yet"):
-                self.reason = f"{threads} threads (the most allowed); no other count measured yet"
+                self.reason = f"{_threads(threads)} (the most allowed); no other count measured yet"
             return
         self.budget = max(0.0, self.budget - seconds)
         current = min(self.recent[self.threads])
@@ -140,11 +140,11 @@ class ThreadChooser:
             old = self.threads
             self.threads = threads
             self._ramp = FIRST_STEPS
-            self.reason = (f"{threads} threads measured faster than {old} "
+            self.reason = (f"{_threads(threads)} measured faster than {old} "
                            f"({per_step * 1e6:.0f} vs {current * 1e6:.0f} us a step)"
                            + (busy if threads < self.max_threads else ""))
         else:
-            self.reason = (f"{self.threads} threads measured fastest "
+            self.reason = (f"{_threads(self.threads)} measured fastest "
                            f"({current * 1e6:.0f} vs {per_step * 1e6:.0f} us a step at {threads})"
                            + (busy if self.threads < self.max_threads else ""))
 
@@ -153,3 +153,8 @@ class ThreadChooser:
         """The choice as a small JSON-able dict: threads, max_threads, reason, seconds_per_step."""
         return {"threads": self.threads, "max_threads": self.max_threads, "reason": self.reason,
                 "seconds_per_step": {t: min(s) for t, s in sorted(self.recent.items())}}
+
+
+def _threads(n):
+    """ "1 thread", "2 threads"."""
+    return f"{n} thread" if n == 1 else f"{n} threads"

@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
 PAGES = [REPO / "README.md", *sorted(DOCS.glob("*.md"))]
 #: Pages that another branch adds; a link to them may dangle until it is merged.
-PENDING = {DOCS / "errors.md"}
+PENDING = set()
 
 pytestmark = pytest.mark.skipif(not (REPO / "README.md").is_file(), reason="documentation not shipped in the wheel")
 
@@ -90,14 +90,15 @@ def test_python_api_page_runs(tmp_path, monkeypatch):
     blocks = python_blocks(DOCS / "python-api.md")
     assert len(blocks) >= 4
     namespace = {}
-    skipped = []
     for block in blocks:
-        if "digitbench.train(" in block and not callable(getattr(digitbench, "train", None)):
-            skipped.append(block)  # the top-level train() comes with another branch
-            digitbench.save_model("model.npz", digitbench.init_params(0), dataset="mnist")
-            continue
         exec(compile(block, "docs/python-api.md", "exec"), namespace)
     assert namespace["proba"].shape == (100, 10) and 0 <= namespace["accuracy"] <= 1
     assert np.allclose(namespace["P"].sum(axis=1), 1)
-    if skipped:
-        pytest.xfail("digitbench.train(...) is not in this tree yet; the rest of the page ran")
+    assert namespace["result"].epochs_run == 1 and namespace["model"].params is not None
+
+
+def test_train_takes_a_recipe_by_name():
+    data = synthetic_data()
+    small = MnistData(data.train_images[:256], data.train_labels[:256], data.test_images[:64], data.test_labels[:64])
+    result = digitbench.train("numpy", small, recipe="fast", epochs=1)
+    assert result.config["lr"] == digitbench.Recipe.named("fast").lr and result.epochs_run == 1

@@ -7,7 +7,7 @@ training). Issue 12, items 2, 6, 7 and 8.
 
 import pytest
 
-from digitbench.commands.options import MAX_SEED, TRAIN_IMAGES
+from digitbench.commands.options import MAX_SEED, TRAIN_IMAGES  # noqa: F401  (MAX_SEED: recipe.py's)
 from hostile import Workspace, attempt
 
 NO_DATA = ["--data-dir", "/nonexistent-digitbench-data"]
@@ -30,7 +30,7 @@ OPTIONS = [
     (["train", "--batch-size", str(TRAIN_IMAGES + 1)], "more than the 60,000 training images"),
     (["train", "--batch-size", "1000000000000"], "60000 is the largest"),
     (["train", "--epochs", "1000000000"], "epochs"),
-    (["train", "--epochs", "100000"], "capped at 1.0 MiB: at most"),
+    (["train", "--epochs", "100000"], "a model file holds one history record an epoch"),
     (["train", "--lr", "1e309"], "must be a positive number"),
     (["train", "--momentum", "1"], "--momentum must be in [0, 1)"),
     (["train", "--momentum", "nan"], "--momentum must be in [0, 1)"),
@@ -45,7 +45,7 @@ OPTIONS = [
     (["experiment", "softmax-overflow", "--seed", "-1"], "outside 0 .."),
     (["experiment", "softmax-overflow", "--subset", "60001"], "more than 60,000, the training images there are"),
     (["experiment", "softmax-overflow", "--test-subset", "10001"], "more than 10,000, the test images there are"),
-    (["experiment", "softmax-overflow", "--epochs", "1000000000"], "more than this machine's"),
+    (["experiment", "softmax-overflow", "--epochs", "1000000000"], "a model file holds one history record an epoch"),
     (["experiment", "softmax-overflow", "--momentum", "1"], "--momentum must be in [0, 1)"),
     (["experiment", "sigmoid", "--norm-every", "0"], "must be positive"),
     (["bench", "--batch-size", "10000000000"], "60000 is the largest"),
@@ -81,11 +81,9 @@ OUTPUTS = [
     (["train", "--plot", "/proc/c.png"], "cannot write in folder /proc"),
     (["train", "--out", "keep.npz/m.npz"], "folder keep.npz is not a folder"),
     (["plot", "--model", "keep.npz", "--out-dir", "/proc"], "cannot write in folder /proc"),
-    (["plot", "--model", "keep.npz", "--out-dir", "nodir"], "folder nodir does not exist"),
     (["plot", "--model", "keep.npz", "--out-dir", "fifo"], "folder fifo is not a folder"),
     (["plot", "--model", "keep.npz", "--out-dir", "keep.npz"], "folder keep.npz is not a folder"),
     (["experiment", "softmax-overflow", "--out-dir", "/proc"], "cannot write in folder /proc"),
-    (["experiment", "softmax-overflow", "--out-dir", "nodir"], "folder nodir does not exist"),
     (["experiment", "sigmoid", "--out-dir", "keep.npz"], "folder keep.npz is not a folder"),
     (["bench", "--plot", "nodir/b.png"], "--plot nodir/b.png: folder nodir does not exist"),
     (["bench", "--plot", "adir"], "--plot adir: is a folder"),

@@ -72,3 +72,16 @@ def test_predict_takes_the_first_maximum_as_numpy_does():
     labels = np.empty(3, np.int64)
     argmax_rows(p, labels)
     assert np.array_equal(labels, np.argmax(p, axis=1))
+
+
+@pytest.mark.parametrize("rows", [5, 300])
+def test_overflowing_weights_give_non_finite_outputs_as_numpy_does(rows):
+    """relu must let a NaN through (as np.maximum does): otherwise an overflowing model
+    (inf - inf = NaN in layer 1) answers a finite, uniform 0.1 and is scored silently."""
+    params = init_params(0, np.float32)
+    params = params._replace(W1=np.sign(params.W1) * np.float32(3e38))
+    X = np.random.default_rng(0).integers(0, 256, (rows, 784)).astype(np.uint8)
+    with np.errstate(all="ignore"):
+        reference = np.isfinite(get_backend("numpy").forward(params, X)).all(axis=1)
+    assert not reference.any()
+    assert np.array_equal(np.isfinite(get_backend("numba").forward(params, X)).all(axis=1), reference)

@@ -115,3 +115,18 @@ def test_divergence_stops_with_a_clear_message(mnist_data):
         train(get_backend("numpy"), data, epochs=2, lr=1e5, momentum=0.0, params=params)
     e = info.value  # where it happened, as fields too (the experiments read them)
     assert (e.epoch, e.step, e.steps_per_epoch, e.lr) == (1, 3, 32, 1e5) and not np.isfinite(e.loss)
+
+
+def test_the_summary_says_how_many_threads_trained_and_why():
+    """numba chooses its thread count by timing (kernels/numba_threads.py); the result,
+    the summary line and --json say what it chose and why. NumPy does not choose."""
+    from digitbench.datasets import synthetic_data
+
+    small = synthetic_data()
+    small = type(small)(small.train_images[:640], small.train_labels[:640], small.test_images[:64],
+                        small.test_labels[:64])
+    numba_result = train("numba", small, epochs=1, batch_size=64)
+    assert set(numba_result.threads) >= {"threads", "max_threads", "reason"}
+    assert 1 <= numba_result.threads["threads"] <= numba_result.threads["max_threads"]
+    assert numba_result.summary()["threads"] == numba_result.threads
+    assert train("numpy", small, epochs=1, batch_size=64).threads is None

@@ -100,7 +100,7 @@ def _cli(v):
 MODEL_FIELDS = {
     "dtype": (_one_of(DTYPES), f"one of {', '.join(DTYPES)}"),
     "backend": (_text, "a name"),
-    "seed": (_optional(_whole(0, MAX_SEED)), "a whole number from 0 to 2**64 - 1"),
+    "seed": (_optional(_whole(0, MAX_SEED)), "a whole number from 0 to 2**32 - 1"),
     "dataset": (_one_of(DATASETS), f"one of {', '.join(DATASETS)}"),
     "test_accuracy": (_optional(_fraction), "a fraction in [0, 1]"),
     "recipe": (_optional(_one_of(RECIPES)), f"one of {', '.join(RECIPES)}"),

@@ -25,6 +25,7 @@ import numpy as np
 from .backends import DEFAULT_BACKEND, get_backend
 from .datasets import load_mnist
 from .errors import TrainingDiverged, UsageError
+from .model import Model
 from .model_io import load_checkpoint, save_checkpoint, save_model
 from .params import Params, copy_params, init_params, zeros_like_params
 from .pixels import scale_pixels
@@ -125,6 +126,7 @@ class TrainResult:
     seconds_to_target: float = None  # training clock when the target was first reached
     warmup_seconds: float = 0.0  # compiling or loading jitted kernels, before the clock starts
     history: list = field(default_factory=list)  # one dict per epoch
+    threads: dict = None  # Backend.thread_choice after the run: the thread count and why
     config: dict = field(default_factory=dict)  # the Recipe, as a dict
 
     def summary(self):
@@ -137,9 +139,17 @@ class TrainResult:
             "eval_seconds": round(self.eval_seconds, 4),
             "warmup_seconds": round(self.warmup_seconds, 4),
             "seconds_to_target": None if self.seconds_to_target is None else round(self.seconds_to_target, 4),
+            "threads": self.threads,
             **{k: v for k, v in self.config.items() if k != "backend"},
             "history": self.history,
         }
+
+    @property
+    def model(self):
+        """The trained network as a :class:`~digitbench.model.Model`, which predicts from
+        image files, PIL images and arrays (``result.model.predict([...])``)."""
+        return Model(self.params, {"backend": self.backend, "test_accuracy": self.test_accuracy,
+                                   "config": self.config, "history": self.history})
 
     def save(self, path, **meta):
         """Save the trained model with its run's metadata (and ``meta``) to ``path``."""
@@ -181,7 +191,7 @@ def train(backend=DEFAULT_BACKEND, data=None, *, recipe=None, params=None, progr
     backend : Backend or str, e.g. "numba" (see :func:`digitbench.get_backend`)
     data : MnistData (uint8 images (n, 784), integer labels), optional; default:
         :func:`digitbench.load_mnist`'s MNIST
-    recipe : Recipe, optional; default: the seed recipe, with ``settings`` on top
+    recipe : Recipe or its name ("seed", "fast"), optional; default: the seed recipe; ``settings`` on top
     settings : Recipe's fields (epochs, batch_size, lr, momentum, schedule, decay, seed,
         dtype, target_accuracy, stop_at_target)
     params : Params, optional starting point (default: ``init_params(seed, dtype)``)
@@ -230,6 +240,8 @@ def _recipe(recipe, settings, params, resume):
     """The run's Recipe: given, or the seed recipe with ``settings``; the dtype of ``params``."""
     if recipe is None and not settings and resume is not None:
         recipe = resume.recipe
+    if isinstance(recipe, str):  # a recipe's name: "seed" or "fast"
+        recipe = Recipe.named(recipe)
     recipe = Recipe(**settings) if recipe is None else recipe.replace(**settings)
     if params is not None and params.W1.dtype.name != recipe.dtype:
         recipe = recipe.replace(dtype=params.W1.dtype.name)
@@ -336,4 +348,5 @@ class _Run:
         return TrainResult(params=state.params, backend=self.backend.name, epochs_run=state.epoch - 1,
                            train_seconds=state.train_clock, eval_seconds=state.eval_clock,
                            test_accuracy=state.test_acc, seconds_to_target=state.reached_at,
-                           warmup_seconds=warmup_seconds, history=state.history, config=self.recipe.as_dict())
+                           warmup_seconds=warmup_seconds, history=state.history, config=self.recipe.as_dict(),
+                           threads=self.backend.thread_choice)

@@ -10,7 +10,7 @@ from ..plots import (plot_experiment_initialization, plot_experiment_learning_ra
                      plot_experiment_softmax_overflow, save_figure)
 from ..recipe import Recipe
 from .options import (TEST_IMAGES, TRAIN_IMAGES, add_backend_option, add_data_options, add_json_option, at_most,
-                      check_epochs, out_dir, positive_int, print_json, seed_value)
+                      out_dir, positive_int, print_json, seed_value)
 from .runtime import add_threads_option, load_backend, threaded
 
 #: name -> the function that draws its figure from its Results
@@ -46,12 +46,11 @@ def add_parser(sub):
 def run(args):
     module, subset, epochs, _ = EXPERIMENTS[args.name]
     draw = FIGURES[args.name]
-    if args.momentum is not None:
-        Recipe(momentum=args.momentum)  # the one check of training settings, before the data are loaded
+    # the one check of training settings, before the data are loaded
+    Recipe(**{k: v for k, v in (("momentum", args.momentum), ("epochs", args.epochs)) if v is not None})
     check_destination(args.out_dir / f"experiment-{args.name}.png", "--out-dir")
     args.subset = args.subset or subset
     args.epochs = args.epochs or epochs
-    check_epochs(args.epochs, 1, model_file=False)  # batch size 1: the most steps there can be
     backend = load_backend(args.backend)
     t0 = time.perf_counter()
     data = load_subset(args.data_dir, args.subset, args.test_subset, args.dataset)

@@ -18,19 +18,12 @@ from ..data import DATASETS, RAW_SIZES
 from ..datasets import load_mnist
 from ..errors import ForeignFileError, UsageError
 from ..model import load_model
-from ..model_io import MAX_META_BYTES
 from ..params import LAYER_SIZES
+from ..recipe import MAX_SEED
 
 #: Training images of MNIST and of Fashion-MNIST alike: the largest batch there is.
 TRAIN_IMAGES = RAW_SIZES["train-labels-idx1-ubyte"] - 8  # 60,000
 TEST_IMAGES = RAW_SIZES["t10k-labels-idx1-ubyte"] - 8  # 10,000
-#: Seeds are 32-bit unsigned: the range every NumPy generator and numba accept alike.
-MAX_SEED = 2**32 - 1
-#: Bytes of one epoch's record in a model's training history, as JSON, at its longest
-#: (every float at full precision): the metadata's cap bounds the epochs a model can keep.
-HISTORY_RECORD_BYTES = len(json.dumps({"epoch": 10**9, "loss": -1.2345678901234567e-300,
-                                       "train_accuracy": 0.12345678901234567, "test_accuracy": 0.12345678901234567,
-                                       "seconds": 12345.678901234567, "lr": -1.2345678901234567e-300})) + 2
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -129,22 +122,6 @@ def check_memory(count, each, what):
                          f"more than this machine's {_size(memory)} of memory")
 
 
-def check_epochs(epochs, batch, option="--epochs", model_file=True):
-    """Refuse more epochs than a model file can record, or than memory can schedule.
-
-    A model keeps one history record per epoch (at most :data:`HISTORY_RECORD_BYTES`
-    each) in metadata capped at ``model_io.MAX_META_BYTES``, so a longer run would
-    write a model that cannot be loaded (``model_file=False``: no such limit); and each
-    step's learning rate takes 8 bytes.
-    """
-    most = MAX_META_BYTES // HISTORY_RECORD_BYTES
-    if model_file and epochs > most:
-        raise UsageError(f"{option} {epochs}: a model keeps a {HISTORY_RECORD_BYTES}-byte record per epoch in its "
-                         f"metadata, which is capped at {_size(MAX_META_BYTES)}: at most {most:,} epochs")
-    steps = epochs * -(-TRAIN_IMAGES // batch)
-    check_memory(steps, 8, f"{option} {epochs} with batch size {batch} ({steps:,} steps, a learning rate each)")
-
-
 def _size(n):
     for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
         if n < 1024 or unit == "PiB":
@@ -176,12 +153,17 @@ def open_model(path):
 
 
 def out_dir(text):
-    """argparse type for ``--out-dir``: the folder, created (parents too) if missing."""
+    """argparse type for ``--out-dir``: the folder, created (parents too) if missing.
+
+    A folder that cannot be created (a file in the way, no permission) is left to the
+    command's :func:`~digitbench.files.check_destination`, which names the reason in
+    one line before any work starts.
+    """
     path = Path(text)
     try:
         path.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise argparse.ArgumentTypeError(f"cannot create folder {path}: {e.strerror or e}") from None
+    except OSError:
+        pass
     return path
 
 

@@ -25,7 +25,7 @@ from ..recipe import RECIPES, SCHEDULES, Recipe
 from ..errors import Terminated
 from ..files import check_destination, check_distinct
 from ..train import TrainingInterrupted, TrainState, train
-from .options import (add_backend_option, add_data_options, add_json_option, batch_size, check_epochs, fraction,
+from .options import (add_backend_option, add_data_options, add_json_option, batch_size, fraction,
                       positive_float, positive_int, print_json, seed_value, show_progress)
 from .runtime import add_threads_option, load_backend, threaded
 
@@ -88,7 +88,6 @@ def run(args):
     recipe = Recipe.named(args.recipe, **{k: getattr(args, k) for k in RECIPES[args.recipe]}, seed=args.seed,
                           dtype=args.dtype, target_accuracy=args.target_accuracy,
                           stop_at_target=args.stop_at_target)  # checked before the data are loaded
-    check_epochs(recipe.epochs, recipe.batch_size)
     check_outputs(args)
     backend = load_backend(args.backend)
     data = load_mnist(args.data_dir, args.dataset, progress=show_progress(args))
@@ -112,6 +111,9 @@ def run(args):
               f"{result.train_seconds:.2f} s of training (+{result.eval_seconds:.2f} s evaluating"
               + (f", +{result.warmup_seconds:.2f} s compiling or loading kernels" if result.warmup_seconds else "")
               + f"){target}")
+    if result.threads:
+        out.print(f"threads: {result.threads['threads']} of {result.threads['max_threads']} "
+                  f"({result.threads['reason']})")
     if args.out:
         result.save(args.out, dataset=args.dataset, recipe=args.recipe)
         out.print(f"saved {args.out}")
