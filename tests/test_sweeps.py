@@ -99,3 +99,14 @@ def test_cli_threads_sweep_runs_each_count_in_a_fresh_process(tmp_path, capsys, 
     assert [(p["name"], p["threads"], p["batch_size"]) for p in record["points"]] == \
         [("numpy", 1, 64), ("numpy", 2, 64)]
     assert np.all([p["infer_samples_per_s"] > 0 for p in record["points"]])
+
+
+def test_sweeps_hold_numba_at_the_stated_threads():
+    class Adaptive:  # stands for the numba backend, whose thread choice adapts by default
+        name, adaptive_threads, thread_choice = "adaptive", True, {"threads": 1, "max_threads": 2, "reason": "r"}
+
+    backend = Adaptive()
+    table = bench.BackendContender(backend, 2)
+    assert backend.adaptive_threads and table.thread_choice["threads"] == 1  # bench's table: what train does
+    swept = bench.BackendContender(backend, 2, adaptive=False)
+    assert backend.adaptive_threads is False and "adaptive thread choice off" in swept.threads_note

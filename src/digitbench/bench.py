@@ -216,12 +216,21 @@ class BackendContender:
     kind = "digitbench"
     version = None  # the peers state their library's version
 
-    def __init__(self, backend, threads=None):
+    def __init__(self, backend, threads=None, adaptive=True):
         self.backend = backend
         self.name = backend.name
         self.slow = backend.name == "naive"
         self.sparse_input = backend.name in SPARSE_INPUT_BACKENDS
         self.threads_note = "threadpoolctl and numba.set_num_threads" if threads else ""
+        if not adaptive and hasattr(backend, "adaptive_threads"):
+            # a sweep measures the thread count it states: no switching to fewer threads
+            backend.adaptive_threads = False
+            self.threads_note += " (fixed: adaptive thread choice off)"
+
+    @property
+    def thread_choice(self):
+        """The backend's thread count in use and why (numba chooses by timing), or None."""
+        return self.backend.thread_choice
 
     def prepare(self, data, batch_size, seed=0):
         """Keep the data; compile (``warmup()``, then one tiny call of each operation)."""

@@ -48,6 +48,8 @@ def format_table(records, peak, with_ratios):
              for row in [head] + rows]
     lines.insert(1, "-" * len(lines[0]))
     lines += failed
+    lines += [f"{r['name']} trained on {r['thread_choice']['threads']} of {r['thread_choice']['max_threads']} "
+              f"threads: {r['thread_choice']['reason']}" for r in records if r.get("thread_choice")]
     gflop = train_flops_per_sample() * TRAIN_SAMPLES / 1e9
     lines.append(f"an epoch is {gflop:.2f} GFLOP dense ({train_flops_per_sample():,} per sample): {gflop / peak:.3f} s "
                  f"at the GEMM peak of {peak:.1f} GFLOP/s; '% peak dense' is that floor over the epoch time")

@@ -79,7 +79,7 @@ def run(args):
             check_distinct(plot, args.out_json, "--plot", "--out-json")
     repeats = args.repeats or (1 if args.quick else 3)
     bench.prepare_threads(args.threads)  # before numba is imported (get_backend imports it)
-    contenders = [bench.BackendContender(load_backend(n), args.threads) for n in names]
+    contenders = [bench.BackendContender(load_backend(n), args.threads, adaptive=not args.sweep) for n in names]
     if args.peers:
         contenders += make_peers(args.threads)  # imported now: jax reads its thread flags here
     if args.synthetic:
@@ -156,7 +156,8 @@ def _measure_one(c, data, args, repeats):
             raise
         print(f"  {c.name}: not measured ({bench.one_line(e)})", flush=True)
         return {"name": c.name, "kind": c.kind, "version": c.version, "error": bench.one_line(e)}
-    record |= {"prepare_seconds": prepare_seconds, "version": c.version, "threads_note": c.threads_note}
+    record |= {"prepare_seconds": prepare_seconds, "version": c.version, "threads_note": c.threads_note,
+               "thread_choice": getattr(c, "thread_choice", None)}
     print(f"  {c.name}: {record['train_samples_per_s']:,.0f} samples/s training; start-up "
           f"{prepare_seconds:.2f} s, first call {record['first_call_seconds']:.2f} s (never in the throughput)",
           flush=True)
