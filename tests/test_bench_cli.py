@@ -9,7 +9,6 @@ import json
 import pytest
 
 from digitbench import bench, cli
-from digitbench.bench import format_targets
 
 
 def run(argv, capsys):
@@ -27,17 +26,6 @@ def test_flop_count_matches_the_layer_sizes():
     assert bench.inference_flops_per_sample() == 218_368
 
 
-def test_targets_are_checked_in_the_right_direction():
-    records = [{"name": "numba", "train_vs_pytorch": 3.6, "epoch_seconds": 0.3},
-               {"name": "numpy", "train_vs_pytorch": 1.4, "epoch_seconds": 1.0}]
-    met = {(t["contender"], t["metric"]): t["met"] for t in bench.check_targets(records)}
-    assert met == {("numba", "train_vs_pytorch"): True, ("numpy", "train_vs_pytorch"): False,
-                   ("numba", "epoch_seconds"): False}
-    unmeasured = bench.check_targets([{"name": "numpy", "epoch_seconds": 1.0}])
-    assert all(t["met"] is None for t in unmeasured)
-    assert "add --peers" in format_targets(unmeasured, with_peers=False)
-
-
 def test_quick_bench_writes_json_and_png(tmp_path, data_dir, capsys):
     png, out_json = tmp_path / "bench.png", tmp_path / "bench.json"
     code, out, err = run(["bench", "--quick", "--backends", "numpy", "--threads", "1", "--data-dir", str(data_dir),
@@ -53,7 +41,17 @@ def test_quick_bench_writes_json_and_png(tmp_path, data_dir, capsys):
     assert numpy_record["name"] == "numpy" and numpy_record["epoch_extrapolated"]
     assert numpy_record["train_samples_timed"] == 4096 and numpy_record["infer_samples_timed"] == 10_000
     assert numpy_record["train_samples_per_s"] > 0 and 0 < numpy_record["share_of_peak"] < 1.5
+    assert numpy_record["first_call_seconds"] > 0 and numpy_record["prepare_seconds"] > 0
+    # a dense backend executes the dense count: both shares are the same figure
+    assert numpy_record["share_of_peak_done"] == numpy_record["share_of_peak"]
     assert "numpy" in out and "GFLOP" in out and "speed targets" in out
+    # every table states its machine, versions and threads; --quick judges no target
+    assert record["machine"]["cores"] >= 1 and record["machine"]["versions"]["numpy"]
+    assert out.startswith("machine: ") and "versions: python" in out and "threads: 1 for every contender" in out
+    assert all(t["met"] is None and t["status"].startswith("not judged") for t in record["targets"])
+    (target_line,) = [line for line in out.splitlines() if line.startswith("speed targets")]
+    assert target_line.endswith("not judged: --quick figures are extrapolated")
+    assert record["time_to_target"] == {}  # not with --quick
 
 
 def test_synthetic_data_needs_no_files(tmp_path, capsys):

@@ -1,15 +1,26 @@
 """What ``digitbench bench`` measures, and how: throughput, latency, and the FLOP floor.
 
-Every contender (each digitbench backend, and with ``--peers`` PyTorch and scikit-learn,
-see :mod:`digitbench.peers`) is measured in the same process, with the same batch size
-and the same, explicitly set number of threads, on the same data:
+Every contender (each digitbench backend, and with ``--peers`` PyTorch eager and
+compiled, JAX step and scan, scikit-learn: :mod:`digitbench.peers`) is measured in the
+same process, with the same batch size and the same, explicitly set number of threads,
+on the same data:
 
+- start-up: imports, building the model, compiling (numba, XLA, inductor) the shapes of
+  a tiny warm-up; then the first call of the timed pass, whose excess over the steady
+  time is what compiling the pass's own shapes cost ("first call"). Never in the
+  throughput figures;
 - training throughput: samples per second of SGD with momentum 0.9 over a seeded
   permutation of the training set (a whole epoch, or fewer samples, extrapolated, when
   ``--quick`` or for the naive backend); best of ``repeats``;
 - inference throughput: predicted labels for the 10,000 test images (fewer for the
   naive backend, extrapolated); best of ``repeats``;
 - latency: the median time to classify one image.
+
+A contender has ``name``, ``kind`` ("digitbench" or "peer"), ``version``,
+``threads_note``, ``slow``, ``prepare(data, batch_size, seed)``, ``reset(seed)``,
+``train(order, lrs=None)`` (one SGD step per batch of the rows ``order``, one
+learning rate per step, default :data:`LR`), ``weights()`` (the current ``Params``)
+and ``predict(X)`` (labels).
 
 The FLOP floor. Per sample, with layer sizes (784, 128, 64, 10), the matrix products do
 ``m = 784*128 + 128*64 + 64*10 = 109,184`` multiply-adds each way::
@@ -23,11 +34,23 @@ so an epoch of 60,000 samples is 27.26 GFLOP (bias, ReLU and softmax add under 1
 Divided by the machine's measured single-precision GEMM rate (NumPy matmul of large
 float32 matrices with the same threads), that is the shortest time an epoch could take;
 "share of peak" is that floor over the measured epoch time.
+
+Work done. A backend that skips zero pixels (numba's sparse first layer: MNIST is about
+81% zeros) does less than that: per sample with ``nnz`` non-zero pixels, layer 1's
+forward and its weight gradient cost ``nnz * 128`` multiply-adds each, the dense
+layers ``3 * (128*64 + 64*10)``::
+
+    executed FLOP per sample = 2 * (2 * 128 * nnz + 3 * 8,832)
+
+counted from the pixels of the samples actually timed. Its share of the GEMM peak is
+that work over the time, beside the dense-equivalent figure (which can pass 100% for
+a sparse backend, being work not done).
 """
 
 import contextlib
 import math
 import os
+import platform
 import statistics
 import sys
 import time
@@ -44,7 +67,11 @@ QUICK_TRAIN_SAMPLES = 4_096
 #: The naive backend runs pure Python loops: it is timed on this many batches only.
 NAIVE_BATCHES = 3
 NAIVE_INFER_SAMPLES = 100
+#: The throughput runs' recipe (heavy-ball momentum SGD, constant rate), the same for
+#: every contender.
 LR, MOMENTUM = 0.01, 0.9
+#: Backends that skip the zero pixels in layer 1 (their work is counted from the data).
+SPARSE_INPUT_BACKENDS = ("numba",)
 
 
 # --------------------------------------------------------------------------- FLOP counts
@@ -59,6 +86,14 @@ def train_flops_per_sample(layer_sizes=LAYER_SIZES):
     """FLOP of one training sample: forward, weight gradients, and input gradients of
     every layer but the first (see the module docstring): 6m - 2*784*128 = 454,400."""
     return 6 * multiply_adds(layer_sizes) - 2 * layer_sizes[0] * layer_sizes[1]
+
+
+def executed_train_flops(nnz, n_samples, layer_sizes=LAYER_SIZES):
+    """FLOP a sparse-input backend executes for ``n_samples`` with ``nnz`` non-zero pixels
+    in all: layer 1 forward and weight gradient ``nnz * 128`` multiply-adds each, the
+    other layers as dense (see the module docstring)."""
+    dense = multiply_adds(layer_sizes) - layer_sizes[0] * layer_sizes[1]
+    return 2 * (2 * layer_sizes[1] * nnz + 3 * dense * n_samples)
 
 
 def inference_flops_per_sample(layer_sizes=LAYER_SIZES):
@@ -142,14 +177,34 @@ def gemm_peak(n=2048, repeats=5, seed=0):
     B = rng.random((n, n), dtype=np.float32)
     C = np.empty((n, n), dtype=np.float32)
     np.matmul(A, B, out=C)  # warm-up: threads started, pages touched
-    best = min(_timed(np.matmul, A, B, out=C) for _ in range(repeats))
+    best = min(timed(np.matmul, A, B, out=C) for _ in range(repeats))
     return 2 * n ** 3 / best / 1e9
 
 
-def _timed(fn, *args, **kwargs):
+def timed(fn, *args, **kwargs):
     t0 = time.perf_counter()
     fn(*args, **kwargs)
     return time.perf_counter() - t0
+
+
+def step_rates(order, batch_size, lrs=None):
+    """One learning rate per step of ``order`` in batches: ``lrs``, or :data:`LR` throughout.
+
+    Returns
+    -------
+    ndarray of shape (ceil(len(order) / batch_size),), float64
+    """
+    steps = math.ceil(len(order) / batch_size)
+    rates = np.full(steps, LR) if lrs is None else np.asarray(lrs, dtype=np.float64)
+    if len(rates) != steps:
+        raise ValueError(f"{len(rates)} learning rates for {steps} steps")
+    return rates
+
+
+def one_line(error):
+    """An exception as one line: its type and the first line of its message."""
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}"[:200]
 
 
 # --------------------------------------------------------------------------- contenders
@@ -161,29 +216,49 @@ class BackendContender:
     kind = "digitbench"
     version = None  # the peers state their library's version
 
-    def __init__(self, backend):
+    def __init__(self, backend, threads=None, adaptive=True):
         self.backend = backend
         self.name = backend.name
         self.slow = backend.name == "naive"
+        self.sparse_input = backend.name in SPARSE_INPUT_BACKENDS
+        self.threads_note = "threadpoolctl and numba.set_num_threads" if threads else ""
+        if not adaptive and hasattr(backend, "adaptive_threads"):
+            # a sweep measures the thread count it states: no switching to fewer threads
+            backend.adaptive_threads = False
+            self.threads_note += " (fixed: adaptive thread choice off)"
+
+    @property
+    def thread_choice(self):
+        """The backend's thread count in use and why (numba chooses by timing), or None."""
+        return self.backend.thread_choice
 
     def prepare(self, data, batch_size, seed=0):
         """Keep the data; compile (``warmup()``, then one tiny call of each operation)."""
         self.images, self.labels = data.train_images, np.ascontiguousarray(data.train_labels, dtype=np.int64)
         self.test = scale_pixels(data.test_images, np.float32)
-        self.params = init_params(seed, np.float32)
-        self.velocity = zeros_like_params(self.params)
         self.batch_size = batch_size
+        self.reset(seed)
         self.backend.warmup()
         self.train(np.arange(2, dtype=np.int64))
-        self.predict(self.test[:2])
+        self.predict(self.test[:1])
+        self.reset(seed)
 
-    def train(self, order):
+    def reset(self, seed):
+        """Weights ``init_params(seed)``, momentum zero."""
+        self.params = init_params(seed, np.float32)
+        self.velocity = zeros_like_params(self.params)
+
+    def train(self, order, lrs=None):
         """SGD over the rows ``order`` in batches, in the trainer's chunks (a quarter epoch)."""
-        steps = math.ceil(len(order) / self.batch_size)
+        rates = step_rates(order, self.batch_size, lrs)
+        steps = len(rates)
         quarter = math.ceil(math.ceil(TRAIN_SAMPLES / self.batch_size) / 4)
         for first, last in chunk_bounds(steps, range(quarter, steps, quarter), self.backend.steps_per_call):
             run_chunk(self.backend, self.params, self.velocity, self.images, self.labels, order, first, last,
-                      self.batch_size, np.full(last - first, LR), MOMENTUM)
+                      self.batch_size, rates[first:last], MOMENTUM)
+
+    def weights(self):
+        return self.params
 
     def predict(self, X):
         return self.backend.predict(self.params, X)
@@ -192,8 +267,10 @@ class BackendContender:
 def measure(contender, data, *, batch_size, repeats, quick, seed=0):
     """Time one prepared contender; returns a JSON-able dict (times in seconds).
 
-    Training runs over a fresh seeded permutation each repeat; with fewer samples than
-    an epoch, ``epoch_seconds`` is extrapolated (and says so).
+    Training runs over a fresh seeded permutation each time: once untimed-for-throughput
+    (``first_call_seconds``: compiling new shapes shows here), then ``repeats`` times;
+    with fewer samples than an epoch, ``epoch_seconds`` is extrapolated (and says so).
+    ``train_nonzero_pixels`` counts the non-zero pixels of every timed sample.
     """
     rng = np.random.default_rng(seed)
     n_train = TRAIN_SAMPLES if not quick else QUICK_TRAIN_SAMPLES
@@ -202,12 +279,13 @@ def measure(contender, data, *, batch_size, repeats, quick, seed=0):
         n_train = min(n_train, NAIVE_BATCHES * batch_size if not quick else batch_size)
         n_infer = min(n_infer, NAIVE_INFER_SAMPLES if not quick else 20)
     n_train = min(n_train, len(data.train_images))
-    train_times = []
-    for _ in range(repeats):
-        order = rng.permutation(len(data.train_images))[:n_train].astype(np.int64)
-        train_times.append(_timed(contender.train, order))
+    nonzero = np.count_nonzero(data.train_images, axis=1)
+    orders = [rng.permutation(len(data.train_images))[:n_train].astype(np.int64) for _ in range(repeats + 1)]
+    first_call = timed(contender.train, orders[0])
+    train_times = [timed(contender.train, order) for order in orders[1:]]
     X = contender.test[:n_infer]
-    infer_times = [_timed(contender.predict, X) for _ in range(repeats)]
+    contender.predict(X)  # new shapes compile here, off the clock
+    infer_times = [timed(contender.predict, X) for _ in range(repeats)]
     latencies = _latencies(contender, contender.test[:1])
     train_rate = n_train / min(train_times)
     return {
@@ -215,9 +293,12 @@ def measure(contender, data, *, batch_size, repeats, quick, seed=0):
         "kind": contender.kind,
         "train_samples_timed": n_train,
         "train_seconds": train_times,
+        "first_call_seconds": first_call,
         "train_samples_per_s": train_rate,
         "epoch_seconds": TRAIN_SAMPLES / train_rate,
         "epoch_extrapolated": n_train < TRAIN_SAMPLES,
+        "train_nonzero_pixels": int(sum(nonzero[order].sum() for order in orders[1:])),
+        "sparse_input": getattr(contender, "sparse_input", False),
         "infer_samples_timed": n_infer,
         "infer_seconds": infer_times,
         "infer_samples_per_s": n_infer / min(infer_times),
@@ -231,16 +312,29 @@ def _latencies(contender, x, budget=0.3, max_calls=200):
     times = []
     start = time.perf_counter()
     while len(times) < max_calls and (len(times) < 3 or time.perf_counter() - start < budget):
-        times.append(_timed(contender.predict, x))
+        times.append(timed(contender.predict, x))
     return times
 
 
 def add_derived(record, peak_gflops, reference=None):
-    """Add achieved GFLOP/s, share of the GEMM peak and ratios to ``reference`` (a record)."""
+    """Add achieved GFLOP/s, shares of the GEMM peak and ratios to ``reference`` (a record).
+
+    ``share_of_peak`` is the dense-equivalent figure (every contender's same FLOP count);
+    ``share_of_peak_done`` the work actually executed: for a sparse-input backend counted
+    from the timed pixels (:func:`executed_train_flops`), else the dense count.
+    """
     gflops = train_flops_per_sample() * record["train_samples_per_s"] / 1e9
     record["train_gflops"] = gflops
     record["share_of_peak"] = gflops / peak_gflops if peak_gflops else None
     record["floor_epoch_seconds"] = train_flops_per_sample() * TRAIN_SAMPLES / 1e9 / peak_gflops
+    if record.get("sparse_input"):
+        timed = record["train_samples_timed"] * len(record["train_seconds"])
+        per_sample = executed_train_flops(record["train_nonzero_pixels"], timed) / timed
+    else:
+        per_sample = train_flops_per_sample()
+    record["executed_flops_per_sample"] = per_sample
+    record["executed_gflops"] = per_sample * record["train_samples_per_s"] / 1e9
+    record["share_of_peak_done"] = record["executed_gflops"] / peak_gflops if peak_gflops else None
     if reference is not None:
         record["train_vs_pytorch"] = record["train_samples_per_s"] / reference["train_samples_per_s"]
         record["infer_vs_pytorch"] = record["infer_samples_per_s"] / reference["infer_samples_per_s"]
@@ -248,87 +342,28 @@ def add_derived(record, peak_gflops, reference=None):
     return record
 
 
-#: Issue 3's speed targets: (contender, what, threshold). Ratios are to PyTorch's
-#: training throughput at the same batch size and threads.
-TARGETS = (
-    ("numba", "train_vs_pytorch", 3.5),
-    ("numpy", "train_vs_pytorch", 1.5),
-    ("numba", "epoch_seconds", 0.25),
-)
+# --------------------------------------------------------------------------- the machine
 
 
-def check_targets(records):
-    """One dict per target: measured value (or None) and whether it is met."""
-    by_name = {r["name"]: r for r in records}
-    out = []
-    for name, key, threshold in TARGETS:
-        value = by_name.get(name, {}).get(key)
-        met = None if value is None else (value <= threshold if key == "epoch_seconds" else value >= threshold)
-        out.append({"contender": name, "metric": key, "threshold": threshold, "value": value, "met": met})
-    return out
+def machine_info(contenders=()):
+    """The machine and the versions a table is measured with (JSON-able).
+
+    ``cpu`` is lscpu's model name (``/proc/cpuinfo``), else ``platform.processor()``.
+    """
+    versions = {"python": platform.python_version(), "numpy": np.__version__}
+    if "numba" in sys.modules:
+        versions["numba"] = sys.modules["numba"].__version__
+    versions.update({c.library: c.version for c in contenders if getattr(c, "version", None)})
+    return {"cpu": _cpu_model() or platform.processor() or platform.machine(), "cores": os.cpu_count(),
+            "platform": platform.platform(), "versions": versions}
 
 
-# --------------------------------------------------------------------------- the report
-
-
-def format_table(records, peak, with_ratios):
-    """The human-readable table; '*' marks figures extrapolated from fewer samples."""
-    head = ["contender", "train samples/s", "s/epoch", "x PyTorch", "% of peak", "infer samples/s", "latency"]
-    rows = []
-    for r in records:
-        star = "*" if r["epoch_extrapolated"] else ""
-        istar = "*" if r["infer_samples_timed"] < 10_000 else ""
-        rows.append([
-            r["name"],
-            f"{r['train_samples_per_s']:,.0f}",
-            f"{_number(r['epoch_seconds'])}{star}",
-            format_ratio(r["train_vs_pytorch"]) if with_ratios else "-",
-            _number(100 * r["share_of_peak"]),
-            f"{r['infer_samples_per_s']:,.0f}{istar}",
-            _duration(r["latency_s"]),
-        ])
-    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
-    lines = ["  ".join(str(x).rjust(w) if i else str(x).ljust(w) for i, (x, w) in enumerate(zip(row, widths)))
-             for row in [head] + rows]
-    lines.insert(1, "-" * len(lines[0]))
-    gflop = train_flops_per_sample() * TRAIN_SAMPLES / 1e9
-    lines.append(f"an epoch is {gflop:.2f} GFLOP ({train_flops_per_sample():,} per sample): {gflop / peak:.3f} s "
-                 f"at the GEMM peak of {peak:.1f} GFLOP/s; '% of peak' is that floor over the epoch time")
-    if any(r["epoch_extrapolated"] or r["infer_samples_timed"] < 10_000 for r in records):
-        lines.append("* extrapolated from fewer samples than an epoch (or than the test set): "
-                     "the naive backend always, every contender with --quick")
-    return "\n".join(lines)
-
-
-def format_targets(targets, with_peers):
-    lines = ["speed targets (the project's goals):"]
-    for t in targets:
-        if t["metric"] == "epoch_seconds":
-            what = f"{t['contender']} epoch <= {t['threshold']} s"
-            value = None if t["value"] is None else f"{t['value']:.3f} s"
-        else:
-            what = f"{t['contender']} training >= {t['threshold']}x PyTorch"
-            value = None if t["value"] is None else f"{t['value']:.2f}x"
-        if value is None:
-            why = "not measured" + ("" if with_peers or t["metric"] == "epoch_seconds" else " (add --peers)")
-            lines.append(f"  {what}: {why}")
-        else:
-            lines.append(f"  {what}: {value}, {'met' if t['met'] else 'NOT met'}")
-    return "\n".join(lines)
-
-
-def _number(x):
-    """Three significant figures, without exponents: 1,290 / 0.409 / 0.00211."""
-    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}" if abs(x) >= 1e-4 else f"{x:.1e}"
-
-
-def format_ratio(x):
-    return f"{x:.2f}" if x >= 0.1 else _number(x)
-
-
-def _duration(seconds):
-    if seconds >= 1:
-        return f"{seconds:.2f} s"
-    if seconds >= 1e-3:
-        return f"{1e3 * seconds:.2f} ms"
-    return f"{1e6 * seconds:.0f} us"
+def _cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None

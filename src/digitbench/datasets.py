@@ -116,8 +116,9 @@ def _read_folder(folder, dataset, label):
     return MnistData(*arrays)
 
 
-def synthetic_data(seed=1234):
-    """Seeded random uint8 pixels (~81% zeros, like MNIST) and labels, MNIST's shapes."""
+def synthetic_data(seed=1234, n_train=60_000, n_test=10_000):
+    """Seeded random uint8 pixels (~81% zeros, like MNIST) and labels, MNIST's shapes
+    (or ``n_train`` and ``n_test`` images, for tests)."""
     rng = np.random.default_rng(seed)
 
     def images(n):
@@ -125,5 +126,5 @@ def synthetic_data(seed=1234):
         pixels[rng.random((n, 784)) < 0.81] = 0
         return pixels
 
-    return MnistData(images(60_000), rng.integers(0, 10, 60_000).astype(np.uint8),
-                     images(10_000), rng.integers(0, 10, 10_000).astype(np.uint8))
+    return MnistData(images(n_train), rng.integers(0, 10, n_train).astype(np.uint8),
+                     images(n_test), rng.integers(0, 10, n_test).astype(np.uint8))

@@ -29,7 +29,7 @@ import numpy as np
 
 from .errors import UsageError
 from .evaluate import confusion_matrix, model_probabilities
-from .bench import format_ratio
+from .bench_report import format_ratio
 from .files import write_file
 from .params import init_params
 
@@ -248,6 +248,39 @@ def plot_bench(records, path, threads, batch_size):
         # Bars start a whole decade below the smallest value, so that lengths compare in decades.
         ax.set_xlim(10 ** np.floor(np.log10(min(values))), max(values) * 10)
     fig.suptitle("digitbench (blue) and peers (grey); * in the table: extrapolated from fewer samples", fontsize=9)
+    return save_figure(fig, path, dpi=110, tight=False)
+
+
+def plot_sweep(points, path, axis, title):
+    """Training and inference samples/s against ``axis`` ("batch_size" or "threads"), log-log.
+
+    Parameters
+    ----------
+    points : list of dict, as :mod:`digitbench.sweeps` returns them (``name``, ``kind``,
+        ``axis``, ``train_samples_per_s``, ``infer_samples_per_s``; or ``error``)
+    """
+    fig, axes = new_figure(1, 2, 11, 4.2, constrained_layout=True)
+    names = list(dict.fromkeys(p["name"] for p in points))
+    for ax, key, what in ((axes[0, 0], "train_samples_per_s", "training"),
+                          (axes[0, 1], "infer_samples_per_s", "inference")):
+        for i, name in enumerate(names):
+            mine = sorted((p for p in points if p["name"] == name and "error" not in p), key=lambda p: p[axis])
+            if not mine:
+                continue
+            style = "-" if mine[0]["kind"] == "digitbench" else "--"
+            ax.plot([p[axis] for p in mine], [p[key] for p in mine], style, marker="o", label=name,
+                    linewidth=2.2 if mine[0]["kind"] == "digitbench" else 1.2)
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ticks = sorted({p[axis] for p in points})
+        ax.set_xticks(ticks, [str(t) for t in ticks])
+        ax.tick_params(axis="x", which="minor", bottom=False, labelbottom=False)
+        ax.set_xlabel(axis.replace("_", " ") + " (log scale)")
+        ax.set_ylabel("samples per second (log scale)")
+        ax.set_title(what)
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0, 0].legend(fontsize=8)
+    fig.suptitle(title + "; digitbench solid, peers dashed", fontsize=9)
     return save_figure(fig, path, dpi=110, tight=False)
 
 

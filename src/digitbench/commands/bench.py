@@ -1,25 +1,28 @@
-"""``digitbench bench``: the backends (and, with --peers, PyTorch and scikit-learn) side by side.
+"""``digitbench bench``: the backends (and, with --peers, PyTorch, torch.compile, JAX and
+scikit-learn) side by side; ``--sweep batch|threads`` for throughput as the work grows.
 
-Prints a table, checks the project's speed targets, draws a bar chart (``--plot``) and
-writes the JSON record (``--out-json``; ``--json`` prints it as the last stdout line).
-How each figure is measured is in :mod:`digitbench.bench`.
+Prints the machine and versions, a throughput table, the time to 97% (closed and open,
+MLPerf-style), the verdicts of the targets in :mod:`digitbench.targets`; draws a chart
+(``--plot``) and writes the JSON record (``--out-json``; ``--json`` prints it as the
+last stdout line). How each figure is measured: :mod:`digitbench.bench`,
+:mod:`digitbench.time_to_target`, :mod:`digitbench.sweeps`; docs/bench.md.
 """
 
 import json
-import platform
 import time
 
-import numpy as np
-
-from .. import bench
+from .. import bench, bench_report, sweeps, time_to_target
 from ..backends import BACKENDS
 from ..datasets import load_mnist, synthetic_data
 from ..errors import UsageError
 from ..files import check_destination, check_distinct, write_file
 from ..peers import make_peers
-from ..plots import plot_bench
+from ..plots import plot_bench, plot_sweep
+from ..targets import check_sweep, check_targets, format_targets
 from .options import add_data_options, batch_size, plain_json, positive_int, print_json, show_progress
 from .runtime import default_threads, load_backend
+
+SWEEPS = ("batch", "threads")
 
 
 def add_parser(sub):
@@ -27,19 +30,27 @@ def add_parser(sub):
     p.add_argument("--backends", help="comma-separated backends to time (default: every registered one)")
     p.add_argument("--batch-size", type=batch_size, default=64, help="samples per SGD step (default: 64)")
     p.add_argument("--threads", type=positive_int, default=default_threads(),
-                   help=f"threads for every contender: BLAS, OpenMP, numba, torch (default: every core, "
+                   help=f"threads for every contender: BLAS, OpenMP, numba, torch, XLA (default: every core, "
                         f"here {default_threads()})")
     p.add_argument("--repeats", type=positive_int,
                    help="timed epochs (and inference passes) per contender; the best counts (default: 3, quick: 1)")
     p.add_argument("--peers", action="store_true",
-                   help="also time PyTorch and scikit-learn (needs the 'compare' extra)")
+                   help="also time PyTorch (eager, torch.compile), JAX (step, lax.scan) and scikit-learn "
+                        "(needs the 'compare' extra)")
     p.add_argument("--quick", action="store_true",
-                   help="time 4,096 training samples and extrapolate, one repeat, smaller GEMM: a smoke test")
+                   help="time 4,096 training samples and extrapolate, one repeat, smaller GEMM, no time to "
+                        "target, no target verdicts: a smoke test")
+    p.add_argument("--sweep", choices=SWEEPS,
+                   help="instead of the table: samples/s at batch sizes 1-4096, or at 1 up to the machine's "
+                        "cores threads (short measurements; --quick: tiny ones)")
+    p.add_argument("--seeds", type=positive_int, default=len(time_to_target.SEEDS),
+                   help="seeds of the time-to-97%% runs (default: 5, MLPerf's rule)")
+    p.add_argument("--no-time-to-target", action="store_true", help="skip the time-to-97%% runs")
     add_data_options(p)
     p.add_argument("--synthetic", action="store_true",
                    help="time on seeded random pixels of MNIST's shape instead of the real files")
-    p.add_argument("--plot", default="bench.png", help="bar chart to write (default: bench.png)")
-    p.add_argument("--no-plot", action="store_true", help="do not draw the bar chart")
+    p.add_argument("--plot", help="chart to write (default: bench.png, or sweep-batch.png / sweep-threads.png)")
+    p.add_argument("--no-plot", action="store_true", help="do not draw the chart")
     p.add_argument("--out-json", help="write the full record to this JSON file")
     p.add_argument("--json", action="store_true", help="print the record as JSON on the last line")
     p.set_defaults(func=run)
@@ -59,71 +70,36 @@ def parse_backends(text):
 
 def run(args):
     names = parse_backends(args.backends)
+    plot = args.plot or (f"sweep-{args.sweep}.png" if args.sweep else "bench.png")
     if not args.no_plot:
-        check_destination(args.plot, "--plot")
+        check_destination(plot, "--plot")
     if args.out_json:
         check_destination(args.out_json, "--out-json")
         if not args.no_plot:
-            check_distinct(args.plot, args.out_json, "--plot", "--out-json")
+            check_distinct(plot, args.out_json, "--plot", "--out-json")
     repeats = args.repeats or (1 if args.quick else 3)
     bench.prepare_threads(args.threads)  # before numba is imported (get_backend imports it)
-    contenders = [bench.BackendContender(load_backend(n)) for n in names]
+    contenders = [bench.BackendContender(load_backend(n), args.threads, adaptive=not args.sweep) for n in names]
     if args.peers:
-        contenders += make_peers(args.threads)
+        contenders += make_peers(args.threads)  # imported now: jax reads its thread flags here
     if args.synthetic:
         data = synthetic_data()
     else:
         data = load_mnist(args.data_dir, args.dataset, progress=show_progress(args))
-
-    records = []
-    with bench.thread_limits(args.threads) as reapply_limits:
-        threads = bench.thread_report()
-        print(f"threads: {args.threads} for every contender; batch size {args.batch_size}; "
-              f"best of {repeats}; {'quick' if args.quick else 'full epochs'}", flush=True)
-        peak = bench.gemm_peak(n=1024 if args.quick else 2048, repeats=3 if args.quick else 5)
-        print(f"float32 GEMM peak (numpy matmul, {args.threads} thread{'s' if args.threads > 1 else ''}): "
-              f"{peak:.1f} GFLOP/s", flush=True)
-        for c in contenders:
-            t0 = time.perf_counter()
-            c.prepare(data, args.batch_size)
-            prepare_seconds = time.perf_counter() - t0
-            reapply_limits()  # the warm-up may have loaded another thread pool
-            record = bench.measure(c, data, batch_size=args.batch_size, repeats=repeats, quick=args.quick)
-            record["prepare_seconds"] = prepare_seconds
-            record["version"] = c.version
-            records.append(record)
-            threads = bench.thread_report()
-            print(f"  {c.name}: {record['train_samples_per_s']:,.0f} samples/s training; start-up "
-                  f"{prepare_seconds:.2f} s (imports, numba compile or cache load: never timed)", flush=True)
-    reference = next((r for r in records if r["name"] == "pytorch"), None)
-    for r in records:
-        bench.add_derived(r, peak, reference)
-    targets = bench.check_targets(records)
-
-    print()
-    print(bench.format_table(records, peak, reference is not None))
-    print(bench.format_targets(targets, reference is not None))
-    result = {
-        "command": "bench",
-        "backends": names,
-        "peers": args.peers,
-        "batch_size": args.batch_size,
-        "threads": args.threads,
-        "thread_pools": threads,
-        "repeats": repeats,
-        "quick": args.quick,
-        "data": "synthetic" if args.synthetic else args.dataset,
-        "gemm_peak_gflops": peak,
-        "train_flops_per_sample": bench.train_flops_per_sample(),
-        "epoch_gflop": bench.train_flops_per_sample() * bench.TRAIN_SAMPLES / 1e9,
-        "contenders": records,
-        "targets": targets,
-        "machine": {"platform": platform.platform(), "processor": platform.processor(),
-                    "python": platform.python_version(), "numpy": np.__version__},
-    }
+    result = {"command": "bench", "backends": names, "peers": args.peers, "batch_size": args.batch_size,
+              "threads": args.threads, "repeats": repeats, "quick": args.quick,
+              "data": "synthetic" if args.synthetic else args.dataset}
+    if args.sweep:
+        result |= run_sweep(args, names, contenders, data)
+    else:
+        result |= run_table(args, contenders, data, repeats)
     if not args.no_plot:
-        plot_bench(records, args.plot, args.threads, args.batch_size)
-        print(f"wrote {args.plot}")
+        if args.sweep:
+            axis = "batch_size" if args.sweep == "batch" else "threads"
+            plot_sweep(result["points"], plot, axis, _sweep_title(result))
+        else:
+            plot_bench([r for r in result["contenders"] if "error" not in r], plot, args.threads, args.batch_size)
+        print(f"wrote {plot}")
     if args.out_json:
         text = json.dumps(plain_json(result), indent=1, allow_nan=False, default=str)
         write_file(args.out_json, lambda f: f.write(text.encode()))
@@ -132,3 +108,121 @@ def run(args):
         print_json(result)
     return 0
 
+
+def run_table(args, contenders, data, repeats):
+    """The throughput table, time to target and target verdicts; the record's fields."""
+    records = []
+    with bench.thread_limits(args.threads) as reapply_limits:
+        machine = bench.machine_info(contenders)
+        how = f"best of {repeats}; " + ("quick: 4,096 samples, extrapolated" if args.quick else "full epochs")
+        print(bench_report.format_header(machine, args.threads, args.batch_size, how,
+                                         [(c.name, c.threads_note) for c in contenders]), flush=True)
+        peak = bench.gemm_peak(n=1024 if args.quick else 2048, repeats=3 if args.quick else 5)
+        print(f"float32 GEMM peak (numpy matmul, {args.threads} thread{'s' if args.threads > 1 else ''}): "
+              f"{peak:.1f} GFLOP/s", flush=True)
+        for c in contenders:
+            records.append(_measure_one(c, data, args, repeats))
+            reapply_limits()  # a warm-up may have loaded another thread pool
+        threads = bench.thread_report()
+        ttt = {} if args.quick or args.no_time_to_target else _time_to_target(contenders, data, records, args)
+    reference = next((r for r in records if r["name"] == "pytorch" and "error" not in r), None)
+    for r in records:
+        if "error" not in r:
+            bench.add_derived(r, peak, reference)
+    verdicts = check_targets(records, {"batch_size": args.batch_size, "threads": args.threads,
+                                       "quick": args.quick})
+    print()
+    print(bench_report.format_table(records, peak, reference is not None))
+    if ttt:
+        print()
+        print(bench_report.format_time_to_target(ttt, time_to_target.TARGET, time_to_target.CHECKS_PER_EPOCH))
+    print()
+    print(format_targets(verdicts))
+    return {"thread_pools": threads, "machine": machine, "gemm_peak_gflops": peak,
+            "train_flops_per_sample": bench.train_flops_per_sample(),
+            "epoch_gflop": bench.train_flops_per_sample() * bench.TRAIN_SAMPLES / 1e9,
+            "contenders": records, "time_to_target": ttt, "targets": verdicts}
+
+
+def _measure_one(c, data, args, repeats):
+    """Prepare and measure one contender; a peer's failure becomes a record with ``error``."""
+    try:
+        t0 = time.perf_counter()
+        c.prepare(data, args.batch_size)
+        prepare_seconds = time.perf_counter() - t0
+        record = bench.measure(c, data, batch_size=args.batch_size, repeats=repeats, quick=args.quick)
+    except Exception as e:  # a peer failing on this machine is a finding; digitbench failing is a bug
+        if c.kind != "peer":
+            raise
+        print(f"  {c.name}: not measured ({bench.one_line(e)})", flush=True)
+        return {"name": c.name, "kind": c.kind, "version": c.version, "error": bench.one_line(e)}
+    record |= {"prepare_seconds": prepare_seconds, "version": c.version, "threads_note": c.threads_note,
+               "thread_choice": getattr(c, "thread_choice", None)}
+    print(f"  {c.name}: {record['train_samples_per_s']:,.0f} samples/s training; start-up "
+          f"{prepare_seconds:.2f} s, first call {record['first_call_seconds']:.2f} s (never in the throughput)",
+          flush=True)
+    return record
+
+
+def _time_to_target(contenders, data, records, args):
+    """Closed and open time to 97% for every measured, not slow contender; {name: result}."""
+    try:
+        recipe = time_to_target.closed_recipe()
+    except ValueError as e:
+        print(f"time to target: not measured ({e})")
+        return {}
+    seeds = tuple(range(args.seeds))
+    print(f"time to {100 * time_to_target.TARGET:g}%: recipe {recipe['name']!r}, seeds {seeds[0]}-{seeds[-1]}",
+          flush=True)
+    results = {}
+    for c, record in zip(contenders, records):
+        if c.slow or "error" in record:
+            continue
+        try:
+            results[c.name] = time_to_target.compare(c, data, recipe, seeds)
+        except Exception as e:
+            if c.kind != "peer":
+                raise
+            results[c.name] = {"error": bench.one_line(e)}
+            continue
+        record["seconds_to_target"] = results[c.name]["closed"]["seconds"]
+        print(f"  {c.name}: {_or_not_reached(record['seconds_to_target'])}", flush=True)
+    return results
+
+
+def _or_not_reached(seconds):
+    return "not reached" if seconds is None else f"{seconds:.3f} s"
+
+
+def run_sweep(args, names, contenders, data):
+    """``--sweep batch|threads``: the points, printed as a table; the record's fields."""
+    timing = sweeps.QUICK_TIMING if args.quick else {}
+    samples = timing.get("samples", sweeps.SWEEP_SAMPLES)
+    machine = bench.machine_info(contenders)
+    counts = sweeps.thread_counts()
+    how = f"{samples} samples a point, best of >= {timing.get('min_repeats', sweeps.MIN_REPEATS)} repeats"
+    if args.sweep == "batch":
+        sizes = f"{min(sweeps.BATCH_SIZES)}-{max(sweeps.BATCH_SIZES)}"
+        print(bench_report.format_header(machine, args.threads, sizes, how,
+                                         [(c.name, c.threads_note) for c in contenders]), flush=True)
+        with bench.thread_limits(args.threads) as reapply:
+            points = sweeps.sweep_batch(contenders, data, args.threads, reapply=reapply, **timing)
+        axis = "batch_size"
+    else:
+        print(bench_report.format_header(machine, f"1-{counts[-1]}", args.batch_size, how), flush=True)
+        points = sweeps.sweep_threads(names, args.peers, data, args.batch_size, counts, **timing)
+        axis = "threads"
+    print(bench_report.format_sweep(points, axis))
+    verdicts = check_sweep(points, args.quick) if args.sweep == "batch" else []
+    if verdicts:
+        print(format_targets(verdicts))
+    return {"sweep": args.sweep, "axis": axis, "machine": machine, "points": points, "samples_per_point": samples,
+            "targets": verdicts}
+
+
+def _sweep_title(result):
+    m = result["machine"]
+    fixed = (f"{result['threads']} thread{'s' if result['threads'] > 1 else ''}" if result["sweep"] == "batch"
+             else f"batch {result['batch_size']}")
+    quick = " (--quick: tiny points, a smoke test, not a measurement)" if result["quick"] else ""
+    return f"{m['cpu']}, {m['cores']} cores; {fixed}; float32{quick}"

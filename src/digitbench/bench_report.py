@@ -1,0 +1,129 @@
+"""The tables ``digitbench bench`` prints: what each column means is in docs/bench.md.
+
+Every table starts with the machine (CPU model, cores), the versions and the thread
+counts it was measured with, so that a pasted table carries its conditions.
+"""
+
+from .bench import TRAIN_SAMPLES, train_flops_per_sample
+
+
+def format_header(machine, threads, batch_size, how, thread_notes=()):
+    """Lines naming the machine, the versions and the threads of every contender.
+
+    ``how``: what is timed, e.g. "best of 3; full epochs".
+    """
+    versions = ", ".join(f"{k} {v}" for k, v in machine["versions"].items())
+    lines = [f"machine: {machine['cpu']}, {machine['cores']} cores ({machine['platform']})",
+             f"versions: {versions}",
+             f"threads: {threads} for every contender; batch size {batch_size}; float32; {how}"]
+    lines += [f"  {name}: {note}" for name, note in thread_notes if note]
+    return "\n".join(lines)
+
+
+def format_table(records, peak, with_ratios):
+    """The throughput table; '*' marks figures extrapolated from fewer samples."""
+    head = ["contender", "train samples/s", "s/epoch", "x PyTorch", "% peak dense", "% peak done",
+            "infer samples/s", "latency", "start-up", "first call"]
+    rows, failed = [], []
+    for r in records:
+        if "error" in r:
+            failed.append(f"{r['name']}: not measured ({r['error']})")
+            continue
+        star = "*" if r["epoch_extrapolated"] else ""
+        istar = "*" if r["infer_samples_timed"] < 10_000 else ""
+        rows.append([
+            r["name"],
+            f"{r['train_samples_per_s']:,.0f}",
+            f"{number(r['epoch_seconds'])}{star}",
+            format_ratio(r["train_vs_pytorch"]) if with_ratios and "train_vs_pytorch" in r else "-",
+            number(100 * r["share_of_peak"]),
+            number(100 * r["share_of_peak_done"]) + ("s" if r.get("sparse_input") else ""),
+            f"{r['infer_samples_per_s']:,.0f}{istar}",
+            duration(r["latency_s"]),
+            duration(r["prepare_seconds"]) if "prepare_seconds" in r else "-",
+            duration(r["first_call_seconds"]),
+        ])
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
+    lines = ["  ".join(str(x).rjust(w) if i else str(x).ljust(w) for i, (x, w) in enumerate(zip(row, widths)))
+             for row in [head] + rows]
+    lines.insert(1, "-" * len(lines[0]))
+    lines += failed
+    lines += [f"{r['name']} trained on {r['thread_choice']['threads']} of {r['thread_choice']['max_threads']} "
+              f"threads: {r['thread_choice']['reason']}" for r in records if r.get("thread_choice")]
+    gflop = train_flops_per_sample() * TRAIN_SAMPLES / 1e9
+    lines.append(f"an epoch is {gflop:.2f} GFLOP dense ({train_flops_per_sample():,} per sample): {gflop / peak:.3f} s "
+                 f"at the GEMM peak of {peak:.1f} GFLOP/s; '% peak dense' is that floor over the epoch time")
+    if any(r.get("sparse_input") for r in records):
+        lines.append("'% peak done' counts the work executed: 's' = layer 1 skips zero pixels, its multiply-adds "
+                     "counted from the timed samples' non-zero pixels (never above 100%)")
+    lines.append("start-up: imports, building, compiling a tiny warm-up; first call: the first timed-size pass "
+                 "(compiling its shapes); neither is in the throughput")
+    if any(r.get("epoch_extrapolated") or r.get("infer_samples_timed", 10_000) < 10_000 for r in records):
+        lines.append("* extrapolated from fewer samples than an epoch (or than the test set): "
+                     "the naive backend always, every contender with --quick")
+    return "\n".join(lines)
+
+
+def format_time_to_target(results, target, checks):
+    """Time to ``target`` test accuracy, closed and open, MLPerf-style (one row a contender)."""
+    head = ["contender", "closed: s to target", "spread", "seeds", "open: s to target", "open recipe"]
+    rows = []
+    for name, r in results.items():
+        if "error" in r:
+            rows.append([name, f"not measured ({r['error']})", "", "", "", ""])
+            continue
+        c, o = r["closed"], r["open"]
+        rows.append([name, _seconds_or_none(c), _spread(c), f"{c['reached']}/{c['seeds']}",
+                     _seconds_or_none(o), o["recipe"]])
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
+    lines = [f"time to {100 * target:g}% test accuracy (training clock; evaluation OFF the clock, "
+             f"checked {checks} times an epoch)"]
+    lines += ["  ".join(str(x).ljust(w) for x, w in zip(row, widths)).rstrip() for row in [head] + rows]
+    lines.insert(2, "-" * len(lines[1]))
+    first = next((r["closed"] for r in results.values() if "closed" in r), None)
+    if first is not None:
+        lines.append(f"closed: every contender runs recipe {first['recipe']!r} of digitbench.recipe, same weights "
+                     f"and batches; {first['rule']}; spread: min-max of the seeds kept")
+    lines.append("open: each contender's best recipe on the same network and data, labelled")
+    return "\n".join(lines)
+
+
+def _seconds_or_none(summary):
+    return "not reached" if summary["seconds"] is None else f"{summary['seconds']:.3f} s"
+
+
+def _spread(summary):
+    return "" if summary["spread"] is None else f"{summary['spread'][0]:.3f}-{summary['spread'][1]:.3f} s"
+
+
+def format_sweep(points, axis):
+    """The sweep's points as a table: one row a contender, one column a batch size or thread count."""
+    keys = sorted({p[axis] for p in points})
+    names = list(dict.fromkeys(p["name"] for p in points))
+    lines = [f"training samples/s (inference samples/s) by {axis.replace('_', ' ')}"]
+    for name in names:
+        cells = []
+        for k in keys:
+            p = next((p for p in points if p["name"] == name and p[axis] == k), None)
+            cells.append("-" if p is None else "error" if "error" in p else
+                         f"{p['train_samples_per_s']:,.0f} ({p['infer_samples_per_s']:,.0f})")
+        lines.append(f"  {name:14s} " + "  ".join(f"{k}: {c}" for k, c in zip(keys, cells)))
+    lines += [f"  {p['name']} at {p[axis]}: {p['error']}" for p in points if "error" in p]
+    return "\n".join(lines)
+
+
+def number(x):
+    """Three significant figures, without exponents: 1,290 / 0.409 / 0.00211."""
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}" if abs(x) >= 1e-4 else f"{x:.1e}"
+
+
+def format_ratio(x):
+    return f"{x:.2f}" if x >= 0.1 else number(x)
+
+
+def duration(seconds):
+    if seconds >= 1:
+        return f"{seconds:.2f} s"
+    if seconds >= 1e-3:
+        return f"{1e3 * seconds:.2f} ms"
+    return f"{1e6 * seconds:.0f} us"
