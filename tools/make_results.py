@@ -142,15 +142,20 @@ def pct(x):
 
 def bench_rows(entry):
     records = entry["json"]["contenders"]
-    torch = next((r for r in records if r["name"] == "pytorch"), None)
-    rows = ["| contender | train samples/s | s/epoch | x PyTorch | % of GEMM peak | infer samples/s "
-            "| latency, 1 image |", "|---|---:|---:|---:|---:|---:|---:|"]
+    torch = next((r for r in records if r["name"] == "pytorch" and "error" not in r), None)
+    rows = ["| contender | train samples/s | s/epoch | x PyTorch | % of GEMM peak (dense / done) | infer samples/s "
+            "| latency, 1 image | time to 97% |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in records:
+        if "error" in r:  # a peer that could not run here: its one-line reason
+            rows.append(f"| {r['name']} | failed: {r['error']} | | | | | | |")
+            continue
         ratio = f"{r['train_samples_per_s'] / torch['train_samples_per_s']:.2f}" if torch else "-"
         star = "*" if r.get("epoch_extrapolated") else ""
+        done = r.get("share_of_peak_done", r["share_of_peak"])
+        target = r.get("seconds_to_target")
         rows.append(f"| {r['name']} | {r['train_samples_per_s']:,.0f} | {r['epoch_seconds']:.3f}{star} | {ratio} | "
-                    f"{100 * r['share_of_peak']:.1f} | {r['infer_samples_per_s']:,.0f} | "
-                    f"{1e6 * r['latency_s']:.0f} us |")
+                    f"{100 * r['share_of_peak']:.1f} / {100 * done:.1f} | {r['infer_samples_per_s']:,.0f} | "
+                    f"{1e6 * r['latency_s']:.0f} us | {'-' if target is None else f'{target:.3f} s'} |")
     return rows
 
 
@@ -172,8 +177,10 @@ def headline(results):
         if "pytorch" in by:
             t = by["pytorch"]["train_samples_per_s"]
             ratio = {name: by[name]["train_samples_per_s"] / t for name in ("numba", "numpy")}
-            rows.append(f"| training speed vs PyTorch (same threads) | numba {ratio['numba']:.2f}x, "
-                        f"numpy {ratio['numpy']:.2f}x | `digitbench bench --peers` |")
+            jax = by.get("jax-scan", {}).get("train_samples_per_s")
+            rows.append(f"| training speed vs PyTorch eager (same threads) | numba {ratio['numba']:.2f}x, "
+                        f"numpy {ratio['numpy']:.2f}x" + (f", JAX lax.scan {jax / t:.2f}x" if jax else "")
+                        + " | `digitbench bench --peers` |")
     tests = results.get("test-command")
     if tests:
         rows.append(f"| the test command | {tests['json']['cold']:.0f} s cold (numba compiling), "
@@ -230,7 +237,9 @@ def page(results):
                     f"{j['threads']} thread{'s' if j['threads'] > 1 else ''} for every contender, batch {j['batch_size']}, best of {j['repeats']}; "
                     f"float32 GEMM peak {j['gemm_peak_gflops']:.1f} GFLOP/s, so an epoch "
                     f"({j['epoch_gflop']:.2f} GFLOP) takes at least {j['epoch_gflop'] / j['gemm_peak_gflops']:.3f} s. "
-                    "`*`: extrapolated from part of an epoch.", "", *bench_rows(e)]
+                    "`*`: extrapolated from part of an epoch.", "", *bench_rows(e),
+                    "", "What the command printed, the targets' verdicts (`src/digitbench/targets.py`) included:",
+                    "", "```", e["stdout"], "```"]
     if "compile" in results:
         c = results["compile"]["json"]
         out += ["", "## Numba: compiling, and starting from the cache", "",
