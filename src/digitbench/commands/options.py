@@ -33,23 +33,18 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def positive_int(text):
+def whole_number(text):
+    """``text`` as an int, or argparse's one-line error."""
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+def positive_int(text):
+    value = whole_number(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"{text} must be positive")
-    return value
-
-
-def non_negative_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text} must be 0 or more")
     return value
 
 
@@ -65,10 +60,7 @@ def positive_float(text):
 
 def seed_value(text):
     """argparse type for ``--seed``: a whole number in 0 .. 2**32 - 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    value = whole_number(text)
     if not 0 <= value <= MAX_SEED:
         raise argparse.ArgumentTypeError(f"{text} is outside 0 .. {MAX_SEED} (seeds are 32-bit unsigned)")
     return value
