@@ -54,7 +54,11 @@ The kernels are generic over float32 and float64 and compiled on first use per d
 with ``cache=True`` so that later processes load the machine code from ``__pycache__``.
 :meth:`NumbaBackend.warmup` triggers (and times) that compilation, so that callers can
 keep it out of timed regions; :func:`compile_report` measures the first-call (compile)
-and cached start times in fresh processes.
+and cached start times in fresh processes. Numba checks a cached function against its
+own file only: after editing a kernel that others in other modules call (and inline),
+delete ``kernels/__pycache__`` (an install writes every file anew, so users never meet
+this; a developer who does sees results that differ in the last bits between
+processes).
 """
 
 import time

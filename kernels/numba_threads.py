@@ -34,7 +34,8 @@ none of this changes a number, only the time. The choice and its reason are
 
 #: Seconds a chunk at the chosen count aims at (~64 steps at batch 64 on an idle machine).
 CHUNK_SECONDS = 0.01
-#: Steps per chunk at most (chunk calls cost ~30 us each), and at least.
+#: Steps per chunk at most (each chunk is one more call, whose first batch is gathered
+#: without overlap), and at least.
 CHUNK_STEPS = 64
 MIN_STEPS = 4
 #: Steps of the first chunk, when nothing is known yet.

@@ -3,8 +3,8 @@
 :func:`train_steps` runs ``len(lrs)`` steps of :meth:`Backend.train_batches
 <digitbench.kernels.base.Backend.train_batches>` (``v <- m v + g; w <- w - lr v``) on
 the parameters in place. Each step gathers its rows straight from the uint8 images
-(:func:`~digitbench.kernels.numba_sparse.sparse_from_uint8`), and every buffer is
-allocated once per call.
+(:func:`~digitbench.kernels.numba_sparse.sparse_from_uint8`); the buffers come in a
+:class:`Workspace` that the backend keeps from call to call.
 
 Threads: ``threads`` parts (``numba.get_num_threads()``, passed in), in three parallel
 regions per step, each its own ``parallel=True`` function:

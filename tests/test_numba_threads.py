@@ -30,6 +30,13 @@ CASES = Path(__file__).parent / "numba_cases.py"
 TWO = min(2, numba.config.NUMBA_NUM_THREADS)
 
 
+def _differences(a, b):
+    """Where a and b differ, for the message: count, first index, largest difference."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    where = np.flatnonzero(a.ravel() != b.ravel())
+    return f"{where.size} entries differ, first at {where[:1]}, max |diff| {np.max(np.abs(a - b)):.3g}"
+
+
 def _fresh_process_case(tmp_path, env, *args):
     out = tmp_path / "case.npz"
     subprocess.run([sys.executable, str(CASES), str(out), *args], env=env, check=True, timeout=600)
@@ -41,7 +48,8 @@ def test_one_and_two_threads_give_the_same_bits():
         run_case("float32", TWO, images=200, batch=16, steps=12, infer_rows=100)
     for key in one:
         if key != "p_dense":  # BLAS's blocking follows the parts: equal to rounding only
-            assert np.array_equal(one[key], two[key]), f"{key} differs between 1 and {TWO} threads"
+            assert np.array_equal(one[key], two[key]), \
+                f"{key} differs between 1 and {TWO} threads: {_differences(one[key], two[key])}"
     assert np.allclose(one["p_dense"], two["p_dense"], rtol=0, atol=1e-6)
 
 
@@ -53,7 +61,8 @@ def test_three_threads_in_a_fresh_process_give_the_same_bits(tmp_path):
     one = run_case("float64", 1, steps=20)
     for key in one:
         if key != "p_dense":
-            assert np.array_equal(one[key], three[key]), f"{key} differs between 1 and 3 threads"
+            assert np.array_equal(one[key], three[key]), \
+                f"{key} differs between 1 and 3 threads: {_differences(one[key], three[key])}"
 
 
 # ------------------------------------------------------------------ the chooser, simulated
