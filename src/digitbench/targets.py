@@ -113,7 +113,7 @@ def format_targets(verdicts):
             lines.append(f"  {v['target']}: {v['status']}")
         else:
             unit = "x" if v["of"] else " s"
-            lines.append(f"  {v['target']}: {v['value']:.3g}{unit}, {v['status']}")
+            lines.append(f"  {v['target']}: {v['value']:.4g}{unit}, {v['status']}")  # 4 digits: 3.497x is not '3.5x, NOT met'
     return "\n".join(lines)
 
 
