@@ -21,7 +21,8 @@ FASTMATH = {"contract"}
 
 
 class Acts(NamedTuple):
-    """One batch's activations and their gradients, room for n samples."""
+    """One batch's activations and their gradients, room for n samples, and the
+    transposed weights the backward pass multiplies by."""
 
     z1: np.ndarray  # (n, 128)  z1 = X @ W1 + b1
     a1: np.ndarray  # (n, 128)  a1 = relu(z1)
@@ -31,6 +32,8 @@ class Acts(NamedTuple):
     dz1: np.ndarray  # (n, 128)  dL/dz1
     dz2: np.ndarray  # (n, 64)   dL/dz2
     dz3: np.ndarray  # (n, 10)   dL/dz3 = (p - Y) / n
+    W2T: np.ndarray  # (64, 128) W2.T, contiguous: BLAS multiplies by it ~3x faster than by
+    W3T: np.ndarray  # (10, 64)  W3.T (the transposed view), measured at batch 64
 
 
 @njit(cache=True)
@@ -38,7 +41,8 @@ def new_acts(n, H1, H2, K, dtype):
     """Empty :class:`Acts` for up to n samples."""
     return Acts(np.empty((n, H1), dtype), np.empty((n, H1), dtype), np.empty((n, H2), dtype),
                 np.empty((n, H2), dtype), np.empty((n, K), dtype), np.empty((n, H1), dtype),
-                np.empty((n, H2), dtype), np.empty((n, K), dtype))
+                np.empty((n, H2), dtype), np.empty((n, K), dtype), np.empty((H2, H1), dtype),
+                np.empty((K, H2), dtype))
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -134,7 +138,7 @@ def backward_layers(n, y, params, acts, grads):
     rows of acts.dz3 (n, 10), acts.dz2 (n, 64), acts.dz1 (n, 128), and the grads dW3, db3,
     dW2, db2, db1.
     """
-    z1, a1, z2, a2, z3, dz1, dz2, dz3 = acts
+    z1, a1, z2, a2, z3, dz1, dz2, dz3, W2T, W3T = acts
     dW1, db1, dW2, db2, dW3, db3 = grads  # dW1 is not touched here
     K = z3.shape[1]
     t = dz3.dtype.type
@@ -155,12 +159,14 @@ def backward_layers(n, y, params, acts, grads):
     # layer 3: dW3 = a2.T @ dz3, db3 = sum_i dz3, da2 = dz3 @ W3.T, dz2 = da2 * relu'(z2)
     np.dot(a2[:n].T, dz3[:n], dW3)
     sum_rows(n, dz3, db3)
-    np.dot(dz3[:n], params.W3.T, dz2[:n])
+    W3T[:] = params.W3.T
+    np.dot(dz3[:n], W3T, dz2[:n])
     relu_backward_rows(n, z2, dz2)  # relu'(z) = 1 where z > 0, else 0
     sum_rows(n, dz2, db2)
     # layer 2: dW2 = a1.T @ dz2, da1 = dz2 @ W2.T, dz1 = da1 * relu'(z1)
     np.dot(a1[:n].T, dz2[:n], dW2)
-    np.dot(dz2[:n], params.W2.T, dz1[:n])
+    W2T[:] = params.W2.T
+    np.dot(dz2[:n], W2T, dz1[:n])
     relu_backward_rows(n, z1, dz1)
     sum_rows(n, dz1, db1)
     return loss
