@@ -12,7 +12,8 @@ regions per step, each its own ``parallel=True`` function:
 1. layer 1's samples split into as many parts as threads;
 2. step k's dense layers, backward pass and the updates of b1, W2, b2, W3, b3
    (:func:`dense_step`) beside the gathering of batch k + 1's pixels, which needs
-   nothing from step k;
+   nothing from step k, and the touching of batch k + 2's rows of images, which brings
+   them into cache for the next step's gathering (:func:`touch_rows`);
 3. W1's rows, updated in :func:`row_parts` ranges (at least one per thread).
 
 No value is ever summed across threads: each sample of z1, each row of W1 is one
@@ -33,7 +34,7 @@ from digitbench.params import Params
 from .denormals import flush_subnormals_on, mxcsr_restore
 from .numba_layers import (Acts, backward_layers, dense_forward, layer1_forward, momentum_step_W1_rows, new_acts,
                            sgd_step_W1_rows, sgd_update_inplace)
-from .numba_sparse import Sparse, new_sparse, sparse_from_uint8
+from .numba_sparse import Sparse, new_sparse, sparse_from_uint8, touch_rows
 
 #: W1's 784 rows are updated in at least this many ranges (more with more threads).
 ROW_PARTS = 8
@@ -57,6 +58,7 @@ class Workspace(NamedTuple):
     grads: Params  # grads.W1 is (0, 128): dW1 never exists, it is fused into W1's update
     yb: np.ndarray  # (B,) int64, the batch's labels
     step_loss: np.ndarray  # (1,) float64, the batch's summed loss
+    touched: np.ndarray  # (1,) uint64, what :func:`touch_rows` read (kept so the reads stay)
 
 
 @njit(cache=True)
@@ -68,7 +70,7 @@ def new_workspace(B, params):
     grads = Params(np.empty((0, H1), dt), np.empty_like(params.b1), np.empty_like(params.W2),
                    np.empty_like(params.b2), np.empty_like(params.W3), np.empty_like(params.b3))
     return Workspace(new_sparse(B, D, dt), new_sparse(B, D, dt), new_acts(B, H1, H2, K, dt), grads,
-                     np.empty(B, np.int64), np.zeros(1))
+                     np.empty(B, np.int64), np.zeros(1), np.zeros(1, np.uint64))
 
 
 @njit(cache=True)
@@ -98,9 +100,10 @@ def train_steps(params, velocity, data, order, batch_size, lrs, momentum, losses
     dt = W1.dtype
     B = batch_size
     steps = lrs.shape[0]
-    sp, next_sp, acts, grads, yb, step_loss = work
+    sp, next_sp, acts, grads, yb, step_loss, touched = work
     if steps > 0:
         sparse_from_uint8(data.images, data.words, order[0:min(B, order.shape[0])], data.table, sp)
+        touched[0] ^= touch_rows(data.words, order[min(B, order.shape[0]):min(2 * B, order.shape[0])])
     for step in range(steps):
         start = step * B
         n = min(start + B, order.shape[0]) - start
@@ -110,10 +113,11 @@ def train_steps(params, velocity, data, order, batch_size, lrs, momentum, losses
         for i in range(n):
             yb[i] = data.labels[rows[i]]
         nxt = order[min(start + B, order.shape[0]):min(start + 2 * B, order.shape[0])]
+        after = order[min(start + 2 * B, order.shape[0]):min(start + 3 * B, order.shape[0])]
         if step + 1 == steps:
             nxt = nxt[:0]
-        dense_beside_gathering(n, yb, params, velocity, acts, grads, lr, momentum, data, nxt, next_sp,
-                               step_loss)  # 2.
+        dense_beside_gathering(n, yb, params, velocity, acts, grads, lr, momentum, data, nxt, after, next_sp,
+                               step_loss, touched)  # 2.
         losses[step] = step_loss[0] / n
         update_W1_in_parts(row_parts(threads), sp, acts.dz1, W1, velocity.W1, lr, momentum)  # 3.
         sp, next_sp = next_sp, sp
@@ -127,15 +131,18 @@ def layer1_in_parts(n, threads, sp, W1, b1, z1):
 
 
 @njit(cache=True, parallel=True)
-def dense_beside_gathering(n, yb, params, velocity, acts, grads, lr, momentum, data, nxt, next_sp, step_loss):
-    """Region 2: :func:`dense_step` (its summed loss into step_loss[0]) on one thread,
-    the gathering of the next batch's pixels (rows ``nxt``, if any) into ``next_sp`` on another."""
+def dense_beside_gathering(n, yb, params, velocity, acts, grads, lr, momentum, data, nxt, after, next_sp,
+                           step_loss, touched):
+    """Region 2: :func:`dense_step` (its summed loss into step_loss[0]) on one thread;
+    on another, the gathering of the next batch's pixels (rows ``nxt``, if any) into
+    ``next_sp``, then the touching of the rows ``after`` it (into cache)."""
     for task in prange(2):
         saved_mxcsr = flush_subnormals_on()  # per thread (see denormals.py)
         if task == 0:
             step_loss[0] = dense_step(n, yb, params, velocity, acts, grads, lr, momentum)
         elif nxt.shape[0] > 0:
             sparse_from_uint8(data.images, data.words, nxt, data.table, next_sp)
+            touched[0] ^= touch_rows(data.words, after)
         mxcsr_restore(saved_mxcsr)
 
 
