@@ -21,6 +21,12 @@ def test_learning_rate_schedules():
     lin = learning_rates("linear", 0.1, 0.0, epochs=1, steps_per_epoch=4)
     assert np.allclose(lin, [0.1, 0.075, 0.05, 0.025])
     assert np.all(learning_rates("constant", 0.3, 0.0, 2, 3) == 0.3)
+    # lr * max(0.1, 1 - 0.8 t), t = step / 4 in epochs: the floor from t = 1.125 on
+    floor = learning_rates("linear-floor", 0.1, 0.8, epochs=2, steps_per_epoch=4)
+    assert np.allclose(floor, [0.1, 0.08, 0.06, 0.04, 0.02, 0.01, 0.01, 0.01])
+    # by chunks, as the trainer asks for them: the same rates
+    chunks = [learning_rates("linear-floor", 0.1, 0.8, 2, 4, first, count) for first, count in ((0, 3), (3, 3), (6, 2))]
+    assert np.array_equal(np.concatenate(chunks), floor)
 
 
 def test_cli_default_is_the_seed_recipe(capsys):

@@ -42,13 +42,14 @@ def add_parser(sub):
     add_data_options(p)
     p.add_argument("--recipe", choices=list(RECIPES),
                    help="named defaults for the options below: seed (the default: 30 epochs of momentum SGD with "
-                        "a decaying learning rate) or fast (2 epochs, tuned to reach 97%% quickly)")
+                        "a decaying learning rate) or fast (2 epochs, tuned to reach 97%% in about one)")
     p.add_argument("--epochs", type=positive_int, help=f"passes over the training set (seed: {seed['epochs']})")
     p.add_argument("--batch-size", type=batch_size, help=f"samples per SGD step (seed: {seed['batch_size']})")
     p.add_argument("--lr", type=positive_float, help=f"initial learning rate (seed: {seed['lr']})")
     p.add_argument("--momentum", type=float, help=f"heavy-ball momentum in [0, 1) (seed: {seed['momentum']})")
     p.add_argument("--schedule", choices=SCHEDULES, help=f"learning-rate schedule (seed: {seed['schedule']})")
-    p.add_argument("--decay", type=float, help=f"decay of the inverse-time schedule (seed: {seed['decay']})")
+    p.add_argument("--decay", type=float, help="decay of the inverse-time schedule, or the linear-floor one's fall per epoch "
+                        f"as a fraction of --lr (fast: 0.8) (seed: {seed['decay']})")
     p.add_argument("--seed", type=seed_value, help="seeds the initial weights and the shuffling (default: 0)")
     p.add_argument("--dtype", choices=["float32", "float64"], help="(default: float32)")
     p.add_argument("--target-accuracy", type=fraction, help="test accuracy whose training time to record, e.g. 0.97")
