@@ -13,7 +13,11 @@ and steps to run next, and reports each chunk's seconds to :meth:`ThreadChooser.
 The chooser
 
 - starts at the most threads allowed (``numba.get_num_threads()`` at the call), with a
-  short chunk, and probes once at once;
+  short chunk, and probes once at once; unless other processes are running when it
+  starts (:func:`other_running_tasks`, Linux): then it starts at the cores they leave
+  free, and treats more threads as slow (:data:`BUSY_STEP_GUESS`) until measured, since
+  one 8-step chunk at two threads on a busy two-core machine costs 35-180 ms (4-22 ms a
+  step here), more than the whole ~0.3 s epoch can spare;
 - sizes chunks in time (:data:`CHUNK_SECONDS`, between :data:`MIN_STEPS` and
   :data:`CHUNK_STEPS` steps), so that a count that has become very slow costs little
   before it is noticed;
@@ -31,6 +35,9 @@ Results do not depend on the thread count (no value is summed across threads), s
 none of this changes a number, only the time. The choice and its reason are
 :attr:`ThreadChooser.record_dict`, exposed as ``NumbaBackend.thread_choice``.
 """
+
+import os
+import time
 
 #: Seconds a chunk at the chosen count aims at (~64 steps at batch 64 on an idle machine).
 CHUNK_SECONDS = 0.01
@@ -51,6 +58,50 @@ SLOWDOWN = 1.3
 MARGIN = 0.10
 #: Chunks at each count whose best is its "recent" speed.
 RECENT = 3
+#: Seconds per step assumed for a count not measured yet that is above the current
+#: one, when other processes were running at the start (measured at two threads with one
+#: CPU-bound process beside them: 4-22 ms): probing it waits until PROBE_SHARE of the
+#: time run pays for it (~8 s of training), as it would after measuring it slow.
+BUSY_STEP_GUESS = 0.02
+#: Looks at /proc of :func:`other_running_tasks`, and the pause between two.
+LOOKS, LOOK_PAUSE = 5, 2e-4
+
+
+def other_running_tasks(looks=LOOKS, pause=LOOK_PAUSE):
+    """How many threads of other processes were running or runnable at every one of
+    ``looks`` looks at /proc (the fewest seen: a task that runs for a moment does not
+    count); 0 where /proc cannot tell (not Linux).
+
+    ``procs_running`` of /proc/stat counts every runnable thread, this process's
+    included (its numba workers spin for a while after a parallel region), so the
+    threads of this process in state R (/proc/self/task/*/stat) are taken off.
+    """
+    fewest = None
+    try:
+        for look in range(looks):
+            if look:
+                time.sleep(pause)
+            with open("/proc/stat", "rb") as f:
+                running = next(int(line.split()[1]) for line in f if line.startswith(b"procs_running"))
+            own = 0
+            for task in os.listdir("/proc/self/task"):
+                try:
+                    with open(f"/proc/self/task/{task}/stat", "rb") as f:
+                        own += f.read().rsplit(b")", 1)[1].split()[0] == b"R"
+                except OSError:  # the thread has just ended
+                    pass
+            fewest = running - own if fewest is None else min(fewest, running - own)
+    except (OSError, StopIteration, ValueError, IndexError):
+        return 0
+    return max(0, fewest)
+
+
+def usable_cores():
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 class ThreadChooser:
@@ -65,6 +116,9 @@ class ThreadChooser:
     budget : float, seconds of probing earned (PROBE_SHARE of the time at the current count)
     """
 
+    #: Hook: () -> threads of other processes running now (tests replace it).
+    others_running = staticmethod(other_running_tasks)
+
     def __init__(self):
         self.threads = None
         self.max_threads = None
@@ -74,6 +128,7 @@ class ThreadChooser:
         self._probe = None  # the count being probed in the chunk just handed out
         self._probe_now = False
         self._ramp = FIRST_STEPS  # chunk steps at most: doubles per chunk after each switch
+        self._busy_start = False  # other processes were running at the start
 
     def next_chunk(self, max_threads, remaining):
         """Return (threads, steps) for the next chunk, steps <= remaining."""
@@ -83,6 +138,15 @@ class ThreadChooser:
             self.reason = "the most threads allowed (numba.get_num_threads()); not measured yet"
             self._probe_now = True  # after the first chunk
             self._ramp = FIRST_STEPS
+            others = self.others_running() if max_threads > 1 else 0
+            self._busy_start = others > 0
+            if others:
+                cores = usable_cores()
+                self.threads = max(1, min(max_threads, cores - others))
+                self._probe_now = False
+                self.reason = (f"{_threads(self.threads)}: {others} other running "
+                               f"{'thread' if others == 1 else 'threads'} on {cores} cores at the start; "
+                               "more not measured yet")
         self._probe = None
         if max_threads == 1:
             self.reason = "one thread allowed (numba.get_num_threads() is 1)"
@@ -99,8 +163,13 @@ class ThreadChooser:
         return self.threads, min(steps, remaining)
 
     def _estimate(self, threads):
-        """Seconds per step expected at ``threads``: its last measurement, else the current count's."""
-        return (self.recent.get(threads) or self.recent[self.threads])[-1]
+        """Seconds per step expected at ``threads``: its last measurement, else the current
+        count's (or :data:`BUSY_STEP_GUESS` for more threads on a machine busy at the start)."""
+        if threads in self.recent:
+            return self.recent[threads][-1]
+        if self._busy_start and threads > self.threads:
+            return BUSY_STEP_GUESS
+        return self.recent[self.threads][-1]
 
     def _steps_for(self, threads, seconds, least, most):
         return int(min(most, max(least, seconds / max(self._estimate(threads), 1e-9))))
@@ -131,7 +200,7 @@ class ThreadChooser:
                 # against this speed, not the faster ones before.
                 self._probe_now = True
                 self.recent[threads] = [per_step]
-            if self.reason.endswith("not measured yet"):
+            if self.reason.endswith("not measured yet") and not self._busy_start:
                 self.reason = f"{_threads(threads)} (the most allowed); no other count measured yet"
             return
         self.budget = max(0.0, self.budget - seconds)

@@ -5,12 +5,14 @@ the thread count and never sum across threads, so 1, 2 and 3 threads (3 in a fre
 process with ``NUMBA_NUM_THREADS=3``, which runs on two cores too) give identical bits.
 
 The choice: :class:`~digitbench.kernels.numba_threads.ThreadChooser` is fed simulated
-timings (no clock involved); the backend is given slow threads through its
-``chunk_seconds`` hook, and must fall back without changing a number.
+timings (no clock involved) and a simulated count of other running processes; the
+backend is given slow threads through its ``chunk_seconds`` hook, and must fall back
+without changing a number. The count of other processes is checked against a real one.
 """
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numba
@@ -68,6 +70,13 @@ def test_three_threads_in_a_fresh_process_give_the_same_bits(tmp_path):
 # ------------------------------------------------------------------ the chooser, simulated
 
 
+def _chooser(others=0):
+    """A ThreadChooser that sees ``others`` running threads of other processes at the start."""
+    chooser = ThreadChooser()
+    chooser.others_running = lambda: others
+    return chooser
+
+
 def _simulate(chooser, seconds_per_step, steps, max_threads=2, calls=1):
     """Run ``steps`` steps in ``calls`` train_batches calls; return the steps run at each count."""
     ran = {}
@@ -82,7 +91,7 @@ def _simulate(chooser, seconds_per_step, steps, max_threads=2, calls=1):
 
 
 def test_chooser_falls_back_to_one_thread_when_two_are_slowed():
-    chooser = ThreadChooser()
+    chooser = _chooser()
     ran = _simulate(chooser, lambda t: 1.0e-3 if t == 2 else 0.3e-3, 2000)  # two threads 3x slower
     assert chooser.threads == 1
     assert "busy" in chooser.reason
@@ -91,7 +100,7 @@ def test_chooser_falls_back_to_one_thread_when_two_are_slowed():
 
 
 def test_chooser_stays_on_two_threads_when_they_are_fastest_and_probes_rarely():
-    chooser = ThreadChooser()
+    chooser = _chooser()
     ran = _simulate(chooser, lambda t: 0.16e-3 if t == 2 else 0.28e-3, 20000, calls=20)
     assert chooser.threads == 2 and "fastest" in chooser.reason
     assert 1 in chooser.record_dict["seconds_per_step"], "one thread was never tried"
@@ -100,7 +109,7 @@ def test_chooser_stays_on_two_threads_when_they_are_fastest_and_probes_rarely():
 
 
 def test_chooser_notices_load_at_once_and_comes_back_when_it_ends():
-    chooser = ThreadChooser()
+    chooser = _chooser()
     idle = {1: 0.28e-3, 2: 0.16e-3}
     busy = {1: 0.30e-3, 2: 0.9e-3}
     _simulate(chooser, idle.get, 10000)
@@ -112,8 +121,41 @@ def test_chooser_notices_load_at_once_and_comes_back_when_it_ends():
     assert chooser.threads == 2
 
 
+def test_chooser_starts_on_the_free_cores_when_other_processes_run_and_keeps_off_the_busy_ones():
+    busy = {1: 0.3e-3, 2: 20e-3}  # as measured here beside one CPU-bound process
+    chooser = _chooser(others=1)
+    ran = _simulate(chooser, busy.get, 2 * 938)  # two epochs at batch 64
+    assert ran == {1: 2 * 938}, ran
+    assert chooser.threads == 1 and "1 other running thread" in chooser.reason, chooser.reason
+    # many cores, two of them busy: all but those
+    chooser = _chooser(others=2)
+    numba_threads.usable_cores, cores = (lambda: 16), numba_threads.usable_cores
+    try:
+        assert chooser.next_chunk(16, 100)[0] == 14
+    finally:
+        numba_threads.usable_cores = cores
+
+
+def test_chooser_comes_back_to_more_threads_later_if_they_were_busy_only_at_the_start():
+    chooser = _chooser(others=1)
+    idle = {1: 0.28e-3, 2: 0.16e-3}
+    _simulate(chooser, idle.get, int(20 / idle[1]))  # 20 s of training
+    assert chooser.threads == 2, chooser.reason
+
+
+@pytest.mark.skipif(not Path("/proc/stat").exists(), reason="reads /proc (Linux)")
+def test_other_running_tasks_sees_a_busy_process():
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)  # started and spinning
+        assert numba_threads.other_running_tasks() >= 1
+    finally:
+        hog.kill()
+        hog.wait()
+
+
 def test_chooser_with_one_thread_allowed_does_not_probe():
-    chooser = ThreadChooser()
+    chooser = _chooser()
     assert chooser.next_chunk(1, 500) == (1, 500)
     assert "one thread allowed" in chooser.reason
 
@@ -141,6 +183,7 @@ def test_backend_uses_the_count_whose_chunks_are_fast_and_no_number_changes(slow
         reference = _train(pinned)
         assert pinned.thread_choice["threads"] == 2 and pinned.thread_choice["reason"].startswith("fixed")
         backend = NumbaBackend()
+        backend.chooser.others_running = lambda: 0  # whatever else runs on the machine
         # simulated timings, whatever the machine is doing: the `slow` count at 5x the other's
         backend.chunk_seconds = lambda threads, steps, seconds: steps * (5e-4 if threads == slow else 1e-4)
         result = _train(backend)
