@@ -13,7 +13,11 @@ and steps to run next, and reports each chunk's seconds to :meth:`ThreadChooser.
 The chooser
 
 - starts at the most threads allowed (``numba.get_num_threads()`` at the call), with a
-  short chunk, and probes once at once; unless other processes are running when it
+  short chunk that only warms up (the first steps of a run ran 1.5-4x slower than the
+  next ones here, whatever the count: one cold chunk against one probe chose one thread
+  on an idle machine in 4 runs of 8), then :data:`START_MEASURES` measured ones (their
+  best counts: one chunk stalled by a kernel thread chose one thread in 1 run of 8),
+  and probes at once; unless other processes are running when it
   starts (:func:`other_running_tasks`, Linux): then it starts at the cores they leave
   free, and treats more threads as slow (:data:`BUSY_STEP_GUESS`) until measured, since
   one 8-step chunk at two threads on a busy two-core machine costs 35-180 ms (4-22 ms a
@@ -47,6 +51,8 @@ CHUNK_STEPS = 64
 MIN_STEPS = 4
 #: Steps of the first chunk, when nothing is known yet.
 FIRST_STEPS = 8
+#: Chunks measured at the starting count before the first probe (after the warm-up one).
+START_MEASURES = 2
 #: Seconds a probe aims at (4 to FIRST_STEPS steps): short, since it may be the slow
 #: one, but long enough to meet a stall (a descheduled thread holds a barrier ~ms).
 PROBE_SECONDS = 0.005
@@ -129,6 +135,7 @@ class ThreadChooser:
         self._probe_now = False
         self._ramp = FIRST_STEPS  # chunk steps at most: doubles per chunk after each switch
         self._busy_start = False  # other processes were running at the start
+        self._warm = False  # the first chunk after a start has run (its time is not a measurement)
 
     def next_chunk(self, max_threads, remaining):
         """Return (threads, steps) for the next chunk, steps <= remaining."""
@@ -136,8 +143,9 @@ class ThreadChooser:
             self.max_threads = max_threads
             self.threads = max_threads
             self.reason = "the most threads allowed (numba.get_num_threads()); not measured yet"
-            self._probe_now = True  # after the first chunk
+            self._probe_now = True  # after the first measured chunk
             self._ramp = FIRST_STEPS
+            self._warm = False
             others = self.others_running() if max_threads > 1 else 0
             self._busy_start = others > 0
             if others:
@@ -151,8 +159,8 @@ class ThreadChooser:
         if max_threads == 1:
             self.reason = "one thread allowed (numba.get_num_threads() is 1)"
             return 1, remaining
-        if self.threads not in self.recent:
-            return self.threads, min(FIRST_STEPS, remaining)
+        if len(self.recent.get(self.threads, ())) < START_MEASURES and not self.recent.keys() - {self.threads}:
+            return self.threads, min(FIRST_STEPS, remaining)  # the start: nothing else measured yet
         probe = self._probe_count()
         probe_steps = self._steps_for(probe, PROBE_SECONDS, MIN_STEPS, 2 * FIRST_STEPS)
         if self._probe_now or self.budget >= probe_steps * self._estimate(probe):
@@ -187,6 +195,9 @@ class ThreadChooser:
     def record(self, threads, steps, seconds):
         """Note that ``steps`` steps at ``threads`` threads took ``seconds``."""
         if steps <= 0:
+            return
+        if not self._warm:  # the warm-up chunk: cold caches and pages, threads waking up
+            self._warm = True
             return
         per_step = seconds / steps
         previous = self.recent.get(threads, [])
