@@ -136,6 +136,7 @@ class ThreadChooser:
         self._ramp = FIRST_STEPS  # chunk steps at most: doubles per chunk after each switch
         self._busy_start = False  # other processes were running at the start
         self._warm = False  # the first chunk after a start has run (its time is not a measurement)
+        self._warm_per_step = None  # seconds per step of that chunk: a guess for sizing the next
 
     def next_chunk(self, max_threads, remaining):
         """Return (threads, steps) for the next chunk, steps <= remaining."""
@@ -160,7 +161,13 @@ class ThreadChooser:
             self.reason = "one thread allowed (numba.get_num_threads() is 1)"
             return 1, remaining
         if len(self.recent.get(self.threads, ())) < START_MEASURES and not self.recent.keys() - {self.threads}:
-            return self.threads, min(FIRST_STEPS, remaining)  # the start: nothing else measured yet
+            # the start: nothing else measured yet. The measured chunks are as long as the
+            # probe will be, so that what a chunk costs besides its steps (a cold first
+            # gathering, waking threads) weighs the same on both sides
+            if not self._warm:
+                return self.threads, min(FIRST_STEPS, remaining)
+            return self.threads, min(self._steps_for(self.threads, PROBE_SECONDS, MIN_STEPS, 2 * FIRST_STEPS),
+                                     remaining)
         probe = self._probe_count()
         probe_steps = self._steps_for(probe, PROBE_SECONDS, MIN_STEPS, 2 * FIRST_STEPS)
         if self._probe_now or self.budget >= probe_steps * self._estimate(probe):
@@ -177,7 +184,7 @@ class ThreadChooser:
             return self.recent[threads][-1]
         if self._busy_start and threads > self.threads:
             return BUSY_STEP_GUESS
-        return self.recent[self.threads][-1]
+        return (self.recent.get(self.threads) or [self._warm_per_step])[-1]
 
     def _steps_for(self, threads, seconds, least, most):
         return int(min(most, max(least, seconds / max(self._estimate(threads), 1e-9))))
@@ -197,7 +204,7 @@ class ThreadChooser:
         if steps <= 0:
             return
         if not self._warm:  # the warm-up chunk: cold caches and pages, threads waking up
-            self._warm = True
+            self._warm, self._warm_per_step = True, seconds / steps  # a first guess only
             return
         per_step = seconds / steps
         previous = self.recent.get(threads, [])
