@@ -96,6 +96,8 @@ def sweep_threads(backends, peers, data, batch_size, thread_counts, **kw):
     for threads in thread_counts:
         with context.Pool(1) as pool:
             points += pool.apply(threads_point, (backends, peers, data, batch_size, threads), kw)
+            pool.close()  # let the worker exit by itself: terminated (the with's exit), it leaves
+            pool.join()  # the semaphores torch and jax made for the parent to warn about
     return points
 
 
