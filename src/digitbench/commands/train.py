@@ -108,7 +108,7 @@ def run(args):
         reached = result.seconds_to_target
         target = (f"; reached {100 * args.target_accuracy:.2f}% after {reached:.2f} s of training" if reached is not None
                   else f"; never reached {100 * args.target_accuracy:.2f}%")
-    out.print(f"{args.backend}: test accuracy {100 * result.test_accuracy:.2f}% after {result.epochs_run} epochs, "
+    out.print(f"{args.backend}: test accuracy {100 * result.test_accuracy:.2f}% after {result.epochs_run} epoch{'' if result.epochs_run == 1 else 's'}, "
               f"{result.train_seconds:.2f} s of training (+{result.eval_seconds:.2f} s evaluating"
               + (f", +{result.warmup_seconds:.2f} s compiling or loading kernels" if result.warmup_seconds else "")
               + f"){target}")
