@@ -53,8 +53,8 @@ MIN_STEPS = 4
 FIRST_STEPS = 8
 #: Chunks measured at the starting count before the first probe (after the warm-up one).
 START_MEASURES = 2
-#: Seconds a probe aims at (4 to FIRST_STEPS steps): short, since it may be the slow
-#: one, but long enough to meet a stall (a descheduled thread holds a barrier ~ms).
+#: Seconds a probe aims at (MIN_STEPS to 2 * FIRST_STEPS steps): short, since it may be
+#: the slow one, but long enough to meet a stall (a descheduled thread holds a barrier ~ms).
 PROBE_SECONDS = 0.005
 #: Share of the time at the current count that probes may cost.
 PROBE_SHARE = 0.01
@@ -184,7 +184,9 @@ class ThreadChooser:
             return self.recent[threads][-1]
         if self._busy_start and threads > self.threads:
             return BUSY_STEP_GUESS
-        return (self.recent.get(self.threads) or [self._warm_per_step])[-1]
+        if self.threads in self.recent:
+            return self.recent[self.threads][-1]
+        return self._warm_per_step or 0.0  # only the warm-up chunk seen (0: nothing yet)
 
     def _steps_for(self, threads, seconds, least, most):
         return int(min(most, max(least, seconds / max(self._estimate(threads), 1e-9))))

@@ -123,7 +123,7 @@ def test_chooser_notices_load_at_once_and_comes_back_when_it_ends():
     assert chooser.threads == 2
 
 
-def test_chooser_starts_on_the_free_cores_when_other_processes_run_and_keeps_off_the_busy_ones():
+def test_chooser_starts_on_the_free_cores_when_other_processes_run_and_keeps_off_the_busy_ones(monkeypatch):
     busy = {1: 0.3e-3, 2: 20e-3}  # as measured here beside one CPU-bound process
     chooser = _chooser(others=1)
     ran = _simulate(chooser, busy.get, 2 * 938)  # two epochs at batch 64
@@ -131,11 +131,8 @@ def test_chooser_starts_on_the_free_cores_when_other_processes_run_and_keeps_off
     assert chooser.threads == 1 and "1 other running thread" in chooser.reason, chooser.reason
     # many cores, two of them busy: all but those
     chooser = _chooser(others=2)
-    numba_threads.usable_cores, cores = (lambda: 16), numba_threads.usable_cores
-    try:
-        assert chooser.next_chunk(16, 100)[0] == 14
-    finally:
-        numba_threads.usable_cores = cores
+    monkeypatch.setattr(numba_threads, "usable_cores", lambda: 16)
+    assert chooser.next_chunk(16, 100)[0] == 14
 
 
 def test_chooser_comes_back_to_more_threads_later_if_they_were_busy_only_at_the_start():
