@@ -11,12 +11,15 @@ Two ways, chosen by the number of rows (:func:`forward_into`):
   rows on, one contiguous part of the rows per thread (:func:`forward_parallel`).
   Each row is computed by one thread in the same order: the same bits on any number
   of threads.
-- **Dense BLAS on the used pixels** (from :data:`DENSE_MIN_ROWS` rows on,
-  :func:`forward_dense_range`): in blocks of 256 rows, only the pixels non-zero in some
-  row of the block (~530 of 784 on MNIST) enter ``X @ W1``, as one BLAS product; the
-  sparse loops cannot keep up with BLAS on big blocks (W1's rows come from L2 cache
-  once per non-zero pixel). Measured roughly here (one thread, CPU time per image,
-  machine busy): 1.8-2.1 us, against 2.3-3.4 sparse and 2.4-2.6 for the NumPy backend.
+- **BLAS on the frequent pixels, lists for the rare ones** (from :data:`DENSE_MIN_ROWS`
+  rows on, :func:`forward_dense_range`): in blocks of 256 rows, the pixels non-zero in
+  more than a fifth of the block's rows (~285 of 784 on MNIST) enter ``X @ W1`` as one
+  BLAS product, and the few other non-zero entries (~16 a row) are added from lists;
+  the sparse loops alone cannot keep up with BLAS on big blocks (W1's rows come from L2
+  cache once per non-zero pixel), and BLAS over every pixel used in a block (~530) does
+  twice the multiply-adds. Measured here (one thread, the 10,000 test images, best of
+  15, Intel Xeon, four rounds): 14.9-17.2 ms, against 16.8-18.9 for BLAS over the used
+  pixels in the same rounds, 20.0-24.7 for the sparse loops and 20.1-22.1 for PyTorch.
   BLAS's blocking depends on the block, so this path may differ from the other in the
   last bits (tests/test_agreement.py's tolerances hold), and across thread counts.
 """
@@ -35,6 +38,10 @@ PARALLEL_MIN_ROWS = 32
 DENSE_MIN_ROWS = 256
 #: Rows per BLAS product in :func:`forward_dense_range`.
 DENSE_BLOCK = 256
+#: A pixel non-zero in more than this share of a block's rows enters its BLAS product
+#: (:func:`split_pixels`); the others are added from lists. Of 0.2, 0.3 and 0.4 (and
+#: blocks of 128, 256 and 512 rows), the fastest at 1,024 and 4,096 rows on two threads.
+FREQUENT_SHARE = 0.2
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -138,7 +145,8 @@ def argmax_rows(p, labels):
 
 def forward_into(X, params, p, block):
     """Fill p (n, 10) for X (n, 784): sparse on one thread below PARALLEL_MIN_ROWS rows,
-    sparse on all threads below DENSE_MIN_ROWS, else BLAS on the used pixels."""
+    sparse on all threads below DENSE_MIN_ROWS, else BLAS on the frequent pixels and
+    lists for the others."""
     threads = numba.get_num_threads()
     if len(X) >= DENSE_MIN_ROWS:
         with blas_single_thread():  # each thread runs its own products
@@ -150,39 +158,73 @@ def forward_into(X, params, p, block):
 
 
 @njit(cache=True)
-def forward_dense_range(X, first, last, params, p, block):
+def split_pixels(X, share, count, dense_cols, listed):
+    """Sort the pixels of the rows X (n, 784) into frequent and rare ones; return m.
+
+    A pixel non-zero in more than ``share`` of the rows is frequent: it is listed in
+    ``dense_cols[:m]`` (the BLAS product's columns). The others get ``listed[j] = 1``
+    (their non-zero entries go into the CSR lists), the frequent ones 0. ``count`` (784,)
+    receives each pixel's number of non-zero rows.
+    """
+    n, D = X.shape
+    count[:] = 0
+    for i in range(n):
+        for j in range(D):
+            count[j] += X[i, j] != 0
+    limit = share * n
+    m = 0
+    for j in range(D):
+        frequent = count[j] > limit
+        dense_cols[m] = j  # written always, kept only if frequent (no branch)
+        m += frequent
+        listed[j] = not frequent
+    return m
+
+
+@njit(cache=True)
+def forward_dense_range(X, first, last, params, p, block, share=FREQUENT_SHARE):
     """p[first:last] = softmax(forward(X[first:last])), ``block`` rows a BLAS product.
 
-    Per block: the pixels non-zero in some row (``cols``, m of them) are copied into
-    ``Xc`` (n, m) and their rows of W1 into ``Wc`` (m, 128), and z1 = Xc @ Wc + b1 (the
-    other pixels are 0 in every row of the block, so they add nothing); then
-    z2 = a1 @ W2 + b2 and z3 = a2 @ W3 + b3 as BLAS products too.
+    Per block, layer 1 is split by pixel (:func:`split_pixels`):
+
+    - the frequent pixels (non-zero in more than ``share`` of the block's rows, m of
+      them) are copied into ``Xc`` (n, m) and their rows of W1 into ``Wc`` (m, 128):
+      ``zd = Xc @ Wc``, one BLAS product;
+    - the rare ones' non-zero entries are listed as CSR and added row by row by
+      :func:`layer1_forward`: ``z1 = b1 + sum over listed j of x_ij W1[j]``;
+    - a1 = relu(z1 + zd).
+
+    Every pixel is either frequent or listed (or 0 in the row), so
+    z1 + zd = X @ W1 + b1. Then z2 = a1 @ W2 + b2 and z3 = a2 @ W3 + b3 as BLAS products.
     """
     W1, b1, W2, b2, W3, b3 = params
     dt = W1.dtype
     D, H1, H2, K = W1.shape[0], W1.shape[1], W2.shape[1], W3.shape[1]
     rows = max(0, min(block, last - first))
-    used, cols = np.empty(D, np.uint8), np.empty(D, np.int64)
+    count, dense_cols, listed = np.empty(D, np.int32), np.empty(D, np.int64), np.empty(D, np.uint8)
+    none_i32, none_dt = np.empty(0, np.int32), np.empty(0, dt)  # the CSC half is not used
+    sp = Sparse(np.empty(rows + 1, np.int64), np.empty(rows * D, np.int32), np.empty(rows * D, dt),
+                np.empty(0, np.int64), none_i32, none_dt)
     Xc_flat, Wc = np.empty(rows * D, dt), np.empty((D, H1), dt)
-    z1, z2, a2, z3 = np.empty((rows, H1), dt), np.empty((rows, H2), dt), np.empty((rows, H2), dt), np.empty((rows, K), dt)
+    z1, zd = np.empty((rows, H1), dt), np.empty((rows, H1), dt)
+    z2, a2, z3 = np.empty((rows, H2), dt), np.empty((rows, H2), dt), np.empty((rows, K), dt)
     for start in range(first, last, block):
         n = min(start + block, last) - start
-        used[:] = 0
-        for i in range(start, start + n):  # the pixels non-zero in some row of the block
-            for j in range(D):
-                used[j] |= X[i, j] != 0
-        m = 0
-        for j in range(D):
-            cols[m] = j  # written always, kept only if used (no branch)
-            m += np.int64(used[j])
+        Xb = X[start:start + n]
+        m = split_pixels(Xb, share, count, dense_cols, listed)
         Xc = Xc_flat[:n * m].reshape((n, m))
         for i in range(n):
             for c in range(m):
-                Xc[i, c] = X[start + i, cols[c]]
+                Xc[i, c] = Xb[i, dense_cols[c]]
         for c in range(m):
-            Wc[c] = W1[cols[c]]
-        np.dot(Xc, Wc[:m], z1[:n])  # z1 = X @ W1 (+ b1 below), over the used pixels
-        relu_bias_rows(n, z1, b1, z1)  # a1 = relu(z1), in place
+            Wc[c] = W1[dense_cols[c]]
+        sparse_from_float(Xb, sp, False, listed)
+        layer1_forward(0, n, sp, W1, b1, z1)  # z1 = b1 + the rare pixels' part of X @ W1
+        if m > 0:
+            np.dot(Xc, Wc[:m], zd[:n])  # zd = the frequent pixels' part
+            relu_add_rows(n, zd, z1)  # a1 = relu(z1 + zd), in z1
+        else:
+            relu_range(0, n, z1, z1)  # no frequent pixel (e.g. blank images): a1 = relu(z1)
         np.dot(z1[:n], W2, z2[:n])
         relu_bias_rows(n, z2, b2, a2)  # a2 = relu(a1 @ W2 + b2)
         np.dot(a2[:n], W3, z3[:n])
@@ -190,6 +232,15 @@ def forward_dense_range(X, first, last, params, p, block):
             for c in range(K):
                 z3[i, c] += b3[c]  # z3 = a2 @ W3 + b3
         softmax_rows(0, n, z3, p[start:start + n])
+
+
+@njit(cache=True, inline="always")
+def relu_add_rows(n, z, a):
+    """a = relu(z + a) for the first n rows."""
+    for i in range(n):
+        for h in range(z.shape[1]):
+            v = z[i, h] + a[i, h]
+            a[i, h] = 0 if v <= 0 else v  # a NaN stays NaN, as in np.maximum
 
 
 @njit(cache=True, inline="always")
@@ -202,8 +253,8 @@ def relu_bias_rows(n, z, b, a):
 
 
 @njit(cache=True, parallel=True)
-def forward_dense_parallel(X, params, p, block, threads):
+def forward_dense_parallel(X, params, p, block, threads, share=FREQUENT_SHARE):
     """:func:`forward_dense_range` over all rows, one contiguous part per thread."""
     n = X.shape[0]
     for part in prange(threads):
-        forward_dense_range(X, part * n // threads, (part + 1) * n // threads, params, p, block)
+        forward_dense_range(X, part * n // threads, (part + 1) * n // threads, params, p, block, share)

@@ -84,25 +84,31 @@ def touch_rows(words, rows):
 
 
 @njit(cache=True)
-def sparse_from_float(X, sp, with_csc):
+def sparse_from_float(X, sp, with_csc, keep=None):
     """Fill ``sp`` with the non-zero entries of a float batch ``X`` of shape (n, 784).
 
-    The CSC copy is filled only if ``with_csc`` (the forward pass needs only the CSR one).
+    Only the pixels j with ``keep[j]`` (uint8 0/1, shape (784,)) are listed, if ``keep``
+    is given. The CSC copy is filled only if ``with_csc`` (the forward pass needs only
+    the CSR one).
     """
     row_ptr, rj, rv = sp.row_ptr, sp.rj, sp.rv
     D = X.shape[1]
     nonzero = np.zeros((D + 7) // 8 * 8, np.uint8)  # 1 where x != 0 (a vectorized pass) ...
     nonzero_words = nonzero.view(np.uint64)  # ... read 8 at a time: all-zero words are skipped
+    if keep is None:
+        listed = np.ones(D, np.uint8)
+    else:
+        listed = keep
     c = 0
     for i in range(X.shape[0]):
         row_ptr[i] = c
         xi = X[i]
         for j in range(D):
-            nonzero[j] = xi[j] != 0
+            nonzero[j] = (xi[j] != 0) & listed[j]
         for w in range(nonzero_words.shape[0]):
             if nonzero_words[w] != 0:
                 for j in range(8 * w, min(8 * w + 8, D)):
-                    rj[c] = j  # written always, kept only if x != 0 (no branch)
+                    rj[c] = j  # written always, kept only if listed and x != 0 (no branch)
                     rv[c] = xi[j]
                     c += np.int64(nonzero[j])  # (an int64 count in plain Python too)
     row_ptr[X.shape[0]] = c

@@ -46,7 +46,7 @@ def test_trainer_reports_kernel_start_up_apart_from_training(mnist_data):
 @pytest.mark.parametrize("rows", [1, 31, 32, 100, 255, 256, 1000])
 def test_forward_and_predict_agree_with_numpy_on_every_path(rows):
     """Below PARALLEL_MIN_ROWS (32) one thread runs every row; from it on, one part per
-    thread; from DENSE_MIN_ROWS (256) on, BLAS on the used pixels, in blocks of 256. All
+    thread; from DENSE_MIN_ROWS (256) on, BLAS on the frequent pixels, in blocks of 256. All
     agree with NumPy to float64 rounding (see test_agreement.py's TOL64), and predict
     is the argmax of forward."""
     from digitbench.kernels.numba_infer import DENSE_MIN_ROWS, PARALLEL_MIN_ROWS
@@ -63,6 +63,34 @@ def test_forward_and_predict_agree_with_numpy_on_every_path(rows):
     assert np.max(np.abs(p - ref)) <= 1e-9 * np.max(np.abs(ref)), f"{rows} rows"
     labels = numba_backend.predict(params, X)
     assert labels.dtype == np.int64 and np.array_equal(labels, np.argmax(ref, axis=1))
+
+
+@pytest.mark.parametrize("case", ["mixed", "black", "all-dense"])
+def test_blas_path_adds_frequent_and_rare_pixels_once_each(case):
+    """From DENSE_MIN_ROWS rows on, the pixels non-zero in more than FREQUENT_SHARE of a
+    block's rows go into the BLAS product and the others into the lists: every non-zero
+    pixel is counted once, whether a block has both kinds, none (all black) or only
+    frequent ones."""
+    from digitbench.kernels.numba_infer import DENSE_MIN_ROWS, FREQUENT_SHARE, split_pixels
+
+    rng = np.random.default_rng(5)
+    rows = 2 * DENSE_MIN_ROWS + 37
+    X = rng.random((rows, 784))
+    if case == "mixed":  # pixels 0-299 in ~90% of the rows, the others in ~5%
+        X[:, :300] *= rng.random((rows, 300)) < 0.9
+        X[:, 300:] *= rng.random((rows, 484)) < 0.05
+    elif case == "black":
+        X[:] = 0
+    count, cols, listed = np.empty(784, np.int32), np.empty(784, np.int64), np.empty(784, np.uint8)
+    m = split_pixels(X[:DENSE_MIN_ROWS], FREQUENT_SHARE, count, cols, listed)
+    frequent = np.zeros(784, bool)
+    frequent[cols[:m]] = True
+    assert np.array_equal(listed == 0, frequent)
+    assert np.array_equal(count, (X[:DENSE_MIN_ROWS] != 0).sum(axis=0))
+    assert m == {"mixed": 300, "black": 0, "all-dense": 784}[case]
+    params = init_params(6, np.float64)
+    p, ref = get_backend("numba").forward(params, X), get_backend("numpy").forward(params, X)
+    assert np.max(np.abs(p - ref)) <= 1e-9 * np.max(np.abs(ref))
 
 
 def test_predict_takes_the_first_maximum_as_numpy_does():
