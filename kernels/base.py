@@ -18,6 +18,14 @@ optional heavy-ball momentum (PyTorch's convention)::
     w <- w - lr * v                (with momentum = 0 this is w <- w - lr * g)
 
 A backend may override it to keep the whole loop in compiled code.
+
+Centred inputs (``mean`` given, the recipe's ``center``): the network is trained as if
+its input were ``x - mean`` (the training set's mean image), which gives SGD a better
+conditioned problem (LeCun et al., "Efficient BackProp", 1998: inputs of mean zero),
+but the parameters stay those of the network on the raw pixels, so that the pixels
+stay sparse and a trained model needs no extra step. With ``c = b1 + mean @ W1`` the
+bias of the centred network (``x W1 + b1 = (x - mean) W1 + c``), a step on
+(W1, c) is a step on (W1, b1) with the gradients of :func:`center_gradients`.
 """
 
 import functools
@@ -28,6 +36,36 @@ from threadpoolctl import ThreadpoolController
 from digitbench.pixels import scale_pixels
 
 _controller = None
+
+
+def center_gradients(grads, mean):
+    """In place: turn the gradients of the raw-pixel network into the steps of the
+    centred one, written for the raw parameters (W1, b1).
+
+    The centred network ``z1 = (x - mean) W1 + c`` has the gradients
+
+        dW1' = sum_i (x_i - mean)^T dz1_i = dW1 - mean^T db1      (an outer product)
+        dc   = sum_i dz1_i                = db1
+
+    and b1 = c - mean @ W1 moves by dc - mean @ dW1' when (c, W1) move by (dc, dW1'),
+    so b1's step is ``db1' = db1 - mean @ dW1'``. Momentum is linear, so the same holds
+    for the velocities (v_b1 = v_c - mean @ v_W1).
+
+    Parameters
+    ----------
+    grads : Params (dW1 (784, 128), db1 (128,), ...), dW1 and db1 overwritten
+    mean : ndarray of shape (784,), the training set's mean image in [0, 1]
+    """
+    dW1, db1 = grads.W1, grads.b1
+    dW1 -= np.outer(mean, db1).astype(dW1.dtype)
+    db1 -= (mean @ dW1).astype(db1.dtype)
+
+
+def center_start(params, mean):
+    """The raw-pixel parameters of a centred network whose first bias c is ``params.b1``:
+    b1 = c - mean @ W1 (a new Params; ``init_params`` gives c = 0)."""
+    W1 = params.W1
+    return params._replace(b1=(params.b1 - mean.astype(W1.dtype) @ W1).astype(W1.dtype))
 
 
 def blas_single_thread():
@@ -131,7 +169,7 @@ class Backend:
         """Predicted labels (n,) as int64: the argmax of each row of :meth:`predict_proba`."""
         return np.argmax(self.predict_proba(params, X, chunk), axis=1).astype(np.int64)
 
-    def train_batches(self, params, velocity, images, labels, order, batch_size, lrs, momentum=0.0):
+    def train_batches(self, params, velocity, images, labels, order, batch_size, lrs, momentum=0.0, mean=None):
         """Run ``len(lrs)`` SGD steps in place; return the loss of each, as float64.
 
         Parameters
@@ -145,6 +183,8 @@ class Backend:
         batch_size : int
         lrs : ndarray of shape (steps,), float64, the learning rate of each step
         momentum : float in [0, 1)
+        mean : ndarray of shape (784,) in params' dtype, optional: train as on centred
+            inputs ``x - mean`` (:func:`center_gradients`)
         """
         dtype = params.W1.dtype
         losses = np.empty(len(lrs))
@@ -152,6 +192,8 @@ class Backend:
             rows = order[k * batch_size:(k + 1) * batch_size]
             X = scale_pixels(images[rows], dtype)
             loss, grads = self.loss_and_grads(params, X, labels[rows])
+            if mean is not None:
+                center_gradients(grads, mean)
             losses[k] = loss
             for w, v, g in zip(params, velocity, grads):
                 if momentum:

@@ -156,7 +156,7 @@ class NaiveBackend(Backend):
         grads = Params(*(np.array(g, dtype=dtype) for g in (dW1, db1, dW2, db2, dW3, db3)))
         return float(loss), grads
 
-    def train_batches(self, params, velocity, images, labels, order, batch_size, lrs, momentum=0.0):
+    def train_batches(self, params, velocity, images, labels, order, batch_size, lrs, momentum=0.0, mean=None):
         """SGD as in :meth:`Backend.train_batches`, the update written as loops too."""
         dtype = params.W1.dtype
         losses = np.empty(len(lrs))
@@ -164,10 +164,28 @@ class NaiveBackend(Backend):
             rows = order[step * batch_size:(step + 1) * batch_size]
             X = scale_pixels(images[rows], dtype)  # uint8 -> [0, 1]
             loss, grads = self.loss_and_grads(params, X, [labels[r] for r in rows])
+            if mean is not None:
+                center_gradients(grads.W1, grads.b1, mean)
             losses[step] = loss
             for w, v, g in zip(params, velocity, grads):
                 sgd_update_inplace(w.reshape(-1), v.reshape(-1), g.reshape(-1), lr, momentum)
         return losses
+
+
+def center_gradients(dW1, db1, mean):
+    """In place, one entry at a time: the centred network's steps, as
+    :func:`digitbench.kernels.base.center_gradients` derives them:
+    dW1 <- dW1 - mean^T db1, then db1 <- db1 - mean @ dW1."""
+    t = dW1.dtype.type
+    D, H = dW1.shape
+    for j in range(D):
+        for h in range(H):
+            dW1[j, h] = dW1[j, h] - t(mean[j]) * db1[h]
+    for h in range(H):
+        s = 0.0
+        for j in range(D):
+            s += float(mean[j]) * float(dW1[j, h])
+        db1[h] = db1[h] - t(s)
 
 
 def sgd_update_inplace(w, v, g, lr, momentum):

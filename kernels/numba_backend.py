@@ -170,7 +170,7 @@ class NumbaBackend(Backend):
         dW1_rows(sp, acts.dz1, grads.W1, 0, W1.shape[0])  # dW1 = X.T @ dz1
         return float(loss / n), grads
 
-    def train_batches(self, params, velocity, images, labels, order, batch_size, lrs, momentum=0.0):
+    def train_batches(self, params, velocity, images, labels, order, batch_size, lrs, momentum=0.0, mean=None):
         """SGD steps as :meth:`Backend.train_batches`, in timed chunks of compiled steps
         on the thread count that is fastest now (:attr:`thread_choice`)."""
         dtype = _check_params(params)
@@ -195,11 +195,17 @@ class NumbaBackend(Backend):
         table = np.arange(256, dtype=dtype) / dtype.type(255)  # table[v] = v / 255, as images / 255
         data = Images(images, words, _readonly(table), labels)
         momentum = dtype.type(momentum)
+        if mean is None:
+            mean = _readonly(np.empty(0, dtype))  # not centred
+        else:
+            mean = _readonly(np.ascontiguousarray(mean, dtype=dtype))
+            if mean.shape != (images.shape[1],):
+                raise ValueError(f"numba backend: mean must have shape ({images.shape[1]},), not {mean.shape}")
         work = self._workspace(B, params)
         allowed = numba.get_num_threads()
         with blas_single_thread():
             if not self.adaptive_threads:
-                train_steps(params, velocity, data, order, B, lrs, momentum, losses, allowed, work)
+                train_steps(params, velocity, data, order, B, lrs, momentum, losses, allowed, work, mean)
                 return losses
             done = 0
             try:
@@ -208,7 +214,7 @@ class NumbaBackend(Backend):
                     numba.set_num_threads(threads)
                     t0 = time.perf_counter()
                     train_steps(params, velocity, data, order[done * B:], B, lrs[done:done + chunk],
-                                momentum, losses[done:done + chunk], threads, work)
+                                momentum, losses[done:done + chunk], threads, work, mean)
                     seconds = time.perf_counter() - t0
                     self.chooser.record(threads, chunk, self.chunk_seconds(threads, chunk, seconds))
                     done += chunk

@@ -209,8 +209,9 @@ def sgd_update_inplace(w, v, g, lr, momentum):
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def fused_W1_rows(sp, dz1, W1, V1, lr, decay, scale, first, last):
-    """For each pixel j in first:last, with g_j = sum_i x_ij dz1[i] (row j of dW1 = X.T @ dz1):
+def fused_W1_rows(sp, dz1, W1, V1, lr, decay, scale, first, last, mean, dz1_sum):
+    """For each pixel j in first:last, with g_j = sum_i x_ij dz1[i] (row j of dW1 = X.T @ dz1),
+    minus mean[j] dz1_sum for centred inputs (``mean`` of shape (784,), else (0,)):
 
         V1[j] <- decay * V1[j] + scale * g_j        (decay = 1: no multiplication)
         W1[j] <- W1[j] - lr * V1[j]                  (lr = 0: no update)
@@ -240,6 +241,10 @@ def fused_W1_rows(sp, dz1, W1, V1, lr, decay, scale, first, last):
             for h in range(H):
                 v[h] += x0 * d0[h]
             t += 1
+        if mean.shape[0] > 0:
+            c = -scale * mean[j]
+            for h in range(H):
+                v[h] += c * dz1_sum[h]
         if lr != 0:
             w = W1[j]
             for h in range(H):
@@ -250,17 +255,18 @@ def fused_W1_rows(sp, dz1, W1, V1, lr, decay, scale, first, last):
 def dW1_rows(sp, dz1, dW1, first, last):
     """Rows first:last of dW1 = X.T @ dz1, into a zeroed ``dW1`` (784, 128)."""
     one = dW1.dtype.type(1)
-    fused_W1_rows(sp, dz1, dW1, dW1, dW1.dtype.type(0), one, one, first, last)
+    none = np.empty(0, dW1.dtype)  # not centred
+    fused_W1_rows(sp, dz1, dW1, dW1, dW1.dtype.type(0), one, one, first, last, none, none)
 
 
 @njit(cache=True)
-def momentum_step_W1_rows(sp, dz1, W1, V1, lr, momentum, first, last):
+def momentum_step_W1_rows(sp, dz1, W1, V1, lr, momentum, first, last, mean, dz1_sum):
     """Rows first:last of SGD with momentum: V1 <- m V1 + dW1; W1 <- W1 - lr V1."""
-    fused_W1_rows(sp, dz1, W1, V1, lr, momentum, W1.dtype.type(1), first, last)
+    fused_W1_rows(sp, dz1, W1, V1, lr, momentum, W1.dtype.type(1), first, last, mean, dz1_sum)
 
 
 @njit(cache=True)
-def sgd_step_W1_rows(sp, dz1, W1, lr, first, last):
+def sgd_step_W1_rows(sp, dz1, W1, lr, first, last, mean, dz1_sum):
     """Rows first:last of plain SGD: W1 <- W1 + (-lr) dW1 (W1 is its own "velocity")."""
     one = W1.dtype.type(1)
-    fused_W1_rows(sp, dz1, W1, W1, W1.dtype.type(0), one, -lr, first, last)
+    fused_W1_rows(sp, dz1, W1, W1, W1.dtype.type(0), one, -lr, first, last, mean, dz1_sum)

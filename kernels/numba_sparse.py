@@ -65,6 +65,16 @@ def sparse_from_uint8(images, words, rows, table, sp):
 
 
 @njit(cache=True)
+def dot_rows(first, last, sp, v, out):
+    """out[i] = x_i . v in float64 over sample i's non-zero pixels, for samples first:last."""
+    for i in range(first, last):
+        s = 0.0
+        for t in range(sp.row_ptr[i], sp.row_ptr[i + 1]):
+            s += np.float64(sp.rv[t]) * np.float64(v[sp.rj[t]])
+        out[i] = s
+
+
+@njit(cache=True)
 def touch_rows(words, rows):
     """Read one word of each 64-byte cache line of ``words[rows]`` and return their XOR.
 

@@ -34,7 +34,7 @@ from digitbench.params import Params
 from .denormals import flush_subnormals_on, mxcsr_restore
 from .numba_layers import (Acts, backward_layers, dense_forward, layer1_forward, momentum_step_W1_rows, new_acts,
                            sgd_step_W1_rows, sgd_update_inplace)
-from .numba_sparse import Sparse, new_sparse, sparse_from_uint8, touch_rows
+from .numba_sparse import Sparse, dot_rows, new_sparse, sparse_from_uint8, touch_rows
 
 #: W1's 784 rows are updated in at least this many ranges (more with more threads).
 ROW_PARTS = 8
@@ -59,6 +59,8 @@ class Workspace(NamedTuple):
     yb: np.ndarray  # (B,) int64, the batch's labels
     step_loss: np.ndarray  # (1,) float64, the batch's summed loss
     touched: np.ndarray  # (1,) uint64, what :func:`touch_rows` read (kept so the reads stay)
+    x_dot_mean: np.ndarray  # (B,) float64, x_i . mean for each sample (centred inputs only)
+    dz1_sum: np.ndarray  # (128,) sum_i dz1_i, before db1 becomes the centred step (centred only)
 
 
 @njit(cache=True)
@@ -70,7 +72,7 @@ def new_workspace(B, params):
     grads = Params(np.empty((0, H1), dt), np.empty_like(params.b1), np.empty_like(params.W2),
                    np.empty_like(params.b2), np.empty_like(params.W3), np.empty_like(params.b3))
     return Workspace(new_sparse(B, D, dt), new_sparse(B, D, dt), new_acts(B, H1, H2, K, dt), grads,
-                     np.empty(B, np.int64), np.zeros(1), np.zeros(1, np.uint64))
+                     np.empty(B, np.int64), np.zeros(1), np.zeros(1, np.uint64), np.empty(B), np.empty(H1, dt))
 
 
 @njit(cache=True)
@@ -80,7 +82,7 @@ def row_parts(threads):
 
 
 @njit(cache=True)
-def train_steps(params, velocity, data, order, batch_size, lrs, momentum, losses, threads, work):
+def train_steps(params, velocity, data, order, batch_size, lrs, momentum, losses, threads, work, mean):
     """Run len(lrs) SGD steps in place; fill ``losses`` (steps,) float64 with each batch's mean loss.
 
     Parameters
@@ -95,12 +97,15 @@ def train_steps(params, velocity, data, order, batch_size, lrs, momentum, losses
     threads : int, parts of the parallel regions (``numba.get_num_threads()``; the
         results do not depend on it)
     work : Workspace for batches of ``batch_size`` (:func:`new_workspace`), overwritten
+    mean : ndarray of shape (784,) of the parameters' dtype: train as on centred inputs
+        ``x - mean`` (:func:`digitbench.kernels.base.center_gradients`); or of shape (0,): not
     """
     W1 = params.W1
     dt = W1.dtype
     B = batch_size
     steps = lrs.shape[0]
-    sp, next_sp, acts, grads, yb, step_loss, touched = work
+    sp, next_sp, acts, grads, yb, step_loss, touched, x_dot_mean, dz1_sum = work
+    mean_sq = 1.0 + np.sum(mean.astype(np.float64) ** 2)  # 1 + mean . mean
     if steps > 0:
         sparse_from_uint8(data.images, data.words, order[0:min(B, order.shape[0])], data.table, sp)
         touched[0] ^= touch_rows(data.words, order[min(B, order.shape[0]):min(2 * B, order.shape[0])])
@@ -108,7 +113,7 @@ def train_steps(params, velocity, data, order, batch_size, lrs, momentum, losses
         start = step * B
         n = min(start + B, order.shape[0]) - start
         lr = dt.type(lrs[step])
-        layer1_in_parts(n, threads, sp, W1, params.b1, acts.z1)  # 1.
+        layer1_in_parts(n, threads, sp, W1, params.b1, acts.z1, mean, x_dot_mean)  # 1.
         rows = order[start:start + n]
         for i in range(n):
             yb[i] = data.labels[rows[i]]
@@ -117,29 +122,34 @@ def train_steps(params, velocity, data, order, batch_size, lrs, momentum, losses
         if step + 1 == steps:
             nxt = nxt[:0]
         dense_beside_gathering(n, yb, params, velocity, acts, grads, lr, momentum, data, nxt, after, next_sp,
-                               step_loss, touched)  # 2.
+                               step_loss, touched, mean, mean_sq, x_dot_mean, dz1_sum)  # 2.
         losses[step] = step_loss[0] / n
-        update_W1_in_parts(row_parts(threads), sp, acts.dz1, W1, velocity.W1, lr, momentum)  # 3.
+        update_W1_in_parts(row_parts(threads), sp, acts.dz1, W1, velocity.W1, lr, momentum, mean, dz1_sum)  # 3.
         sp, next_sp = next_sp, sp
 
 
 @njit(cache=True, parallel=True)
-def layer1_in_parts(n, threads, sp, W1, b1, z1):
-    """Region 1: z1 = X @ W1 + b1 for n samples, split into ``threads`` parts by samples."""
+def layer1_in_parts(n, threads, sp, W1, b1, z1, mean, x_dot_mean):
+    """Region 1: z1 = X @ W1 + b1 for n samples, split into ``threads`` parts by samples
+    (and x_i . mean for each sample, for centred inputs)."""
     for part in prange(threads):
-        layer1_forward(part * n // threads, (part + 1) * n // threads, sp, W1, b1, z1)
+        first, last = part * n // threads, (part + 1) * n // threads
+        layer1_forward(first, last, sp, W1, b1, z1)
+        if mean.shape[0] > 0:
+            dot_rows(first, last, sp, mean, x_dot_mean)
 
 
 @njit(cache=True, parallel=True)
 def dense_beside_gathering(n, yb, params, velocity, acts, grads, lr, momentum, data, nxt, after, next_sp,
-                           step_loss, touched):
+                           step_loss, touched, mean, mean_sq, x_dot_mean, dz1_sum):
     """Region 2: :func:`dense_step` (its summed loss into step_loss[0]) on one thread;
     on another, the gathering of the next batch's pixels (rows ``nxt``, if any) into
     ``next_sp``, then the touching of the rows ``after`` it (into cache)."""
     for task in prange(2):
         saved_mxcsr = flush_subnormals_on()  # per thread (see denormals.py)
         if task == 0:
-            step_loss[0] = dense_step(n, yb, params, velocity, acts, grads, lr, momentum)
+            step_loss[0] = dense_step(n, yb, params, velocity, acts, grads, lr, momentum, mean, mean_sq, x_dot_mean,
+                                      dz1_sum)
         elif nxt.shape[0] > 0:
             sparse_from_uint8(data.images, data.words, nxt, data.table, next_sp)
             touched[0] ^= touch_rows(data.words, after)
@@ -147,26 +157,40 @@ def dense_beside_gathering(n, yb, params, velocity, acts, grads, lr, momentum, d
 
 
 @njit(cache=True, parallel=True)
-def update_W1_in_parts(parts, sp, dz1, W1, V1, lr, momentum):
-    """Region 3: W1's update (fused with dW1 = X.T @ dz1), its rows split into ``parts`` ranges."""
+def update_W1_in_parts(parts, sp, dz1, W1, V1, lr, momentum, mean, dz1_sum):
+    """Region 3: W1's update (fused with dW1 = X.T @ dz1, minus mean^T dz1_sum for centred
+    inputs), its rows split into ``parts`` ranges."""
     D = W1.shape[0]
     for part in prange(parts):
         saved_mxcsr = flush_subnormals_on()
         first, last = part * D // parts, (part + 1) * D // parts
         if momentum != 0:  # V1 <- m V1 + dW1; W1 <- W1 - lr V1
-            momentum_step_W1_rows(sp, dz1, W1, V1, lr, momentum, first, last)
+            momentum_step_W1_rows(sp, dz1, W1, V1, lr, momentum, first, last, mean, dz1_sum)
         else:  # W1 <- W1 + (-lr) dW1
-            sgd_step_W1_rows(sp, dz1, W1, lr, first, last)
+            sgd_step_W1_rows(sp, dz1, W1, lr, first, last, mean, dz1_sum)
         mxcsr_restore(saved_mxcsr)
 
 
 @njit(cache=True)
-def dense_step(n, yb, params, velocity, acts, grads, lr, momentum):
+def dense_step(n, yb, params, velocity, acts, grads, lr, momentum, mean, mean_sq, x_dot_mean, dz1_sum):
     """One step's forward pass after layer 1 (acts.z1 filled), its backward pass and the
     SGD updates of all but W1. Returns the batch's summed loss; leaves acts.dz1 (n, 128)
-    for W1's update."""
+    for W1's update (and, for centred inputs, its column sums in dz1_sum).
+
+    Centred inputs: db1 becomes db1 - mean @ dW1' (:func:`~digitbench.kernels.base.center_gradients`)
+    with dW1' = X.T @ dz1 - mean^T db1, that is sum_i (1 + mean . mean - x_i . mean) dz1_i,
+    summed in float64 (the two terms nearly cancel).
+    """
     dense_forward(n, params, acts)
     loss = backward_layers(n, yb, params, acts, grads)
+    if mean.shape[0] > 0:
+        db1, dz1 = grads.b1, acts.dz1
+        dz1_sum[:] = db1
+        for h in range(db1.shape[0]):
+            s = 0.0
+            for i in range(n):
+                s += (mean_sq - x_dot_mean[i]) * dz1[i, h]
+            db1[h] = s
     sgd_update_inplace(params.b1, velocity.b1, grads.b1, lr, momentum)
     sgd_update_inplace(params.W2, velocity.W2, grads.W2, lr, momentum)
     sgd_update_inplace(params.b2, velocity.b2, grads.b2, lr, momentum)

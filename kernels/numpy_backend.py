@@ -11,7 +11,7 @@ import numpy as np
 
 from digitbench.params import Params
 
-from .base import Backend, blas_single_thread
+from .base import Backend, blas_single_thread, center_gradients
 
 #: Batches up to this size train with BLAS on one thread (see blas_single_thread).
 SINGLE_THREAD_MAX_BATCH = 256
@@ -110,7 +110,7 @@ class NumpyBackend(Backend):
         """log-probabilities (n, 10) from the logits: the stable :func:`log_softmax`."""
         return log_softmax(z3)
 
-    def train_batches(self, params, velocity, images, labels, order, batch_size, lrs, momentum=0.0):
+    def train_batches(self, params, velocity, images, labels, order, batch_size, lrs, momentum=0.0, mean=None):
         """SGD steps as in :meth:`Backend.train_batches`, with every array preallocated.
 
         The math is exactly :meth:`loss_and_grads` followed by the momentum update; it
@@ -194,6 +194,8 @@ class NumpyBackend(Backend):
                 dz1 = da1
                 np.dot(X.T, dz1, out=dW1)
                 np.sum(dz1, axis=0, out=db1)
+                if mean is not None:  # centred inputs: the steps of the centred network
+                    center_gradients(views[2], mean)
                 # v <- momentum * v + g; w <- w - lr * v, for all six at once
                 step = flat_g
                 if momentum:

@@ -21,9 +21,10 @@ def mnist_like(n, seed):
     return images, rng.integers(0, 10, size=n).astype(np.int64)
 
 
-def run_case(dtype="float64", threads=None, images=24, batch=8, steps=3, infer_rows=40):
+def run_case(dtype="float64", threads=None, images=24, batch=8, steps=3, infer_rows=40, center=False):
     """Train ``steps`` SGD steps with momentum on numba, on ``threads`` threads (pinned:
-    no thread choice), then predict; return the arrays as a dict.
+    no thread choice), as on centred inputs if ``center``, then predict; return the
+    arrays as a dict.
 
     ``infer_rows`` >= 32 takes the parallel sparse forward path
     (numba_infer.PARALLEL_MIN_ROWS); ``p_dense`` comes from the BLAS one (256 rows).
@@ -33,6 +34,7 @@ def run_case(dtype="float64", threads=None, images=24, batch=8, steps=3, infer_r
     from digitbench import init_params
     from digitbench.kernels.numba_backend import NumbaBackend
     from digitbench.params import Params, zeros_like_params
+    from digitbench.pixels import mean_image
 
     before = numba.get_num_threads()
     if threads is not None:
@@ -46,7 +48,8 @@ def run_case(dtype="float64", threads=None, images=24, batch=8, steps=3, infer_r
         order = np.random.default_rng(3).permutation(images).astype(np.int64)
         order = np.tile(order, -(-steps * batch // images))[:steps * batch]
         lrs = np.linspace(0.1, 0.02, steps)
-        losses = backend.train_batches(params, velocity, x, y, order, batch, lrs, 0.9)
+        mean = mean_image(x, params.W1.dtype) if center else None
+        losses = backend.train_batches(params, velocity, x, y, order, batch, lrs, 0.9, mean=mean)
         X = mnist_like(infer_rows, seed=8)[0].astype(dtype) / 255
         p = backend.forward(params, X)
         labels = backend.predict(params, X)
@@ -66,8 +69,9 @@ def main():
     parser.add_argument("--dtype", default="float64")
     parser.add_argument("--threads", type=int)
     parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--center", action="store_true")
     args = parser.parse_args()
-    np.savez(args.out, **run_case(args.dtype, args.threads, steps=args.steps))
+    np.savez(args.out, **run_case(args.dtype, args.threads, steps=args.steps, center=args.center))
 
 
 if __name__ == "__main__":

@@ -45,9 +45,10 @@ def _fresh_process_case(tmp_path, env, *args):
     return dict(np.load(out))
 
 
-def test_one_and_two_threads_give_the_same_bits():
-    one, two = run_case("float32", 1, images=200, batch=16, steps=12, infer_rows=100), \
-        run_case("float32", TWO, images=200, batch=16, steps=12, infer_rows=100)
+@pytest.mark.parametrize("center", [False, True])
+def test_one_and_two_threads_give_the_same_bits(center):
+    one, two = run_case("float32", 1, images=200, batch=16, steps=12, infer_rows=100, center=center), \
+        run_case("float32", TWO, images=200, batch=16, steps=12, infer_rows=100, center=center)
     for key in one:
         if key != "p_dense":  # BLAS's blocking follows the parts: equal to rounding only
             assert np.array_equal(one[key], two[key]), \
@@ -55,12 +56,14 @@ def test_one_and_two_threads_give_the_same_bits():
     assert np.allclose(one["p_dense"], two["p_dense"], rtol=0, atol=1e-6)
 
 
-def test_three_threads_in_a_fresh_process_give_the_same_bits(tmp_path):
+@pytest.mark.parametrize("center", [False, True])
+def test_three_threads_in_a_fresh_process_give_the_same_bits(tmp_path, center):
     import os
 
     env = dict(os.environ, NUMBA_NUM_THREADS="3")
-    three = _fresh_process_case(tmp_path, env, "--dtype", "float64", "--threads", "3", "--steps", "20")
-    one = run_case("float64", 1, steps=20)
+    three = _fresh_process_case(tmp_path, env, "--dtype", "float64", "--threads", "3", "--steps", "20",
+                                *(["--center"] if center else []))
+    one = run_case("float64", 1, steps=20, center=center)
     for key in one:
         if key != "p_dense":
             assert np.array_equal(one[key], three[key]), \

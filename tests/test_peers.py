@@ -106,3 +106,29 @@ def test_missing_extra_names_what_to_install(monkeypatch):
     assert peers.missing_peers() == ["jax==0.10.2"]
     with pytest.raises(UsageError, match=r"missing jax==0.10.2\); run: python -m pip install -e '.\[compare\]'"):
         peers.make_peers(1)
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_a_peer_trains_centred_like_digitbench(name):
+    """With ``reset(seed, mean)`` a peer trains on x - mean (its first bias is the centred
+    network's, c), digitbench the raw network with b1 = c - mean @ W1: the same model."""
+    if importlib.util.find_spec(MODULES[name]) is None:
+        pytest.skip(f"{MODULES[name]} is not installed (the 'compare' extra)")
+    from digitbench.pixels import mean_image
+
+    data, batch = tiny_data(), 32
+    mean = mean_image(data.train_images)
+    peer, reference = make(name), bench.BackendContender(get_backend("numpy"))
+    peer.prepare(data, batch, seed=3)
+    reference.prepare(data, batch, seed=3)
+    peer.reset(3, mean)
+    reference.reset(3, mean)
+    order = np.random.default_rng(1).permutation(len(data.train_images))[:5 * batch + 7].astype(np.int64)
+    lrs = None if name == "scikit-learn" else np.linspace(0.2, 0.05, 6)
+    peer.train(order, lrs)
+    reference.train(order, lrs)
+    theirs = peer.weights()
+    theirs = theirs._replace(b1=theirs.b1 - mean @ theirs.W1)  # the raw network's first bias
+    for ours, mine, what in zip(reference.weights(), theirs, "W1 b1 W2 b2 W3 b3".split()):
+        np.testing.assert_allclose(mine, ours, rtol=1e-4, atol=1e-5, err_msg=f"{name}: centred {what} after 6 steps")
+    np.testing.assert_array_equal(peer.predict(peer.test), reference.predict(reference.test))

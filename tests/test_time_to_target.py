@@ -73,9 +73,10 @@ class Scripted:
     def prepare(self, data, batch_size, seed=0):
         self.batch_size, self.test, self.labels = batch_size, data.test_images / 255, data.test_labels
 
-    def reset(self, seed):
+    def reset(self, seed, mean=None):
         self.seed, self.steps = seed, 0
         self.calls.append(("reset", seed))
+        self.means = getattr(self, "means", []) + [mean]
 
     def train(self, order, lrs=None):
         assert len(lrs) == math.ceil(len(order) / self.batch_size)
@@ -138,3 +139,18 @@ def test_numpy_backend_reaches_a_target_on_real_digits(mnist_data):
     closed = result["closed"]
     assert closed["reached"] == 3 and 0 < closed["seconds"] < 5 and len(closed["kept"]) == 1
     assert result["open"]["seconds"] == closed["seconds"] and "no better one" in result["open"]["recipe"]
+
+
+@pytest.mark.parametrize("center", [False, True])
+def test_a_centred_recipe_centres_every_reset_on_the_training_mean(center):
+    from digitbench.pixels import mean_image
+
+    d, contender = data(), Scripted({0: 3})
+    contender.prepare(d, 8)
+    time_to_target.run_to_target(contender, d, RECIPE | {"center": center}, 0)
+    assert len(contender.means) == 2
+    for mean in contender.means:
+        if center:
+            np.testing.assert_array_equal(mean, mean_image(d.train_images))
+        else:
+            assert mean is None

@@ -2,7 +2,7 @@
 
 Usage (from the repository root; the data as ``digitbench`` finds it)::
 
-    python tools/recipe_search.py --lr 0.1 --schedule linear-floor --decay 0.8 --seeds 0-4
+    python tools/recipe_search.py --lr 0.1 --schedule linear-floor --decay 1.0 --seeds 0-4
     python tools/recipe_search.py --lr 0.1 --schedule linear --epochs 2 --seeds 5-9
 
 Each seed is one :func:`digitbench.time_to_target.run_to_target` run on a backend (numba
@@ -33,15 +33,17 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--lr", type=float, default=0.1)
     p.add_argument("--schedule", choices=SCHEDULES, default="linear-floor")
-    p.add_argument("--decay", type=float, default=0.8)
+    p.add_argument("--decay", type=float, default=1.0)
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--center", action=argparse.BooleanOptionalAction, default=True,
+                   help="centred inputs, x minus the mean image (default: on, as fast)")
     p.add_argument("--epochs", type=int, default=2, help="the recipe's epochs: the most a run trains")
     p.add_argument("--seeds", type=seed_range, default=seed_range("0-4"), help="e.g. 0-4")
     p.add_argument("--backend", default="numba")
     p.add_argument("--data-dir")
     args = p.parse_args(argv)
     recipe = dict(name="search", epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, momentum=MOMENTUM,
-                  schedule=args.schedule, decay=args.decay)
+                  schedule=args.schedule, decay=args.decay, center=args.center)
     data = load_mnist(args.data_dir)
     contender = BackendContender(get_backend(args.backend))
     contender.prepare(data, args.batch_size)

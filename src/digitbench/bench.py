@@ -17,7 +17,8 @@ on the same data:
 - latency: the median time to classify one image.
 
 A contender has ``name``, ``kind`` ("digitbench" or "peer"), ``version``,
-``threads_note``, ``slow``, ``prepare(data, batch_size, seed)``, ``reset(seed)``,
+``threads_note``, ``slow``, ``prepare(data, batch_size, seed)``, ``reset(seed, mean=None)``
+(initial weights; with ``mean``, training as on centred inputs ``x - mean`` until the next reset),
 ``train(order, lrs=None)`` (one SGD step per batch of the rows ``order``, one
 learning rate per step, default :data:`LR`), ``weights()`` (the current ``Params``)
 and ``predict(X)`` (labels).
@@ -58,6 +59,7 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
+from .kernels.base import center_start
 from .params import LAYER_SIZES, init_params, zeros_like_params
 from .pixels import scale_pixels
 from .sgd import chunk_bounds, run_chunk
@@ -243,9 +245,14 @@ class BackendContender:
         self.predict(self.test[:1])
         self.reset(seed)
 
-    def reset(self, seed):
-        """Weights ``init_params(seed)``, momentum zero."""
+    def reset(self, seed, mean=None):
+        """Weights ``init_params(seed)``, momentum zero; with ``mean`` (784,), trained
+        from now on as on centred inputs ``x - mean`` (the first bias is the centred
+        network's: :func:`~digitbench.kernels.base.center_start`)."""
         self.params = init_params(seed, np.float32)
+        self.mean = mean
+        if mean is not None:
+            self.params = center_start(self.params, mean)
         self.velocity = zeros_like_params(self.params)
 
     def train(self, order, lrs=None):
@@ -255,7 +262,7 @@ class BackendContender:
         quarter = math.ceil(math.ceil(TRAIN_SAMPLES / self.batch_size) / 4)
         for first, last in chunk_bounds(steps, range(quarter, steps, quarter), self.backend.steps_per_call):
             run_chunk(self.backend, self.params, self.velocity, self.images, self.labels, order, first, last,
-                      self.batch_size, rates[first:last], MOMENTUM)
+                      self.batch_size, rates[first:last], MOMENTUM, self.mean)
 
     def weights(self):
         return self.params

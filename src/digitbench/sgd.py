@@ -35,17 +35,19 @@ def chunk_bounds(steps, cuts, steps_per_call=None):
     return pairs
 
 
-def run_chunk(backend, params, velocity, images, labels, order, first, last, batch_size, lrs, momentum):
+def run_chunk(backend, params, velocity, images, labels, order, first, last, batch_size, lrs, momentum, mean=None):
     """Steps ``first .. last - 1`` over the rows ``order`` (one epoch's), in place.
 
     Step k uses rows ``order[k * batch_size:(k + 1) * batch_size]`` of the uint8
-    ``images`` (N, 784) and int64 ``labels`` (N,), at learning rate ``lrs[k - first]``.
+    ``images`` (N, 784) and int64 ``labels`` (N,), at learning rate ``lrs[k - first]``;
+    as on centred inputs ``x - mean`` if ``mean`` (784,) is given (the recipe's ``center``).
     Overflow is not warned about: the caller checks the losses.
 
     Returns
     -------
     ndarray of shape (last - first,), float64: the loss of each step
     """
+    centring = {} if mean is None else {"mean": mean}  # a backend written before centring still runs the rest
     with np.errstate(over="ignore", invalid="ignore"):
         return backend.train_batches(params, velocity, images, labels, order[first * batch_size:last * batch_size],
-                                     batch_size, lrs, momentum)
+                                     batch_size, lrs, momentum, **centring)

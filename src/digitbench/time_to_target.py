@@ -1,7 +1,8 @@
 """Time to 97% test accuracy, for every contender, reported as MLPerf Training does.
 
 The closed comparison: every contender runs exactly the same recipe, ``fast`` in
-:data:`digitbench.recipe.RECIPES` (SGD, heavy-ball momentum, batch, rate, schedule), from
+:data:`digitbench.recipe.RECIPES` (SGD, heavy-ball momentum, batch, rate, schedule,
+centred inputs: ``reset(seed, mean)``), from
 the same initial weights (``init_params(seed)``) over the same batches (the
 permutation of each epoch drawn as ``digitbench train`` draws it). The open comparison:
 each contender may use its best recipe on the same network and data (a contender's
@@ -27,6 +28,7 @@ import time
 import numpy as np
 
 from .bench import MOMENTUM
+from .pixels import mean_image
 from .sgd import chunk_bounds
 from .recipe import RECIPES, learning_rates
 
@@ -34,7 +36,7 @@ TARGET = 0.97
 CHECKS_PER_EPOCH = 20
 SEEDS = (0, 1, 2, 3, 4)
 #: The recipe fields every contender implements; a recipe needing more cannot be closed.
-RECIPE_FIELDS = ("epochs", "batch_size", "lr", "momentum", "schedule", "decay")
+RECIPE_FIELDS = ("epochs", "batch_size", "lr", "momentum", "schedule", "decay", "center")
 #: Fields a recipe may carry that change nothing in the training arithmetic.
 DESCRIPTIVE_FIELDS = ("name", "description", "doc", "notes", "target_accuracy")
 
@@ -82,11 +84,12 @@ def run_to_target(contender, data, recipe, seed, target=TARGET, checks=CHECKS_PE
     lrs = learning_rates(recipe["schedule"], recipe["lr"], recipe["decay"], recipe["epochs"], steps)
     pieces = chunks(steps, checks)
     labels = np.asarray(data.test_labels, dtype=np.int64)
-    contender.reset(seed)
+    mean = mean_image(data.train_images) if recipe.get("center") else None  # centred inputs: x - mean
+    contender.reset(seed, mean)
     for samples in sorted({min(last * b, n) - first * b for first, last in pieces}):
         contender.train(np.arange(samples, dtype=np.int64), np.zeros(math.ceil(samples / b)))  # shapes compiled
     contender.predict(contender.test)
-    contender.reset(seed)
+    contender.reset(seed, mean)
     rng = np.random.default_rng(seed)  # as digitbench train draws its permutations
     clock = evals = 0.0
     made, accuracy = 0, None

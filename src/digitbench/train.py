@@ -28,7 +28,8 @@ from .errors import TrainingDiverged, UsageError
 from .model import Model
 from .model_io import load_checkpoint, save_checkpoint, save_model
 from .params import Params, copy_params, init_params, zeros_like_params
-from .pixels import scale_pixels
+from .kernels.base import center_start
+from .pixels import mean_image, scale_pixels
 from .recipe import RECIPES, SCHEDULES, Recipe, learning_rates  # noqa: F401  (re-exported)
 from .schema import check_resume
 from .sgd import chunk_bounds, run_chunk
@@ -268,9 +269,18 @@ class _Run:
         dtype = recipe.float_type  # the sets evaluated every epoch, scaled once
         self.test = scale_pixels(test_images, dtype), np.asarray(test_labels, dtype=np.int64)
         self.sample = scale_pixels(train_images[:TRAIN_EVAL_SAMPLE], dtype), self.labels[:TRAIN_EVAL_SAMPLE]
+        self.mean = mean_image(train_images, dtype) if recipe.center else None
 
     def start(self, params):
-        params = copy_params(params) if params is not None else init_params(self.recipe.seed, self.recipe.float_type)
+        """The state before the first step: ``params``, or ``init_params(seed)``, whose
+        zero first bias is the centred network's when the recipe centres (see
+        :func:`~digitbench.kernels.base.center_start`)."""
+        if params is not None:
+            params = copy_params(params)
+        else:
+            params = init_params(self.recipe.seed, self.recipe.float_type)
+            if self.mean is not None:
+                params = center_start(params, self.mean)
         rng_state = np.random.default_rng(self.recipe.seed).bit_generator.state
         return TrainState(params, zeros_like_params(params), self.recipe, self.n, self.backend.name, rng_state)
 
@@ -292,7 +302,7 @@ class _Run:
         lrs = self.recipe.learning_rates(self.steps_per_epoch, state.epoch, first, last)
         t0 = time.perf_counter()
         losses = run_chunk(self.backend, state.params, state.velocity, self.images, self.labels, order, first, last,
-                           self.recipe.batch_size, lrs, self.recipe.momentum)
+                           self.recipe.batch_size, lrs, self.recipe.momentum, self.mean)
         state.train_clock += time.perf_counter() - t0
         state.epoch_losses.append(losses)
         state.step = last

@@ -11,6 +11,7 @@ checkpoint saved); 141 standard output was closed (e.g. ``| head -1``): the prin
 stopped, but the run finished and saved what it was asked to.
 """
 
+import argparse
 import contextlib
 import os
 import signal
@@ -21,7 +22,7 @@ from ..backends import DEFAULT_BACKEND
 from ..datasets import load_mnist
 from ..errors import UsageError
 from ..plots import plot_history
-from ..recipe import RECIPES, SCHEDULES, Recipe
+from ..recipe import RECIPE_OPTIONS, RECIPES, SCHEDULES, Recipe
 from ..errors import Terminated
 from ..files import check_destination, check_distinct
 from ..train import TrainingInterrupted, TrainState, train
@@ -49,7 +50,10 @@ def add_parser(sub):
     p.add_argument("--momentum", type=float, help=f"heavy-ball momentum in [0, 1) (seed: {seed['momentum']})")
     p.add_argument("--schedule", choices=SCHEDULES, help=f"learning-rate schedule (seed: {seed['schedule']})")
     p.add_argument("--decay", type=float, help="decay of the inverse-time schedule, or the linear-floor one's fall per epoch "
-                        f"as a fraction of --lr (fast: 0.8) (seed: {seed['decay']})")
+                        f"as a fraction of --lr (fast: {RECIPES['fast']['decay']}) (seed: {seed['decay']})")
+    p.add_argument("--center", action=argparse.BooleanOptionalAction,
+                   help="train as on centred pixels, x minus the training set's mean image; the saved model still "
+                        "reads raw pixels (fast: on, seed: off)")
     p.add_argument("--seed", type=seed_value, help="seeds the initial weights and the shuffling (default: 0)")
     p.add_argument("--dtype", choices=["float32", "float64"], help="(default: float32)")
     p.add_argument("--target-accuracy", type=fraction, help="test accuracy whose training time to record, e.g. 0.97")
@@ -86,7 +90,7 @@ def check_outputs(args):
 def run(args):
     out = Stdout()
     resume = resolve_train_args(args, out)  # fills the options left unset, from a checkpoint or the defaults
-    recipe = Recipe.named(args.recipe, **{k: getattr(args, k) for k in RECIPES[args.recipe]}, seed=args.seed,
+    recipe = Recipe.named(args.recipe, **{k: getattr(args, k) for k in RECIPE_OPTIONS}, seed=args.seed,
                           dtype=args.dtype, target_accuracy=args.target_accuracy,
                           stop_at_target=args.stop_at_target)  # checked before the data are loaded
     check_outputs(args)
@@ -196,7 +200,7 @@ def resolve_train_args(args, out):
     cli = meta.get("cli", {})
     saved = {**state.recipe.as_dict(), "recipe": cli.get("recipe", DEFAULTS["recipe"]),
              "dataset": cli.get("dataset", DEFAULTS["dataset"])}
-    for key in (*RECIPES["seed"], *RESUMED):
+    for key in (*RECIPE_OPTIONS, *RESUMED):
         given = getattr(args, key, None)
         if given is not None and given != saved[key]:
             raise UsageError(f"--{key.replace('_', '-')} {given} contradicts the checkpoint {args.resume}, "

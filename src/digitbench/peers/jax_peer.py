@@ -10,7 +10,8 @@ The network and the update are written out here, as digitbench's NumPy backend d
 
 and ``jax.value_and_grad`` gives the gradients; heavy-ball momentum:
 ``v <- mu v + g; w <- w - lr v``. The batch is gathered from the uint8 images and scaled
-inside the jitted function (``images[rows] / 255``).
+inside the jitted function (``images[rows] / 255``, minus the mean image for a centred
+recipe).
 
 Threads: XLA reads ``XLA_FLAGS`` once, when jax is imported, so the flags
 ``--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=N`` are set before
@@ -72,9 +73,12 @@ class JaxContender:
         self.predict(self.test[:1])
         self.reset(seed)
 
-    def reset(self, seed):
-        """Weights ``init_params(seed)``, momentum zero."""
+    def reset(self, seed, mean=None):
+        """Weights ``init_params(seed)``, momentum zero; with ``mean`` (784,), the inputs
+        are centred (``x - mean``) from now on (otherwise the shift is 0)."""
         jnp = self.jax.numpy
+        self.mean = mean
+        self.shift = jnp.asarray(np.zeros(784, np.float32) if mean is None else np.asarray(mean, np.float32))
         self.params = tuple(jnp.asarray(a) for a in init_params(seed, np.float32))
         self.velocity = tuple(jnp.zeros_like(a) for a in self.params)
 
@@ -87,11 +91,11 @@ class JaxContender:
         first = 0
         if self.scan and full:
             self.params, self.velocity = self._epoch(self.params, self.velocity, self.images, self.labels,
-                                                     order[:full * b].reshape(full, b), rates[:full])
+                                                     order[:full * b].reshape(full, b), rates[:full], self.shift)
             first = full
         for step in range(first, len(rates)):
             self.params, self.velocity = self._step(self.params, self.velocity, self.images, self.labels,
-                                                    order[step * b:(step + 1) * b], rates[step])
+                                                    order[step * b:(step + 1) * b], rates[step], self.shift)
         self.jax.block_until_ready(self.params)
 
     def weights(self):
@@ -101,6 +105,8 @@ class JaxContender:
     def predict(self, X, chunk=2000):
         """Labels of the scaled images ``X`` (n, 784), float32, in chunks of ``chunk``."""
         out = np.empty(len(X), dtype=np.int64)
+        if self.mean is not None:
+            X = X - self.mean
         for start in range(0, len(X), chunk):
             out[start:start + chunk] = np.asarray(self._predict(self.params, X[start:start + chunk]))
         return out
@@ -125,17 +131,17 @@ def _compiled_functions(jax):
 
     grad = jax.grad(loss)
 
-    def step(params, velocity, images, labels, rows, lr):
-        X = images[rows].astype(jnp.float32) / 255.0
+    def step(params, velocity, images, labels, rows, lr, shift):
+        X = images[rows].astype(jnp.float32) / 255.0 - shift  # shift: 0, or the mean image (centred)
         g = grad(params, X, labels[rows])
         velocity = tuple(MOMENTUM * v + gi for v, gi in zip(velocity, g))  # v <- mu v + g
         params = tuple(w - lr * v for w, v in zip(params, velocity))  # w <- w - lr v
         return params, velocity
 
-    def epoch(params, velocity, images, labels, rows2d, lrs):
+    def epoch(params, velocity, images, labels, rows2d, lrs, shift):
         def body(carry, batch):
             rows, lr = batch
-            return step(*carry, images, labels, rows, lr), None
+            return step(*carry, images, labels, rows, lr, shift), None
 
         (params, velocity), _ = jax.lax.scan(body, (params, velocity), (rows2d, lrs))
         return params, velocity

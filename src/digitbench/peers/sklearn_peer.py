@@ -29,6 +29,7 @@ class SklearnContender:
     name = "scikit-learn"
     slow = False
     recipe_note = RECIPE_NOTE
+    mean = None  # the centring of the inputs (reset), none until then
 
     def __init__(self, threads):
         import sklearn
@@ -53,9 +54,12 @@ class SklearnContender:
         self.predict(self.test[:1])
         self.reset(seed)
 
-    def reset(self, seed):
-        """Weights ``init_params(seed)`` (float32, as the data), momentum buffers zero."""
+    def reset(self, seed, mean=None):
+        """Weights ``init_params(seed)`` (float32, as the data), momentum buffers zero;
+        with ``mean`` (784,), the inputs are centred (``x - mean``) from now on."""
         params = init_params(seed, np.float32)
+        self.mean = mean
+        self.X_fit = self.X if mean is None else self.X - mean
         self.model.coefs_ = [W.copy() for W in params[0::2]]
         self.model.intercepts_ = [b.copy() for b in params[1::2]]
         optimizer = self.model._optimizer  # private, but the version is pinned (1.9.1)
@@ -65,7 +69,7 @@ class SklearnContender:
         """One ``partial_fit`` over the rows ``order`` in batches, at the mean of ``lrs``."""
         rates = step_rates(order, self.batch_size, lrs)
         self.model._optimizer.learning_rate = float(np.mean(rates))
-        self.model.partial_fit(self.X[order], self.y[order])
+        self.model.partial_fit(self.X_fit[order], self.y[order])
 
     def weights(self):
         """The current weights, :class:`Params` (W1 of shape (784, 128), ...)."""
@@ -73,4 +77,4 @@ class SklearnContender:
         return Params(m.coefs_[0], m.intercepts_[0], m.coefs_[1], m.intercepts_[1], m.coefs_[2], m.intercepts_[2])
 
     def predict(self, X):
-        return self.model.predict(X)
+        return self.model.predict(X if self.mean is None else X - self.mean)

@@ -52,10 +52,13 @@ class TorchContender:
         self.predict(self.test[:1])
         self.reset(seed)
 
-    def reset(self, seed):
-        """Weights ``init_params(seed)`` (Linear keeps W.T, shape (out, in)); momentum zero."""
+    def reset(self, seed, mean=None):
+        """Weights ``init_params(seed)`` (Linear keeps W.T, shape (out, in)); momentum zero;
+        with ``mean`` (784,), the inputs are centred (``x - mean``) from now on."""
         params = init_params(seed, np.float32)
         torch = self.torch
+        self.mean = mean
+        self.shift = None if mean is None else torch.from_numpy(np.asarray(mean, dtype=np.float32))
         with torch.no_grad():
             for layer, W, b in zip(self.module[::2], params[0::2], params[1::2]):
                 layer.weight.copy_(torch.from_numpy(np.ascontiguousarray(W.T)))
@@ -70,6 +73,8 @@ class TorchContender:
         for step, first in enumerate(range(0, len(order), self.batch_size)):
             rows = order[first:first + self.batch_size]
             X = self.images[rows].float().div_(255)
+            if self.shift is not None:
+                X.sub_(self.shift)
             group["lr"] = float(rates[step])
             self.optimizer.zero_grad(set_to_none=True)
             loss = self.loss_fn(self.model(X), self.labels[rows])
@@ -86,6 +91,8 @@ class TorchContender:
     def predict(self, X, chunk=2000):
         """Labels of the scaled images ``X`` (n, 784), float32, in chunks of ``chunk``."""
         out = np.empty(len(X), dtype=np.int64)
+        if self.mean is not None:
+            X = X - self.mean
         with self.torch.inference_mode():
             for start in range(0, len(X), chunk):
                 logits = self.model(self.torch.from_numpy(X[start:start + chunk]))
