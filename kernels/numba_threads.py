@@ -233,6 +233,10 @@ class ThreadChooser:
             self.reason = (f"{_threads(threads)} measured faster than {old} "
                            f"({per_step * 1e6:.0f} vs {current * 1e6:.0f} us a step)"
                            + (busy if threads < self.max_threads else ""))
+        elif per_step < current:  # faster, but within the margin: not worth a switch
+            self.reason = (f"{_threads(self.threads)} kept ({current * 1e6:.0f} us a step; {threads} "
+                           f"measured {per_step * 1e6:.0f}, less than {MARGIN:.0%} faster)"
+                           + (busy if self.threads < self.max_threads else ""))
         else:
             self.reason = (f"{_threads(self.threads)} measured fastest "
                            f"({current * 1e6:.0f} vs {per_step * 1e6:.0f} us a step at {threads})"

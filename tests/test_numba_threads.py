@@ -138,6 +138,15 @@ def test_chooser_starts_on_the_free_cores_when_other_processes_run_and_keeps_off
     assert chooser.next_chunk(16, 100)[0] == 14
 
 
+def test_a_probe_faster_by_less_than_the_margin_keeps_the_count_and_says_so():
+    chooser = _chooser(others=1)  # starts on one thread
+    close = {1: 0.300e-3, 2: 0.285e-3}  # two threads 5% faster: not worth a switch
+    _simulate(chooser, close.get, int(20 / close[1]))  # 20 s of training: probes of 2 threads
+    assert chooser.threads == 1
+    assert chooser.reason.startswith("1 thread kept (300 us a step; 2 measured 285, less than 10% faster)"), \
+        chooser.reason
+
+
 def test_chooser_comes_back_to_more_threads_later_if_they_were_busy_only_at_the_start():
     chooser = _chooser(others=1)
     idle = {1: 0.28e-3, 2: 0.16e-3}
