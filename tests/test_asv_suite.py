@@ -67,6 +67,38 @@ def test_learning_rates_by_hand(suite):
     fast = recipes.learning_rates(recipes.RECIPES["fast"], steps_per_epoch=5)
     # 10 steps from 0.1 down by 0.01 a step: 0.1, 0.09, ..., 0.01
     np.testing.assert_allclose(fast, 0.1 - 0.01 * np.arange(10))
+    centred = recipes.learning_rates(recipes.RECIPES["fast-centred"], steps_per_epoch=5)
+    # 0.1 * max(0.1, 1 - t) at t = step / 5: 0.1, 0.08, 0.06, 0.04, 0.02, then 0.01
+    np.testing.assert_allclose(centred, [0.1, 0.08, 0.06, 0.04, 0.02] + [0.01] * 5)
+
+
+def test_the_centred_recipe_trains_as_digitbench_does_and_skips_old_backends(suite):
+    """The asv copy of the centred recipe passes the training set's mean image to every
+    ``train_batches`` call; a backend without ``mean`` (an older commit) is skipped."""
+    _, recipes = suite
+    from digitbench.datasets import synthetic_data
+
+    data = synthetic_data(3, 128, 32)
+    recipe = dict(recipes.RECIPES["fast-centred"], epochs=1, batch_size=32)
+    ours = digitbench.get_backend("numpy")
+    calls = []
+    train_batches = ours.train_batches
+
+    def recording(params, velocity, images, labels, order, batch_size, lrs, momentum=0.0, mean=None):
+        calls.append(mean)
+        return train_batches(params, velocity, images, labels, order, batch_size, lrs, momentum, mean=mean)
+
+    ours.train_batches = recording
+    recipes.train(ours, data, recipe)
+    mean = data.train_images.mean(axis=0) / 255
+    assert calls and all(np.allclose(given, mean, atol=1e-7) for given in calls)
+
+    class Old:
+        def train_batches(self, params, velocity, images, labels, order, batch_size, lrs, momentum=0.0):
+            raise AssertionError("not to be called")
+
+    with pytest.raises(NotImplementedError, match="centred"):
+        recipes.train(Old(), data, recipe)
 
 
 def test_he_params_shapes_and_spread(suite):
