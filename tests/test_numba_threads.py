@@ -138,6 +138,35 @@ def test_chooser_starts_on_the_free_cores_when_other_processes_run_and_keeps_off
     assert chooser.next_chunk(16, 100)[0] == 14
 
 
+def test_a_stall_no_process_explains_is_rechecked_soon():
+    """One stalled chunk at two threads (the host took a core for ~40 ms) switches to one
+    thread; with no other process running, two are tried again after RECHECK_SECONDS."""
+    chooser = _chooser()
+    idle, stalled = {1: 0.34e-3, 2: 0.21e-3}, {1: 0.34e-3, 2: 0.9e-3}
+    _simulate(chooser, idle.get, 2000)
+    assert chooser.threads == 2
+    _simulate(chooser, stalled.get, numba_threads.CHUNK_STEPS + 2 * numba_threads.FIRST_STEPS)
+    assert chooser.threads == 1, chooser.reason
+    ran = _simulate(chooser, idle.get, int(0.1 / idle[1]))  # 0.1 s: a short time-to-97% run's rest
+    assert chooser.threads == 2, chooser.reason
+    assert ran[1] * idle[1] < 2 * numba_threads.RECHECK_SECONDS + 0.005, ran
+
+
+def test_a_slowdown_beside_a_running_process_waits_for_the_budget():
+    """The same slowdown with another process seen running: no early recheck, no steps
+    at two threads for the next 0.3 s (a probe there costs 4-22 ms a step)."""
+    chooser = _chooser()
+    seen = [0]
+    chooser.others_running = lambda: seen[0]
+    _simulate(chooser, {1: 0.28e-3, 2: 0.16e-3}.get, 2000)
+    seen[0] = 1
+    busy = {1: 0.30e-3, 2: 20e-3}
+    _simulate(chooser, busy.get, numba_threads.CHUNK_STEPS + 2 * numba_threads.FIRST_STEPS)
+    assert chooser.threads == 1
+    ran = _simulate(chooser, busy.get, int(0.3 / busy[1]))
+    assert ran == {1: int(0.3 / busy[1])}, ran
+
+
 def test_a_probe_faster_by_less_than_the_margin_keeps_the_count_and_says_so():
     chooser = _chooser(others=1)  # starts on one thread
     close = {1: 0.300e-3, 2: 0.285e-3}  # two threads 5% faster: not worth a switch
