@@ -17,9 +17,12 @@ Two ways, chosen by the number of rows (:func:`forward_into`):
   BLAS product, and the few other non-zero entries (~16 a row) are added from lists;
   the sparse loops alone cannot keep up with BLAS on big blocks (W1's rows come from L2
   cache once per non-zero pixel), and BLAS over every pixel used in a block (~530) does
-  twice the multiply-adds. Measured here (one thread, the 10,000 test images, best of
-  15, Intel Xeon, four rounds): 14.9-17.2 ms, against 16.8-18.9 for BLAS over the used
-  pixels in the same rounds, 20.0-24.7 for the sparse loops and 20.1-22.1 for PyTorch.
+  twice the multiply-adds. The lists come from byte masks made while counting
+  (:func:`~digitbench.kernels.numba_sparse.sparse_from_masks`): scanning every pixel of
+  a row again cost as much as the lists saved. Measured here (one thread, the 10,000
+  test images, best of 15, Intel Xeon, three rounds): 16.8-18.4 ms, against 19.6-20.4
+  for BLAS over the used pixels in the same rounds, 21.9-22.9 for the sparse loops and
+  24.2-25.2 for PyTorch.
   BLAS's blocking depends on the block, so this path may differ from the other in the
   last bits (tests/test_agreement.py's tolerances hold), and across thread counts.
 """
@@ -30,7 +33,7 @@ from numba import njit, prange
 
 from .base import blas_single_thread
 from .numba_layers import FASTMATH, layer1_forward, softmax_rows
-from .numba_sparse import Sparse, sparse_from_float
+from .numba_sparse import Sparse, sparse_from_float, sparse_from_masks
 
 #: From this many rows on, :func:`forward_parallel` splits them across the threads.
 PARALLEL_MIN_ROWS = 32
@@ -158,19 +161,22 @@ def forward_into(X, params, p, block):
 
 
 @njit(cache=True)
-def split_pixels(X, share, count, dense_cols, listed):
+def split_pixels(X, share, count, dense_cols, listed, nonzero):
     """Sort the pixels of the rows X (n, 784) into frequent and rare ones; return m.
 
     A pixel non-zero in more than ``share`` of the rows is frequent: it is listed in
     ``dense_cols[:m]`` (the BLAS product's columns). The others get ``listed[j] = 1``
     (their non-zero entries go into the CSR lists), the frequent ones 0. ``count`` (784,)
-    receives each pixel's number of non-zero rows.
+    receives each pixel's number of non-zero rows, ``nonzero`` (at least n, 784) uint8
+    is 1 where X is non-zero.
     """
     n, D = X.shape
     count[:] = 0
     for i in range(n):
+        xi, nz = X[i], nonzero[i]
         for j in range(D):
-            count[j] += X[i, j] != 0
+            nz[j] = xi[j] != 0
+            count[j] += nz[j]
     limit = share * n
     m = 0
     for j in range(D):
@@ -202,6 +208,8 @@ def forward_dense_range(X, first, last, params, p, block, share=FREQUENT_SHARE):
     D, H1, H2, K = W1.shape[0], W1.shape[1], W2.shape[1], W3.shape[1]
     rows = max(0, min(block, last - first))
     count, dense_cols, listed = np.empty(D, np.int32), np.empty(D, np.int64), np.empty(D, np.uint8)
+    nonzero = np.empty((rows, D), np.uint8)  # D = 784 = 98 words of 8 bytes a row
+    nonzero_words, listed_words = nonzero.view(np.uint64), listed.view(np.uint64)
     none_i32, none_dt = np.empty(0, np.int32), np.empty(0, dt)  # the CSC half is not used
     sp = Sparse(np.empty(rows + 1, np.int64), np.empty(rows * D, np.int32), np.empty(rows * D, dt),
                 np.empty(0, np.int64), none_i32, none_dt)
@@ -211,14 +219,14 @@ def forward_dense_range(X, first, last, params, p, block, share=FREQUENT_SHARE):
     for start in range(first, last, block):
         n = min(start + block, last) - start
         Xb = X[start:start + n]
-        m = split_pixels(Xb, share, count, dense_cols, listed)
+        m = split_pixels(Xb, share, count, dense_cols, listed, nonzero)
         Xc = Xc_flat[:n * m].reshape((n, m))
         for i in range(n):
             for c in range(m):
                 Xc[i, c] = Xb[i, dense_cols[c]]
         for c in range(m):
             Wc[c] = W1[dense_cols[c]]
-        sparse_from_float(Xb, sp, False, listed)
+        sparse_from_masks(Xb, nonzero_words, listed_words, sp)  # the rare pixels' entries
         layer1_forward(0, n, sp, W1, b1, z1)  # z1 = b1 + the rare pixels' part of X @ W1
         if m > 0:
             np.dot(Xc, Wc[:m], zd[:n])  # zd = the frequent pixels' part

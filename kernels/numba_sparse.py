@@ -16,6 +16,8 @@ from typing import NamedTuple
 
 import numpy as np
 from numba import njit
+from numba.cpython.unsafe.numbers import trailing_zeros
+from numba.extending import overload
 
 
 class Sparse(NamedTuple):
@@ -94,36 +96,66 @@ def touch_rows(words, rows):
 
 
 @njit(cache=True)
-def sparse_from_float(X, sp, with_csc, keep=None):
+def sparse_from_float(X, sp, with_csc):
     """Fill ``sp`` with the non-zero entries of a float batch ``X`` of shape (n, 784).
 
-    Only the pixels j with ``keep[j]`` (uint8 0/1, shape (784,)) are listed, if ``keep``
-    is given. The CSC copy is filled only if ``with_csc`` (the forward pass needs only
-    the CSR one).
+    The CSC copy is filled only if ``with_csc`` (the forward pass needs only the CSR one).
     """
     row_ptr, rj, rv = sp.row_ptr, sp.rj, sp.rv
     D = X.shape[1]
     nonzero = np.zeros((D + 7) // 8 * 8, np.uint8)  # 1 where x != 0 (a vectorized pass) ...
     nonzero_words = nonzero.view(np.uint64)  # ... read 8 at a time: all-zero words are skipped
-    if keep is None:
-        listed = np.ones(D, np.uint8)
-    else:
-        listed = keep
     c = 0
     for i in range(X.shape[0]):
         row_ptr[i] = c
         xi = X[i]
         for j in range(D):
-            nonzero[j] = (xi[j] != 0) & listed[j]
+            nonzero[j] = xi[j] != 0
         for w in range(nonzero_words.shape[0]):
             if nonzero_words[w] != 0:
                 for j in range(8 * w, min(8 * w + 8, D)):
-                    rj[c] = j  # written always, kept only if listed and x != 0 (no branch)
+                    rj[c] = j  # written always, kept only if x != 0 (no branch)
                     rv[c] = xi[j]
                     c += np.int64(nonzero[j])  # (an int64 count in plain Python too)
     row_ptr[X.shape[0]] = c
     if with_csc:
         csr_to_csc(X.shape[0], X.shape[1], sp)
+
+
+def trailing_zero_bits(x):
+    """The number of 0 bits below the lowest 1 bit of x > 0: one instruction (tzcnt) when
+    compiled (the overload below); this plain version runs under NUMBA_DISABLE_JIT."""
+    x = int(x)
+    return (x & -x).bit_length() - 1
+
+
+@overload(trailing_zero_bits)
+def _trailing_zero_bits_compiled(x):
+    return lambda x: trailing_zeros(x)
+
+
+@njit(cache=True)
+def sparse_from_masks(X, nonzero_words, keep_words, sp):
+    """Fill the CSR half of ``sp`` with the entries of X (n, 784) at the pixels both
+    non-zero in their row and kept.
+
+    ``nonzero_words`` (n, 98) uint64 and ``keep_words`` (98,) uint64 are byte masks (one
+    byte per pixel, 0 or 1) read 8 pixels a word: a word's AND is 0 for most words, and
+    in the others each set byte is found with one count of trailing zero bits.
+    """
+    row_ptr, rj, rv = sp.row_ptr, sp.rj, sp.rv
+    c = 0
+    for i in range(X.shape[0]):
+        row_ptr[i] = c
+        for w in range(keep_words.shape[0]):
+            bits = nonzero_words[i, w] & keep_words[w]
+            while bits != 0:
+                j = 8 * w + (trailing_zero_bits(bits) >> 3)  # the lowest set byte
+                rj[c] = j
+                rv[c] = X[i, j]
+                c += 1
+                bits &= bits - np.uint64(1)  # its bit (the byte is 1) cleared
+    row_ptr[X.shape[0]] = c
 
 
 @njit(cache=True)

@@ -82,7 +82,9 @@ def test_blas_path_adds_frequent_and_rare_pixels_once_each(case):
     elif case == "black":
         X[:] = 0
     count, cols, listed = np.empty(784, np.int32), np.empty(784, np.int64), np.empty(784, np.uint8)
-    m = split_pixels(X[:DENSE_MIN_ROWS], FREQUENT_SHARE, count, cols, listed)
+    nonzero = np.empty((DENSE_MIN_ROWS, 784), np.uint8)
+    m = split_pixels(X[:DENSE_MIN_ROWS], FREQUENT_SHARE, count, cols, listed, nonzero)
+    assert np.array_equal(nonzero, X[:DENSE_MIN_ROWS] != 0)
     frequent = np.zeros(784, bool)
     frequent[cols[:m]] = True
     assert np.array_equal(listed == 0, frequent)
@@ -113,3 +115,14 @@ def test_overflowing_weights_give_non_finite_outputs_as_numpy_does(rows):
         reference = np.isfinite(get_backend("numpy").forward(params, X)).all(axis=1)
     assert not reference.any()
     assert np.array_equal(np.isfinite(get_backend("numba").forward(params, X)).all(axis=1), reference)
+
+
+def test_trailing_zero_bits_compiled_and_plain_agree():
+    from numba import njit
+
+    from digitbench.kernels.numba_sparse import trailing_zero_bits
+
+    compiled = njit(lambda x: trailing_zero_bits(x))
+    for k in (0, 1, 3, 8, 40, 63):
+        for x in (np.uint64(1) << np.uint64(k), (np.uint64(1) << np.uint64(k)) | (np.uint64(1) << np.uint64(63))):
+            assert trailing_zero_bits(x) == compiled(x) == k, (k, x)
