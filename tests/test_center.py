@@ -80,3 +80,11 @@ def test_fast_centres_and_center_must_be_true_or_false():
     assert Recipe.named("fast").center and not Recipe.named("seed").center
     with pytest.raises(UsageError, match="--center must be true or false"):
         Recipe(center="yes")
+
+
+def test_numba_refuses_a_mean_of_the_wrong_shape():
+    params = init_params(0)
+    with pytest.raises(ValueError, match=r"mean must have shape \(784,\)"):
+        get_backend("numba").train_batches(params, zeros_like_params(params), DATA.train_images,
+                                           np.asarray(DATA.train_labels, np.int64), np.arange(8), 8,
+                                           np.full(1, 0.1), 0.9, mean=np.zeros(10))

@@ -236,6 +236,9 @@ def test_cli_resume_with_a_contradicting_option(cli_data, tmp_path, monkeypatch,
     code = main(["train", "--resume", str(checkpoint), "--data-dir", str(cli_data), "--lr", "0.1"])
     err = capsys.readouterr().err
     assert code == 1 and f"--lr 0.1 contradicts the checkpoint {checkpoint}, made with 0.05" in err
+    code = main(["train", "--resume", str(checkpoint), "--data-dir", str(cli_data), "--center"])
+    err = capsys.readouterr().err
+    assert code == 1 and f"--center contradicts the checkpoint {checkpoint}, made with False" in err
 
 
 def test_default_checkpoint_path():

@@ -203,7 +203,9 @@ def resolve_train_args(args, out):
     for key in (*RECIPE_OPTIONS, *RESUMED):
         given = getattr(args, key, None)
         if given is not None and given != saved[key]:
-            raise UsageError(f"--{key.replace('_', '-')} {given} contradicts the checkpoint {args.resume}, "
+            option = key.replace('_', '-')
+            option = (f"--{option}" if given else f"--no-{option}") if isinstance(given, bool) else f"--{option} {given}"
+            raise UsageError(f"{option} contradicts the checkpoint {args.resume}, "
                              f"made with {saved[key]}; a resumed run keeps its settings")
         setattr(args, key, saved[key])
     if args.stop_at_target and not state.recipe.stop_at_target:
