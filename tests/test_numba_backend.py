@@ -126,3 +126,22 @@ def test_trailing_zero_bits_compiled_and_plain_agree():
     for k in (0, 1, 3, 8, 40, 63):
         for x in (np.uint64(1) << np.uint64(k), (np.uint64(1) << np.uint64(k)) | (np.uint64(1) << np.uint64(63))):
             assert trailing_zero_bits(x) == compiled(x) == k, (k, x)
+
+
+def test_blas_single_thread_holds_every_blas_library_at_one_and_restores_it():
+    from threadpoolctl import threadpool_info
+
+    from digitbench.kernels.base import blas_single_thread
+
+    def blas():
+        return {i["filepath"]: i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+
+    with blas_single_thread():  # the first call loads SciPy's BLAS too
+        pass
+    before = blas()
+    with blas_single_thread():
+        assert set(blas().values()) == {1}, blas()
+        with blas_single_thread():  # nested: still one, and the outer restore is unchanged
+            pass
+        assert set(blas().values()) == {1}
+    assert blas() == before
