@@ -105,7 +105,7 @@ def train_steps(params, velocity, data, order, batch_size, lrs, momentum, losses
     B = batch_size
     steps = lrs.shape[0]
     sp, next_sp, acts, grads, yb, step_loss, touched, x_dot_mean, dz1_sum = work
-    mean_sq = 1.0 + np.sum(mean.astype(np.float64) ** 2)  # 1 + mean . mean
+    one_plus_mean_sq = 1.0 + np.sum(mean.astype(np.float64) ** 2)  # 1 + mean . mean
     if steps > 0:
         sparse_from_uint8(data.images, data.words, order[0:min(B, order.shape[0])], data.table, sp)
         touched[0] ^= touch_rows(data.words, order[min(B, order.shape[0]):min(2 * B, order.shape[0])])
@@ -122,7 +122,7 @@ def train_steps(params, velocity, data, order, batch_size, lrs, momentum, losses
         if step + 1 == steps:
             nxt = nxt[:0]
         dense_beside_gathering(n, yb, params, velocity, acts, grads, lr, momentum, data, nxt, after, next_sp,
-                               step_loss, touched, mean, mean_sq, x_dot_mean, dz1_sum)  # 2.
+                               step_loss, touched, mean, one_plus_mean_sq, x_dot_mean, dz1_sum)  # 2.
         losses[step] = step_loss[0] / n
         update_W1_in_parts(row_parts(threads), sp, acts.dz1, W1, velocity.W1, lr, momentum, mean, dz1_sum)  # 3.
         sp, next_sp = next_sp, sp
@@ -141,15 +141,15 @@ def layer1_in_parts(n, threads, sp, W1, b1, z1, mean, x_dot_mean):
 
 @njit(cache=True, parallel=True)
 def dense_beside_gathering(n, yb, params, velocity, acts, grads, lr, momentum, data, nxt, after, next_sp,
-                           step_loss, touched, mean, mean_sq, x_dot_mean, dz1_sum):
+                           step_loss, touched, mean, one_plus_mean_sq, x_dot_mean, dz1_sum):
     """Region 2: :func:`dense_step` (its summed loss into step_loss[0]) on one thread;
     on another, the gathering of the next batch's pixels (rows ``nxt``, if any) into
     ``next_sp``, then the touching of the rows ``after`` it (into cache)."""
     for task in prange(2):
         saved_mxcsr = flush_subnormals_on()  # per thread (see denormals.py)
         if task == 0:
-            step_loss[0] = dense_step(n, yb, params, velocity, acts, grads, lr, momentum, mean, mean_sq, x_dot_mean,
-                                      dz1_sum)
+            step_loss[0] = dense_step(n, yb, params, velocity, acts, grads, lr, momentum, mean, one_plus_mean_sq,
+                                      x_dot_mean, dz1_sum)
         elif nxt.shape[0] > 0:
             sparse_from_uint8(data.images, data.words, nxt, data.table, next_sp)
             touched[0] ^= touch_rows(data.words, after)
@@ -172,7 +172,7 @@ def update_W1_in_parts(parts, sp, dz1, W1, V1, lr, momentum, mean, dz1_sum):
 
 
 @njit(cache=True)
-def dense_step(n, yb, params, velocity, acts, grads, lr, momentum, mean, mean_sq, x_dot_mean, dz1_sum):
+def dense_step(n, yb, params, velocity, acts, grads, lr, momentum, mean, one_plus_mean_sq, x_dot_mean, dz1_sum):
     """One step's forward pass after layer 1 (acts.z1 filled), its backward pass and the
     SGD updates of all but W1. Returns the batch's summed loss; leaves acts.dz1 (n, 128)
     for W1's update (and, for centred inputs, its column sums in dz1_sum).
@@ -189,7 +189,7 @@ def dense_step(n, yb, params, velocity, acts, grads, lr, momentum, mean, mean_sq
         for h in range(db1.shape[0]):
             s = 0.0
             for i in range(n):
-                s += (mean_sq - x_dot_mean[i]) * dz1[i, h]
+                s += (one_plus_mean_sq - x_dot_mean[i]) * dz1[i, h]
             db1[h] = s
     sgd_update_inplace(params.b1, velocity.b1, grads.b1, lr, momentum)
     sgd_update_inplace(params.W2, velocity.W2, grads.W2, lr, momentum)
