@@ -26,36 +26,25 @@ class SecondsToTarget:
     params = (PROFILES, TRAINABLE)
     param_names = ("profile", "backend")
     timeout = 900
+    recipe = "fast"
 
     def setup(self, profile, backend):
         self.data = _data_or_skip()
         self.backend = backend_or_skip(backend)
 
     def track_seconds_to_97_percent(self, profile, backend):
-        result = train(self.backend, self.data, RECIPES["fast"], target=TARGET)
+        result = train(self.backend, self.data, RECIPES[self.recipe], target=TARGET)
         return float("nan") if result["seconds_to_target"] is None else result["seconds_to_target"]
 
     track_seconds_to_97_percent.unit = "seconds"
 
 
-class SecondsToTargetCentred:
+class SecondsToTargetCentred(SecondsToTarget):
     """``RECIPES["fast-centred"]`` (appended 2026-11: digitbench's fast recipe then) until 97%.
 
     Commits before centred inputs are skipped."""
 
-    params = (PROFILES, TRAINABLE)
-    param_names = ("profile", "backend")
-    timeout = 900
-
-    def setup(self, profile, backend):
-        self.data = _data_or_skip()
-        self.backend = backend_or_skip(backend)
-
-    def track_seconds_to_97_percent(self, profile, backend):
-        result = train(self.backend, self.data, RECIPES["fast-centred"], target=TARGET)
-        return float("nan") if result["seconds_to_target"] is None else result["seconds_to_target"]
-
-    track_seconds_to_97_percent.unit = "seconds"
+    recipe = "fast-centred"
 
 
 class SeedRecipe:

@@ -38,16 +38,17 @@ def centred_reference(images, labels, order, batch, lrs, momentum, seed=2):
     return params, mean
 
 
+@pytest.mark.parametrize("momentum", [0.9, 0.0])  # numba: the velocity update, and W1 as its own velocity
 @pytest.mark.parametrize("name, steps, batch", [("numpy", 8, 12), ("numba", 8, 12), ("naive", 2, 4)])
-def test_a_backend_trains_as_on_centred_pixels(name, steps, batch):
+def test_a_backend_trains_as_on_centred_pixels(name, steps, batch, momentum):
     images, labels = DATA.train_images, np.asarray(DATA.train_labels, np.int64)
     order = np.random.default_rng(0).permutation(len(images))[:steps * batch].astype(np.int64)
     lrs = np.linspace(0.2, 0.05, steps)
-    want, mean = centred_reference(images, labels, order, batch, lrs, 0.9)
+    want, mean = centred_reference(images, labels, order, batch, lrs, momentum)
     params = center_start(init_params(2, np.float64), mean)
     start = copy_params(params)
     velocity = zeros_like_params(params)
-    get_backend(name).train_batches(params, velocity, images, labels, order, batch, lrs, 0.9, mean=mean)
+    get_backend(name).train_batches(params, velocity, images, labels, order, batch, lrs, momentum, mean=mean)
     assert np.abs(params.b1 - start.b1).max() > 1e-3  # it moved: the comparison means something
     for got, ref, what in zip(params, want._replace(b1=want.b1 - mean @ want.W1), Params._fields):
         np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12, err_msg=f"{name}: {what}")
