@@ -186,11 +186,12 @@ def dense_step(n, yb, params, velocity, acts, grads, lr, momentum, mean, one_plu
     if mean.shape[0] > 0:
         db1, dz1 = grads.b1, acts.dz1
         dz1_sum[:] = db1
-        for h in range(db1.shape[0]):
-            s = 0.0
-            for i in range(n):
-                s += (one_plus_mean_sq - x_dot_mean[i]) * dz1[i, h]
-            db1[h] = s
+        total = np.zeros(db1.shape[0])  # float64; sample by sample, so that h is the inner loop
+        for i in range(n):
+            c = one_plus_mean_sq - x_dot_mean[i]
+            for h in range(db1.shape[0]):
+                total[h] += c * dz1[i, h]
+        db1[:] = total
     sgd_update_inplace(params.b1, velocity.b1, grads.b1, lr, momentum)
     sgd_update_inplace(params.W2, velocity.W2, grads.W2, lr, momentum)
     sgd_update_inplace(params.b2, velocity.b2, grads.b2, lr, momentum)
