@@ -21,7 +21,11 @@ The chooser
   starts (:func:`other_running_tasks`, Linux): then it starts at the cores they leave
   free, and treats more threads as slow (:data:`BUSY_STEP_GUESS`) until measured, since
   one 8-step chunk at two threads on a busy two-core machine costs 35-180 ms (4-22 ms a
-  step here), more than the whole ~0.3 s epoch can spare;
+  step here), more than the whole ~0.3 s epoch can spare; it looks again after
+  :data:`RECHECK_SECONDS` of training, as after a slowdown (below): a short-lived
+  task seen at the start (1 look in ~700 here on an idle machine, a kernel thread
+  or the host) once kept a whole ``bench`` run on one thread, 0.22 s an epoch
+  against 0.15;
 - sizes chunks in time (:data:`CHUNK_SECONDS`, between :data:`MIN_STEPS` and
   :data:`CHUNK_STEPS` steps), so that a count that has become very slow costs little
   before it is noticed;
@@ -76,8 +80,9 @@ RECENT = 3
 #: CPU-bound process beside them: 4-22 ms): probing it waits until PROBE_SHARE of the
 #: time run pays for it (~8 s of training), as it would after measuring it slow.
 BUSY_STEP_GUESS = 0.02
-#: Seconds of training at the lower count after a slowdown's switch before the one
-#: recheck of the count left (when no other process is running).
+#: Seconds of training at the lower count after a slowdown's switch (or a start beside
+#: other running processes) before the one recheck of the higher count (when no other
+#: process is running then).
 RECHECK_SECONDS = 0.02
 #: Looks at /proc of :func:`other_running_tasks`, and the pause between two.
 LOOKS, LOOK_PAUSE = 5, 2e-4
@@ -165,6 +170,7 @@ class ThreadChooser:
                 cores = usable_cores()
                 self.threads = max(1, min(max_threads, cores - others))
                 self._probe_now = False
+                self._recheck_after = RECHECK_SECONDS  # a process seen at the start may be gone soon
                 self.reason = (f"{_threads(self.threads)}: {others} other running "
                                f"{'thread' if others == 1 else 'threads'} on {cores} cores at the start; "
                                "more not measured yet")

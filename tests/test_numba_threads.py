@@ -167,6 +167,22 @@ def test_a_slowdown_beside_a_running_process_waits_for_the_budget():
     assert ran == {1: int(0.3 / busy[1])}, ran
 
 
+def test_a_process_seen_only_at_the_start_is_rechecked_soon():
+    """A task running at the very start (a kernel thread, the host) puts the first chunks on
+    the free cores; once nothing else runs, the higher count is tried after RECHECK_SECONDS,
+    not only when the probe budget allows (seconds later)."""
+    chooser = _chooser()
+    seen = [1]
+    chooser.others_running = lambda: seen[0]
+    idle = {1: 0.28e-3, 2: 0.16e-3}
+    threads, _ = chooser.next_chunk(2, 1000)
+    assert threads == 1
+    seen[0] = 0
+    ran = _simulate(chooser, idle.get, int(0.1 / idle[1]))  # 0.1 s of training
+    assert chooser.threads == 2, chooser.reason
+    assert ran[1] * idle[1] < 2 * numba_threads.RECHECK_SECONDS + 0.01, ran
+
+
 def test_a_probe_faster_by_less_than_the_margin_keeps_the_count_and_says_so():
     chooser = _chooser(others=1)  # starts on one thread
     close = {1: 0.300e-3, 2: 0.285e-3}  # two threads 5% faster: not worth a switch
