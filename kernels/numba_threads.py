@@ -36,13 +36,15 @@ The chooser
   is :data:`SLOWDOWN` times slower than its recent ones (another process started);
 - after each switch, starts again from short chunks (doubling), as a probe that won
   by luck may have missed the stalls of a busy machine;
-- after a switch to fewer threads caused by a slowed chunk, probes the count it left
-  once more after :data:`RECHECK_SECONDS` of training, if no other process is running
-  then (:func:`other_running_tasks`): a stall that no process explains (the virtual
-  machine's host, a kernel thread) is usually over by then, while a real CPU-bound
-  process is seen and waits for the budget. Measured here before this rule: one 40 ms
-  stall in a 0.25 s time-to-97% run left it on one thread (340 us a step against 210)
-  for the rest of the run;
+- after any switch to fewer threads (a slowed chunk's probe, or a probe that simply
+  measured faster), probes the count it left once more after :data:`RECHECK_SECONDS`
+  of training, if no other process is running then (:func:`other_running_tasks`): a
+  stall that no process explains (the virtual machine's host, a kernel thread) is
+  usually over by then, while a real CPU-bound process is seen and waits for the
+  budget. Measured before this rule: one 40 ms stall in a 0.25 s time-to-97% run left
+  it on one thread (340 us a step against 210) for the rest of the run; and a budget
+  probe that met two threads in a disturbed stretch (297 us a step against ~130 idle)
+  ended a ``bench`` run on one thread;
 - switches when a probe's seconds per step beat the current count's recent best by
   :data:`MARGIN`.
 
@@ -80,9 +82,9 @@ RECENT = 3
 #: CPU-bound process beside them: 4-22 ms): probing it waits until PROBE_SHARE of the
 #: time run pays for it (~8 s of training), as it would after measuring it slow.
 BUSY_STEP_GUESS = 0.02
-#: Seconds of training at the lower count after a slowdown's switch (or a start beside
-#: other running processes) before the one recheck of the higher count (when no other
-#: process is running then).
+#: Seconds of training at the lower count after a switch to fewer threads (or a start
+#: beside other running processes) before the one recheck of the higher count (when no
+#: other process is running then).
 RECHECK_SECONDS = 0.02
 #: Looks at /proc of :func:`other_running_tasks`, and the pause between two.
 LOOKS, LOOK_PAUSE = 5, 2e-4
@@ -152,7 +154,6 @@ class ThreadChooser:
         self._busy_start = False  # other processes were running at the start
         self._warm = False  # the first chunk after a start has run (its time is not a measurement)
         self._warm_per_step = None  # seconds per step of that chunk: a guess for sizing the next
-        self._slowed = False  # the probe handed out answers a slowed chunk
         self._recheck_after = None  # seconds left before rechecking the count a slowdown left
 
     def next_chunk(self, max_threads, remaining):
@@ -241,20 +242,19 @@ class ThreadChooser:
             if threads > 1 and previous and per_step > SLOWDOWN * min(previous):
                 # slowed: is another process taking our threads' cores? Probe fewer threads now,
                 # against this speed, not the faster ones before.
-                self._probe_now = self._slowed = True
+                self._probe_now = True
                 self.recent[threads] = [per_step]
             if self.reason.endswith("not measured yet") and not self._busy_start:
                 self.reason = f"{_threads(threads)} (the most allowed); no other count measured yet"
             return
         self.budget = max(0.0, self.budget - seconds)
-        slowed, self._slowed = self._slowed, False
         current = min(self.recent[self.threads])
         busy = "; the machine seems busy"
         if per_step < (1 - MARGIN) * current:
             old = self.threads
             self.threads = threads
             self._ramp = FIRST_STEPS
-            self._recheck_after = RECHECK_SECONDS if slowed and threads < old else None
+            self._recheck_after = RECHECK_SECONDS if threads < old else None
             self.reason = (f"{_threads(threads)} measured faster than {old} "
                            f"({per_step * 1e6:.0f} vs {current * 1e6:.0f} us a step)"
                            + (busy if threads < self.max_threads else ""))

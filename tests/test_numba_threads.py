@@ -167,6 +167,22 @@ def test_a_slowdown_beside_a_running_process_waits_for_the_budget():
     assert ran == {1: int(0.3 / busy[1])}, ran
 
 
+def test_a_probe_that_won_in_a_disturbed_stretch_is_rechecked_soon():
+    """The first chunks at two threads meet a disturbed stretch (no slowdown flagged: there
+    is nothing faster before them), so the first probe moves to one thread; with nothing
+    else running, two are tried again after RECHECK_SECONDS."""
+    chooser = _chooser()
+    disturbed, idle = {1: 0.23e-3, 2: 0.30e-3}, {1: 0.23e-3, 2: 0.13e-3}
+    for _ in range(20):  # chunk by chunk until the first probe has switched
+        _simulate(chooser, disturbed.get, numba_threads.MIN_STEPS)
+        if chooser.threads == 1:
+            break
+    assert chooser.threads == 1 and "measured faster" in chooser.reason, chooser.reason
+    ran = _simulate(chooser, idle.get, int(0.1 / idle[1]))
+    assert chooser.threads == 2, chooser.reason
+    assert ran[1] * idle[1] < 2 * numba_threads.RECHECK_SECONDS + 0.01, ran
+
+
 def test_a_process_seen_only_at_the_start_is_rechecked_soon():
     """A task running at the very start (a kernel thread, the host) puts the first chunks on
     the free cores; once nothing else runs, the higher count is tried after RECHECK_SECONDS,
