@@ -221,19 +221,32 @@ def fused_W1_rows(sp, dz1, W1, V1, lr, decay, scale, first, last, mean, dz1_sum)
         V1[j] <- decay * V1[j] + scale * g_j        (decay = 1: no multiplication)
         W1[j] <- W1[j] - lr * V1[j]                  (lr = 0: no update)
 
-    Row j of V1 and W1 is read and written once; four samples are added per pass, from
-    the batch's CSC entries, so dW1 never exists as a dense array. Its three uses are
+    Row j of V1 and W1 is read and written once per pass; four samples are added per
+    pass, from the batch's CSC entries, so dW1 never exists as a dense array. The decay
+    rides on the first pass of four, and the mean term on W1's pass: each loop over the
+    128 units costs its set-up (LLVM's runtime checks that the rows do not overlap), and
+    a row meets 12 entries on average, so two passes fewer a row made this ~14% faster
+    (measured: 69-71 against 80-83 us for the 784 rows of a batch of 64, one thread). A
+    loop keeps to at most five rows, as more rows than LLVM checks leave it scalar (a
+    version doing everything in one loop ran 3x slower). Its three uses are
     :func:`dW1_rows`, :func:`momentum_step_W1_rows` and :func:`sgd_step_W1_rows`.
     """
     col_ptr, row_idx, vals = sp.col_ptr, sp.row_idx, sp.vals
     H = dz1.shape[1]
+    centred = mean.shape[0] > 0
     for j in range(first, last):
         v = V1[j]
-        if decay != 1:
-            for h in range(H):
-                v[h] *= decay
         t = col_ptr[j]
         end = col_ptr[j + 1]
+        if t + 4 <= end:  # the decay, with the first four entries
+            d0, d1, d2, d3 = dz1[row_idx[t]], dz1[row_idx[t + 1]], dz1[row_idx[t + 2]], dz1[row_idx[t + 3]]
+            x0, x1, x2, x3 = scale * vals[t], scale * vals[t + 1], scale * vals[t + 2], scale * vals[t + 3]
+            for h in range(H):
+                v[h] = decay * v[h] + (x0 * d0[h] + x1 * d1[h] + x2 * d2[h] + x3 * d3[h])
+            t += 4
+        elif decay != 1:
+            for h in range(H):
+                v[h] *= decay
         while t + 4 <= end:
             d0, d1, d2, d3 = dz1[row_idx[t]], dz1[row_idx[t + 1]], dz1[row_idx[t + 2]], dz1[row_idx[t + 3]]
             x0, x1, x2, x3 = scale * vals[t], scale * vals[t + 1], scale * vals[t + 2], scale * vals[t + 3]
@@ -246,14 +259,20 @@ def fused_W1_rows(sp, dz1, W1, V1, lr, decay, scale, first, last, mean, dz1_sum)
             for h in range(H):
                 v[h] += x0 * d0[h]
             t += 1
-        if mean.shape[0] > 0:
-            c = -scale * mean[j]
+        c = -scale * mean[j] if centred else scale * 0
+        if lr != 0:  # with the mean term, if centred
+            w = W1[j]
+            if centred:
+                for h in range(H):
+                    v_new = v[h] + c * dz1_sum[h]
+                    v[h] = v_new
+                    w[h] -= lr * v_new
+            else:
+                for h in range(H):
+                    w[h] -= lr * v[h]
+        elif centred:
             for h in range(H):
                 v[h] += c * dz1_sum[h]
-        if lr != 0:
-            w = W1[j]
-            for h in range(H):
-                w[h] -= lr * v[h]
 
 
 @njit(cache=True)
