@@ -154,7 +154,7 @@ class ThreadChooser:
         self._busy_start = False  # other processes were running at the start
         self._warm = False  # the first chunk after a start has run (its time is not a measurement)
         self._warm_per_step = None  # seconds per step of that chunk: a guess for sizing the next
-        self._recheck_after = None  # seconds left before rechecking the count a slowdown left
+        self._recheck_after = None  # seconds left before rechecking the count a switch (or a busy start) left
 
     def next_chunk(self, max_threads, remaining):
         """Return (threads, steps) for the next chunk, steps <= remaining."""
@@ -190,7 +190,7 @@ class ThreadChooser:
         probe = self._probe_count()
         probe_steps = self._steps_for(probe, PROBE_SECONDS, MIN_STEPS, 2 * FIRST_STEPS)
         if self._recheck_after is not None and self._recheck_after <= 0 and probe > self.threads:
-            self._recheck_after = None  # once per slowdown
+            self._recheck_after = None  # once per switch to fewer threads (or busy start)
             self._probe_now = self.others_running() == 0
         if self._probe_now or self.budget >= probe_steps * self._estimate(probe):
             self._probe, self._probe_now = probe, False
