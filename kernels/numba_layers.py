@@ -259,7 +259,7 @@ def fused_W1_rows(sp, dz1, W1, V1, lr, decay, scale, first, last, mean, dz1_sum)
             for h in range(H):
                 v[h] += x0 * d0[h]
             t += 1
-        c = -scale * mean[j] if centred else scale * 0
+        c = -scale * mean[j] if centred else scale * 0  # (scale * 0: the same type either way)
         if lr != 0:  # with the mean term, if centred
             w = W1[j]
             if centred:

@@ -22,7 +22,7 @@ The chooser
   free, and treats more threads as slow (:data:`BUSY_STEP_GUESS`) until measured, since
   one 8-step chunk at two threads on a busy two-core machine costs 35-180 ms (4-22 ms a
   step here), more than the whole ~0.3 s epoch can spare; it looks again after
-  :data:`RECHECK_SECONDS` of training, as after a slowdown (below): a short-lived
+  :data:`RECHECK_SECONDS` of training, as after a switch to fewer threads (below): a short-lived
   task seen at the start (1 look in ~700 here on an idle machine, a kernel thread
   or the host) once kept a whole ``bench`` run on one thread, 0.22 s an epoch
   against 0.15;

@@ -61,6 +61,7 @@ class Workspace(NamedTuple):
     touched: np.ndarray  # (1,) uint64, what :func:`touch_rows` read (kept so the reads stay)
     x_dot_mean: np.ndarray  # (B,) float64, x_i . mean for each sample (centred inputs only)
     dz1_sum: np.ndarray  # (128,) sum_i dz1_i, before db1 becomes the centred step (centred only)
+    db1_total: np.ndarray  # (128,) float64, the centred step's db1 while it is summed (centred only)
 
 
 @njit(cache=True)
@@ -72,7 +73,8 @@ def new_workspace(B, params):
     grads = Params(np.empty((0, H1), dt), np.empty_like(params.b1), np.empty_like(params.W2),
                    np.empty_like(params.b2), np.empty_like(params.W3), np.empty_like(params.b3))
     return Workspace(new_sparse(B, D, dt), new_sparse(B, D, dt), new_acts(B, H1, H2, K, dt), grads,
-                     np.empty(B, np.int64), np.zeros(1), np.zeros(1, np.uint64), np.empty(B), np.empty(H1, dt))
+                     np.empty(B, np.int64), np.zeros(1), np.zeros(1, np.uint64), np.empty(B), np.empty(H1, dt),
+                     np.empty(H1))
 
 
 @njit(cache=True)
@@ -104,7 +106,7 @@ def train_steps(params, velocity, data, order, batch_size, lrs, momentum, losses
     dt = W1.dtype
     B = batch_size
     steps = lrs.shape[0]
-    sp, next_sp, acts, grads, yb, step_loss, touched, x_dot_mean, dz1_sum = work
+    sp, next_sp, acts, grads, yb, step_loss, touched, x_dot_mean, dz1_sum, db1_total = work
     one_plus_mean_sq = 1.0 + np.sum(mean.astype(np.float64) ** 2)  # 1 + mean . mean
     if steps > 0:
         sparse_from_uint8(data.images, data.words, order[0:min(B, order.shape[0])], data.table, sp)
@@ -122,7 +124,7 @@ def train_steps(params, velocity, data, order, batch_size, lrs, momentum, losses
         if step + 1 == steps:
             nxt = nxt[:0]
         dense_beside_gathering(n, yb, params, velocity, acts, grads, lr, momentum, data, nxt, after, next_sp,
-                               step_loss, touched, mean, one_plus_mean_sq, x_dot_mean, dz1_sum)  # 2.
+                               step_loss, touched, mean, one_plus_mean_sq, x_dot_mean, dz1_sum, db1_total)  # 2.
         losses[step] = step_loss[0] / n
         update_W1_in_parts(row_parts(threads), sp, acts.dz1, W1, velocity.W1, lr, momentum, mean, dz1_sum)  # 3.
         sp, next_sp = next_sp, sp
@@ -141,7 +143,7 @@ def layer1_in_parts(n, threads, sp, W1, b1, z1, mean, x_dot_mean):
 
 @njit(cache=True, parallel=True)
 def dense_beside_gathering(n, yb, params, velocity, acts, grads, lr, momentum, data, nxt, after, next_sp,
-                           step_loss, touched, mean, one_plus_mean_sq, x_dot_mean, dz1_sum):
+                           step_loss, touched, mean, one_plus_mean_sq, x_dot_mean, dz1_sum, db1_total):
     """Region 2: :func:`dense_step` (its summed loss into step_loss[0]) on one thread;
     on another, the gathering of the next batch's pixels (rows ``nxt``, if any) into
     ``next_sp``, then the touching of the rows ``after`` it (into cache)."""
@@ -149,7 +151,7 @@ def dense_beside_gathering(n, yb, params, velocity, acts, grads, lr, momentum, d
         saved_mxcsr = flush_subnormals_on()  # per thread (see denormals.py)
         if task == 0:
             step_loss[0] = dense_step(n, yb, params, velocity, acts, grads, lr, momentum, mean, one_plus_mean_sq,
-                                      x_dot_mean, dz1_sum)
+                                      x_dot_mean, dz1_sum, db1_total)
         elif nxt.shape[0] > 0:
             sparse_from_uint8(data.images, data.words, nxt, data.table, next_sp)
             touched[0] ^= touch_rows(data.words, after)
@@ -172,7 +174,8 @@ def update_W1_in_parts(parts, sp, dz1, W1, V1, lr, momentum, mean, dz1_sum):
 
 
 @njit(cache=True)
-def dense_step(n, yb, params, velocity, acts, grads, lr, momentum, mean, one_plus_mean_sq, x_dot_mean, dz1_sum):
+def dense_step(n, yb, params, velocity, acts, grads, lr, momentum, mean, one_plus_mean_sq, x_dot_mean, dz1_sum,
+               db1_total):
     """One step's forward pass after layer 1 (acts.z1 filled), its backward pass and the
     SGD updates of all but W1. Returns the batch's summed loss; leaves acts.dz1 (n, 128)
     for W1's update (and, for centred inputs, its column sums in dz1_sum).
@@ -186,12 +189,12 @@ def dense_step(n, yb, params, velocity, acts, grads, lr, momentum, mean, one_plu
     if mean.shape[0] > 0:
         db1, dz1 = grads.b1, acts.dz1
         dz1_sum[:] = db1
-        total = np.zeros(db1.shape[0])  # float64; sample by sample, so that h is the inner loop
+        db1_total[:] = 0  # float64; sample by sample, so that h is the inner loop
         for i in range(n):
             c = one_plus_mean_sq - x_dot_mean[i]
             for h in range(db1.shape[0]):
-                total[h] += c * dz1[i, h]
-        db1[:] = total
+                db1_total[h] += c * dz1[i, h]
+        db1[:] = db1_total
     sgd_update_inplace(params.b1, velocity.b1, grads.b1, lr, momentum)
     sgd_update_inplace(params.W2, velocity.W2, grads.W2, lr, momentum)
     sgd_update_inplace(params.b2, velocity.b2, grads.b2, lr, momentum)
