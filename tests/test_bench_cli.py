@@ -48,6 +48,9 @@ def test_quick_bench_writes_json_and_png(tmp_path, data_dir, capsys):
     # every table states its machine, versions and threads; --quick judges no target
     assert record["machine"]["cores"] >= 1 and record["machine"]["versions"]["numpy"]
     assert out.startswith("machine: ") and "versions: python" in out and "threads: 1 for every contender" in out
+    # ... and the kernels its BLAS runs (OpenBLAS picks them from the CPU unless told)
+    assert any(b.startswith("openblas ") for b in record["machine"]["blas"]) and "\nBLAS: openblas " in out
+    assert all(p["kernels"] for p in record["thread_pools"] if p["library"] == "openblas")
     assert all(t["met"] is None and t["status"].startswith("not judged") for t in record["targets"])
     (target_line,) = [line for line in out.splitlines() if line.startswith("speed targets")]
     assert target_line.endswith("not judged: --quick figures are extrapolated")
@@ -79,3 +82,17 @@ def test_peers_without_the_compare_extra_give_one_line(monkeypatch, capsys):
     code, out, err = run(["bench", "--quick", "--synthetic", "--no-plot", "--backends", "numpy", "--peers"], capsys)
     assert code == 1 and len(err.strip().splitlines()) == 1
     assert "--peers needs the 'compare' extra" in err and "pip install" in err
+
+
+def test_the_blas_line_says_when_the_environment_forces_openblas_kernels(monkeypatch):
+    from digitbench import bench_report
+
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    forced = bench.blas_kernels()
+    assert forced[-1] == "OPENBLAS_CORETYPE=Haswell" and forced[0].startswith("openblas ")
+    assert bench_report.format_blas(forced).endswith("it forces these kernels, whatever the CPU has)")
+    monkeypatch.delenv("OPENBLAS_CORETYPE")
+    chosen = bench.blas_kernels()
+    assert chosen == forced[:-1]  # the library loaded earlier keeps its kernels; only the note goes
+    assert "forces" not in bench_report.format_blas(chosen)
+    assert bench_report.format_blas([]) == "none loaded"

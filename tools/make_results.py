@@ -61,7 +61,11 @@ def machine():
 def versions():
     code = ("import json, platform, numpy, numba, digitbench; v = {'python': platform.python_version(), "
             "'numpy': numpy.__version__, 'numba': numba.__version__, 'digitbench': digitbench.__version__}\n"
-            "for m in ('torch', 'sklearn'):\n    try: v[m] = __import__(m).__version__\n    except ImportError: pass\n"
+            "for m in ('torch', 'jax', 'sklearn'):\n    try: v[m] = __import__(m).__version__\n    except ImportError: pass\n"
+            "import os, scipy.linalg, threadpoolctl\n"  # NumPy's BLAS, and SciPy's (numba's np.dot)
+            "v['BLAS kernels'] = ', '.join(sorted({f\"{p['internal_api']} {p['version']} {p.get('architecture')}\" "
+            "for p in threadpoolctl.threadpool_info() if p['user_api'] == 'blas'}))\n"
+            "v['OPENBLAS_CORETYPE'] = os.environ.get('OPENBLAS_CORETYPE', 'unset')\n"
             "print(json.dumps(v))")
     found = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)

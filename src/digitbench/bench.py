@@ -156,12 +156,13 @@ def thread_limits(threads):
 def thread_report():
     """Each thread pool as (library, API, threads): the stated numbers, as the libraries see them."""
     pools = [{"library": p.get("internal_api"), "api": p.get("user_api"), "threads": p.get("num_threads"),
-              "path": os.path.basename(p.get("filepath", ""))} for p in threadpool_info()]
+              "path": os.path.basename(p.get("filepath", "")), "kernels": p.get("architecture", "")}
+             for p in threadpool_info()]
     if "numba" in sys.modules:
         import numba
 
         pools.append({"library": "numba", "api": numba.config.THREADING_LAYER, "threads": numba.get_num_threads(),
-                      "path": ""})
+                      "path": "", "kernels": ""})
     return pools
 
 
@@ -362,7 +363,21 @@ def machine_info(contenders=()):
         versions["numba"] = sys.modules["numba"].__version__
     versions.update({c.library: c.version for c in contenders if getattr(c, "version", None)})
     return {"cpu": _cpu_model() or platform.processor() or platform.machine(), "cores": os.cpu_count(),
-            "platform": platform.platform(), "versions": versions}
+            "platform": platform.platform(), "versions": versions, "blas": blas_kernels()}
+
+
+def blas_kernels():
+    """The BLAS libraries loaded, with the kernels each runs, e.g. "openblas 0.3.31: SkylakeX".
+
+    OpenBLAS picks its kernels from the CPU when it loads, unless ``OPENBLAS_CORETYPE``
+    names them (some machines set it, for OpenBLAS builds that fail on their CPU): then
+    it may run older kernels than the CPU has, e.g. Haswell's AVX2 ones on an AVX-512
+    CPU, at about half the speed. The variable is listed when set.
+    """
+    libraries = sorted({f"{p.get('internal_api')} {p.get('version')}: {p.get('architecture')}"
+                        for p in threadpool_info() if p.get("user_api") == "blas"})
+    forced = os.environ.get("OPENBLAS_CORETYPE")
+    return libraries + ([f"OPENBLAS_CORETYPE={forced}"] if forced is not None else [])
 
 
 def _cpu_model():

@@ -15,9 +15,17 @@ def format_header(machine, threads, batch_size, how, thread_notes=()):
     versions = ", ".join(f"{k} {v}" for k, v in machine["versions"].items())
     lines = [f"machine: {machine['cpu']}, {machine['cores']} cores ({machine['platform']})",
              f"versions: {versions}",
+             f"BLAS: {format_blas(machine.get('blas', []))}",
              f"threads: {threads} for every contender; batch size {batch_size}; float32; {how}"]
     lines += [f"  {name}: {note}" for name, note in thread_notes if note]
     return "\n".join(lines)
+
+
+def format_blas(blas):
+    """The BLAS line's text from :func:`digitbench.bench.blas_kernels`' list."""
+    forced = any(entry.startswith("OPENBLAS_CORETYPE=") for entry in blas)
+    return "; ".join(blas) + (" (set in the environment: it forces these kernels, whatever the CPU has)"
+                              if forced else "") if blas else "none loaded"
 
 
 def format_table(records, peak, with_ratios):
