@@ -1,6 +1,8 @@
 """Measure (``run``) and publish (``render``) every figure the documentation quotes.
 
     DIGITBENCH_DATA=/path/to/mnist python tools/make_results.py run      # minutes; idle machine!
+    # where the environment forces OpenBLAS's kernels (docs/bench.md, the header):
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE DIGITBENCH_DATA=... python tools/make_results.py run
     python tools/make_results.py render     # docs/results.md and README.md's headline table
     python tools/make_results.py check      # exit 1 if render would change either file
 
@@ -191,10 +193,22 @@ def headline(results):
                     f"{tests['json']['warm']:.0f} s warm | `python -m pytest` |")
     dates = sorted({e["date"] for e in results.values()})
     placeholder = any(e["placeholder"] for e in results.values())
-    note = (f"Measured {dates[-1]} on {next(iter(results.values()))['machine']}"
+    note = (f"Measured {dates[-1]} on {next(iter(results.values()))['machine']}{blas_note(bench)}"
             + (" (placeholders from a busy machine, to be measured again on an idle one)" if placeholder else "")
             + "; how, and every other figure: [docs/results.md](docs/results.md).")
     return rows + ["", note]
+
+
+def blas_note(entry):
+    """", BLAS: ..." from a record's versions: the kernels OpenBLAS ran, and whether
+    OPENBLAS_CORETYPE chose them (docs/bench.md, the header); "" for an older record."""
+    versions = (entry or {}).get("versions", {})
+    if "BLAS kernels" not in versions:
+        return ""
+    forced = versions.get("OPENBLAS_CORETYPE", "unset")
+    return (f", BLAS {versions['BLAS kernels']} "
+            + ("(OpenBLAS's own choice: OPENBLAS_CORETYPE unset)" if forced == "unset"
+               else f"(forced: OPENBLAS_CORETYPE={forced})"))
 
 
 def page(results):
@@ -202,23 +216,29 @@ def page(results):
            "Every measured figure of digitbench's documentation is on this page. It is written by",
            "`python tools/make_results.py render` from the JSON records in [results/](results/), which",
            "`python tools/make_results.py run` produces by running each command below in a fresh process",
-           "(set `DIGITBENCH_DATA` to the MNIST files; run it on an otherwise idle machine).", ""]
+           "(set `DIGITBENCH_DATA` to the MNIST files; run it on an otherwise idle machine). Where the",
+           "environment sets `OPENBLAS_CORETYPE`, as the reference machine's does, run it as `env -u",
+           "OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python tools/make_results.py run`, so that OpenBLAS",
+           "picks its kernels as it does for a user ([bench.md](bench.md), the header); each record's",
+           "versions name the kernels that ran.", ""]
     if any(e["placeholder"] for e in results.values()):
         out += ["**Placeholders.** Some records below come from quick runs on a busy shared machine",
                 "(`run --quick`); they show the page's shape, not the project's speed, until the next full run.", ""]
     out += ["## Where and when", ""]
-    shared = {key: {json.dumps(e[key]) for e in results.values()} for key in ("machine", "versions")}
-    for key, label in (("machine", "Machine"), ("versions", "Versions")):
-        if len(shared[key]) == 1:
-            value = next(iter(results.values()))[key]
-            text = value if isinstance(value, str) else ", ".join(f"{k} {x}" for k, x in value.items() if x)
-            out.append(f"{label} of every record: {text}.")
-    out += ["", "| record | date | wall time of the command |" + "".join(
-        f" {label} |" for key, label in (("machine", "machine"), ("versions", "versions")) if len(shared[key]) > 1),
-            "|---|---|---:|" + "---|" * sum(len(v) > 1 for v in shared.values())]
+    machines = {e["machine"] for e in results.values()}
+    keys = list(dict.fromkeys(k for e in results.values() for k in e["versions"]))
+    differ = [k for k in keys if len({json.dumps(e["versions"].get(k)) for e in results.values()}) > 1]
+    if len(machines) == 1:
+        out.append(f"Machine of every record: {next(iter(machines))}.")
+    first = next(iter(results.values()))["versions"]
+    out.append("Versions of every record: " + ", ".join(f"{k} {first[k]}" for k in keys if k not in differ and first[k])
+               + "." + (" The others differ by record, in the table." if differ else ""))
+    out += ["", "| record | date | wall time of the command |" + (" machine |" if len(machines) > 1 else "")
+            + (" versions that differ |" if differ else ""),
+            "|---|---|---:|" + ("---|" if len(machines) > 1 else "") + ("---|" if differ else "")]
     for name, e in results.items():
-        extra = "".join(f" {e[key] if key == 'machine' else e[key]} |" for key in ("machine", "versions")
-                        if len(shared[key]) > 1)
+        extra = (f" {e['machine']} |" if len(machines) > 1 else "") + (
+            " " + ", ".join(f"{k} {e['versions'].get(k, '-')}" for k in differ) + " |" if differ else "")
         out.append(f"| {name} | {e['date']} | {e['wall_seconds']} s |{extra}")
     out += ["", "## Accuracy and training time", "",
             "The default recipe (\"seed\": the recipe of the project's starting point, mini-batch SGD with batch 64,",
