@@ -17,6 +17,8 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from .stack_row import ROW, check_row_width, stack_row
+
 FASTMATH = {"contract"}
 
 
@@ -50,15 +52,16 @@ def layer1_forward(first, last, sp, W1, b1, z1):
     """z1 = X @ W1 + b1 over the non-zero pixels only, for samples first:last:
     z1[i] = b1 + sum_j x_ij W1[j].
 
-    Eight pixels per pass over the 128-wide row, so z1[i] is loaded and stored once per
-    eight multiply-adds.
+    The sum is kept in a row on the stack (:func:`~.stack_row.stack_row`), which LLVM
+    keeps in registers, and written to z1[i] once. Eight pixels are added per pass,
+    summed first among themselves.
     """
+    check_row_width(W1)
     row_ptr, rj, rv = sp.row_ptr, sp.rj, sp.rv
-    H = W1.shape[1]
+    acc = stack_row(W1)
     for i in range(first, last):
-        zi = z1[i]
-        for h in range(H):
-            zi[h] = b1[h]
+        for h in range(ROW):
+            acc[h] = b1[h]
         t = row_ptr[i]
         end = row_ptr[i + 1]
         while t + 8 <= end:
@@ -66,16 +69,19 @@ def layer1_forward(first, last, sp, W1, b1, z1):
             w4, w5, w6, w7 = W1[rj[t + 4]], W1[rj[t + 5]], W1[rj[t + 6]], W1[rj[t + 7]]
             x0, x1, x2, x3 = rv[t], rv[t + 1], rv[t + 2], rv[t + 3]
             x4, x5, x6, x7 = rv[t + 4], rv[t + 5], rv[t + 6], rv[t + 7]
-            for h in range(H):
-                zi[h] += (x0 * w0[h] + x1 * w1[h] + x2 * w2[h] + x3 * w3[h]
-                          + x4 * w4[h] + x5 * w5[h] + x6 * w6[h] + x7 * w7[h])
+            for h in range(ROW):
+                acc[h] += (x0 * w0[h] + x1 * w1[h] + x2 * w2[h] + x3 * w3[h]
+                           + x4 * w4[h] + x5 * w5[h] + x6 * w6[h] + x7 * w7[h])
             t += 8
         while t < end:
             w0 = W1[rj[t]]
             x0 = rv[t]
-            for h in range(H):
-                zi[h] += x0 * w0[h]
+            for h in range(ROW):
+                acc[h] += x0 * w0[h]
             t += 1
+        zi = z1[i]
+        for h in range(ROW):
+            zi[h] = acc[h]
 
 
 @njit(cache=True)
@@ -221,58 +227,41 @@ def fused_W1_rows(sp, dz1, W1, V1, lr, decay, scale, first, last, mean, dz1_sum)
         V1[j] <- decay * V1[j] + scale * g_j        (decay = 1: no multiplication)
         W1[j] <- W1[j] - lr * V1[j]                  (lr = 0: no update)
 
-    Row j of V1 and W1 is read and written once per pass; four samples are added per
-    pass, from the batch's CSC entries, so dW1 never exists as a dense array. The decay
-    rides on the first pass of four, and the mean term on W1's pass: each loop over the
-    128 units costs its set-up (LLVM's runtime checks that the rows do not overlap), and
-    a row meets 12 entries on average, so two passes fewer a row made this ~14% faster
-    (measured: 69-71 against 80-83 us for the 784 rows of a batch of 64, one thread). A
-    loop keeps to at most five rows, as more rows than LLVM checks leave it scalar (a
-    version doing everything in one loop ran 3x slower). Its three uses are
-    :func:`dW1_rows`, :func:`momentum_step_W1_rows` and :func:`sgd_step_W1_rows`.
+    scale * g_j is summed in a row on the stack (:func:`~.stack_row.stack_row`), which
+    LLVM keeps in registers, from the batch's CSC entries of pixel j, sample by sample:
+    dW1 never exists as a dense array. Then V1[j] and W1[j] are read and written in one
+    pass.
+    Its three uses are :func:`dW1_rows`, :func:`momentum_step_W1_rows` and
+    :func:`sgd_step_W1_rows`.
     """
+    check_row_width(W1)
     col_ptr, row_idx, vals = sp.col_ptr, sp.row_idx, sp.vals
-    H = dz1.shape[1]
     centred = mean.shape[0] > 0
+    g = stack_row(W1)
     for j in range(first, last):
+        for h in range(ROW):
+            g[h] = 0
+        for t in range(col_ptr[j], col_ptr[j + 1]):
+            d = dz1[row_idx[t]]
+            x = scale * vals[t]
+            for h in range(ROW):
+                g[h] += x * d[h]
+        if centred:  # scale * (g_j - mean[j] dz1_sum)
+            c = -scale * mean[j]
+            for h in range(ROW):
+                g[h] += c * dz1_sum[h]
+        # One product per sum, so that each can become only one FMA: the bits do not
+        # depend on what the compiler knows of scale and decay where this is inlined.
         v = V1[j]
-        t = col_ptr[j]
-        end = col_ptr[j + 1]
-        if t + 4 <= end:  # the decay, with the first four entries
-            d0, d1, d2, d3 = dz1[row_idx[t]], dz1[row_idx[t + 1]], dz1[row_idx[t + 2]], dz1[row_idx[t + 3]]
-            x0, x1, x2, x3 = scale * vals[t], scale * vals[t + 1], scale * vals[t + 2], scale * vals[t + 3]
-            for h in range(H):
-                v[h] = decay * v[h] + (x0 * d0[h] + x1 * d1[h] + x2 * d2[h] + x3 * d3[h])
-            t += 4
-        elif decay != 1:
-            for h in range(H):
-                v[h] *= decay
-        while t + 4 <= end:
-            d0, d1, d2, d3 = dz1[row_idx[t]], dz1[row_idx[t + 1]], dz1[row_idx[t + 2]], dz1[row_idx[t + 3]]
-            x0, x1, x2, x3 = scale * vals[t], scale * vals[t + 1], scale * vals[t + 2], scale * vals[t + 3]
-            for h in range(H):
-                v[h] += x0 * d0[h] + x1 * d1[h] + x2 * d2[h] + x3 * d3[h]
-            t += 4
-        while t < end:
-            d0 = dz1[row_idx[t]]
-            x0 = scale * vals[t]
-            for h in range(H):
-                v[h] += x0 * d0[h]
-            t += 1
-        c = -scale * mean[j] if centred else scale * 0  # (scale * 0: the same type either way)
-        if lr != 0:  # with the mean term, if centred
+        if lr != 0:
             w = W1[j]
-            if centred:
-                for h in range(H):
-                    v_new = v[h] + c * dz1_sum[h]
-                    v[h] = v_new
-                    w[h] -= lr * v_new
-            else:
-                for h in range(H):
-                    w[h] -= lr * v[h]
-        elif centred:
-            for h in range(H):
-                v[h] += c * dz1_sum[h]
+            for h in range(ROW):
+                v_new = decay * v[h] + g[h]
+                v[h] = v_new
+                w[h] -= lr * v_new
+        else:
+            for h in range(ROW):
+                v[h] = decay * v[h] + g[h]
 
 
 @njit(cache=True)
