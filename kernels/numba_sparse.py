@@ -39,7 +39,7 @@ def new_sparse(n, D, dtype):
 
 
 @njit(cache=True)
-def sparse_from_uint8(images, words, rows, table, sp):
+def sparse_from_uint8(images, words, rows, table, sp, with_csc=True):
     """Fill ``sp`` with the non-zero pixels of ``images[rows]``, scaled to [0, 1].
 
     Parameters
@@ -48,7 +48,7 @@ def sparse_from_uint8(images, words, rows, table, sp):
     words : the same memory viewed as (N, 98) uint64, to skip 8 black pixels at a time
     rows : ndarray of shape (n,), int64, the batch's rows of ``images``
     table : ndarray of shape (256,), float, ``table[v] = v / 255`` in the parameters' dtype
-    sp : Sparse with room for n samples, filled (CSR and CSC)
+    sp : Sparse with room for n samples, filled (CSR; CSC too if ``with_csc``)
     """
     row_ptr, rj, rv = sp.row_ptr, sp.rj, sp.rv
     c = 0
@@ -63,7 +63,8 @@ def sparse_from_uint8(images, words, rows, table, sp):
                     rv[c] = table[v]
                     c += v != 0
     row_ptr[rows.shape[0]] = c
-    csr_to_csc(rows.shape[0], images.shape[1], sp)
+    if with_csc:
+        csr_to_csc(rows.shape[0], images.shape[1], sp)
 
 
 @njit(cache=True)
@@ -162,16 +163,38 @@ def sparse_from_masks(X, nonzero_words, keep_words, sp):
 def csr_to_csc(n, D, sp):
     """Counting sort of the first n samples' CSR entries by pixel into the CSC arrays;
     within a pixel, samples stay in order."""
+    csc_of_pixels(n, sp, 0, D)
+
+
+@njit(cache=True)
+def csc_of_pixels(n, sp, j0, j1):
+    """The CSC entries of pixels j0:j1 only (:func:`csr_to_csc` restricted to them):
+    ``col_ptr[j0 + 1:j1 + 1]`` (and ``col_ptr[0]`` if j0 = 0), and the entries' places
+    between them. Ranges that cover 0:784 without overlap fill all of it, and each writes
+    only its own places, so two threads can fill two ranges at once. Each range counts
+    the entries below j0 itself (one more pass over the samples' entries).
+    """
     row_ptr, rj, rv, col_ptr, row_idx, vals = sp
-    col_ptr[:] = 0
+    fill = np.zeros(j1 - j0, np.int64)  # entries of each pixel, then each pixel's next place
+    place = 0  # entries of pixels below j0: where pixel j0's begin
     for t in range(row_ptr[n]):
-        col_ptr[rj[t] + 1] += 1
-    for j in range(D):
-        col_ptr[j + 1] += col_ptr[j]
-    fill = col_ptr[:D].copy()
+        j = rj[t]
+        if j < j0:
+            place += 1
+        elif j < j1:
+            fill[j - j0] += 1
+    if j0 == 0:
+        col_ptr[0] = 0
+    for k in range(j1 - j0):
+        count = fill[k]
+        fill[k] = place
+        place += count
+        col_ptr[j0 + k + 1] = place
     for i in range(n):
         for t in range(row_ptr[i], row_ptr[i + 1]):
             j = rj[t]
-            row_idx[fill[j]] = i
-            vals[fill[j]] = rv[t]
-            fill[j] += 1
+            if j0 <= j < j1:
+                k = fill[j - j0]
+                row_idx[k] = i
+                vals[k] = rv[t]
+                fill[j - j0] = k + 1

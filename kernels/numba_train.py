@@ -11,9 +11,14 @@ regions per step, each its own ``parallel=True`` function:
 
 1. layer 1's samples split into as many parts as threads;
 2. step k's dense layers, backward pass and the updates of b1, W2, b2, W3, b3
-   (:func:`dense_step`) beside the gathering of batch k + 1's pixels, which needs
-   nothing from step k, and the touching of batch k + 2's rows of images, which brings
-   them into cache for the next step's gathering (:func:`touch_rows`);
+   (:func:`dense_step`) beside the gathering of batch k + 1's pixels by sample (CSR),
+   which needs nothing from step k, and the touching of batch k + 2's rows of images,
+   which brings them into cache for the next step's gathering (:func:`touch_rows`);
+   then each of the two sorts half of batch k's pixels by column (CSC, for region 3:
+   :func:`~digitbench.kernels.numba_sparse.csc_of_pixels`), which evens the two out.
+   Timed inside the loop (AMD EPYC, 2 threads, batch 64): the dense step took 28-30 us
+   and the gathering with the whole sort 47-63 us; with the sort split, 40-43 and
+   40-44 us;
 3. W1's rows, updated in :func:`row_parts` ranges (at least one per thread).
 
 No value is ever summed across threads: each sample of z1, each row of W1 is one
@@ -34,7 +39,7 @@ from digitbench.params import Params
 from .denormals import flush_subnormals_on, mxcsr_restore
 from .numba_layers import (Acts, backward_layers, dense_forward, layer1_forward, momentum_step_W1_rows, new_acts,
                            sgd_step_W1_rows, sgd_update_inplace)
-from .numba_sparse import Sparse, dot_rows, new_sparse, sparse_from_uint8, touch_rows
+from .numba_sparse import Sparse, csc_of_pixels, dot_rows, new_sparse, sparse_from_uint8, touch_rows
 
 #: W1's 784 rows are updated in at least this many ranges (more with more threads).
 ROW_PARTS = 8
@@ -49,6 +54,18 @@ class Images(NamedTuple):
     labels: np.ndarray  # (N,) int64
 
 
+class StepBuffers(NamedTuple):
+    """One step's arrays besides the pixels, activations and gradients, for batches of
+    up to B samples (arrays only: numba's parallel regions take no tuple in a tuple)."""
+
+    yb: np.ndarray  # (B,) int64, the batch's labels
+    step_loss: np.ndarray  # (1,) float64, the batch's summed loss
+    touched: np.ndarray  # (1,) uint64, what :func:`touch_rows` read (kept so the reads stay)
+    x_dot_mean: np.ndarray  # (B,) float64, x_i . mean for each sample (centred inputs only)
+    dz1_sum: np.ndarray  # (128,) sum_i dz1_i, before db1 becomes the centred step (centred only)
+    db1_total: np.ndarray  # (128,) float64, the centred step's db1 while it is summed (centred only)
+
+
 class Workspace(NamedTuple):
     """The buffers of :func:`train_steps` for batches of up to B samples, reused across calls."""
 
@@ -56,12 +73,7 @@ class Workspace(NamedTuple):
     next_sp: Sparse  # the next batch's, gathered while this one is computed
     acts: Acts
     grads: Params  # grads.W1 is (0, 128): dW1 never exists, it is fused into W1's update
-    yb: np.ndarray  # (B,) int64, the batch's labels
-    step_loss: np.ndarray  # (1,) float64, the batch's summed loss
-    touched: np.ndarray  # (1,) uint64, what :func:`touch_rows` read (kept so the reads stay)
-    x_dot_mean: np.ndarray  # (B,) float64, x_i . mean for each sample (centred inputs only)
-    dz1_sum: np.ndarray  # (128,) sum_i dz1_i, before db1 becomes the centred step (centred only)
-    db1_total: np.ndarray  # (128,) float64, the centred step's db1 while it is summed (centred only)
+    step: StepBuffers
 
 
 @njit(cache=True)
@@ -72,9 +84,9 @@ def new_workspace(B, params):
     D, H1, H2, K = W1.shape[0], W1.shape[1], params.W2.shape[1], params.W3.shape[1]
     grads = Params(np.empty((0, H1), dt), np.empty_like(params.b1), np.empty_like(params.W2),
                    np.empty_like(params.b2), np.empty_like(params.W3), np.empty_like(params.b3))
-    return Workspace(new_sparse(B, D, dt), new_sparse(B, D, dt), new_acts(B, H1, H2, K, dt), grads,
-                     np.empty(B, np.int64), np.zeros(1), np.zeros(1, np.uint64), np.empty(B), np.empty(H1, dt),
-                     np.empty(H1))
+    step = StepBuffers(np.empty(B, np.int64), np.zeros(1), np.zeros(1, np.uint64), np.empty(B), np.empty(H1, dt),
+                       np.empty(H1))
+    return Workspace(new_sparse(B, D, dt), new_sparse(B, D, dt), new_acts(B, H1, H2, K, dt), grads, step)
 
 
 @njit(cache=True)
@@ -106,16 +118,17 @@ def train_steps(params, velocity, data, order, batch_size, lrs, momentum, losses
     dt = W1.dtype
     B = batch_size
     steps = lrs.shape[0]
-    sp, next_sp, acts, grads, yb, step_loss, touched, x_dot_mean, dz1_sum, db1_total = work
+    sp, next_sp, acts, grads, buf = work
+    yb, step_loss, touched = buf.yb, buf.step_loss, buf.touched
     one_plus_mean_sq = 1.0 + np.sum(mean.astype(np.float64) ** 2)  # 1 + mean . mean
-    if steps > 0:
-        sparse_from_uint8(data.images, data.words, order[0:min(B, order.shape[0])], data.table, sp)
+    if steps > 0:  # the first batch's CSR (its CSC is sorted in region 2, as every batch's)
+        sparse_from_uint8(data.images, data.words, order[0:min(B, order.shape[0])], data.table, sp, False)
         touched[0] ^= touch_rows(data.words, order[min(B, order.shape[0]):min(2 * B, order.shape[0])])
     for step in range(steps):
         start = step * B
         n = min(start + B, order.shape[0]) - start
         lr = dt.type(lrs[step])
-        layer1_in_parts(n, threads, sp, W1, params.b1, acts.z1, mean, x_dot_mean)  # 1.
+        layer1_in_parts(n, threads, sp, W1, params.b1, acts.z1, mean, buf.x_dot_mean)  # 1.
         rows = order[start:start + n]
         for i in range(n):
             yb[i] = data.labels[rows[i]]
@@ -123,10 +136,10 @@ def train_steps(params, velocity, data, order, batch_size, lrs, momentum, losses
         after = order[min(start + 2 * B, order.shape[0]):min(start + 3 * B, order.shape[0])]
         if step + 1 == steps:
             nxt = nxt[:0]
-        dense_beside_gathering(n, yb, params, velocity, acts, grads, lr, momentum, data, nxt, after, next_sp,
-                               step_loss, touched, mean, one_plus_mean_sq, x_dot_mean, dz1_sum, db1_total)  # 2.
+        dense_beside_gathering(n, params, velocity, acts, grads, lr, momentum, mean, one_plus_mean_sq, data, nxt,
+                               after, sp, next_sp, buf)  # 2.
         losses[step] = step_loss[0] / n
-        update_W1_in_parts(row_parts(threads), sp, acts.dz1, W1, velocity.W1, lr, momentum, mean, dz1_sum)  # 3.
+        update_W1_in_parts(row_parts(threads), sp, acts.dz1, W1, velocity.W1, lr, momentum, mean, buf.dz1_sum)  # 3.
         sp, next_sp = next_sp, sp
 
 
@@ -142,19 +155,24 @@ def layer1_in_parts(n, threads, sp, W1, b1, z1, mean, x_dot_mean):
 
 
 @njit(cache=True, parallel=True)
-def dense_beside_gathering(n, yb, params, velocity, acts, grads, lr, momentum, data, nxt, after, next_sp,
-                           step_loss, touched, mean, one_plus_mean_sq, x_dot_mean, dz1_sum, db1_total):
-    """Region 2: :func:`dense_step` (its summed loss into step_loss[0]) on one thread;
-    on another, the gathering of the next batch's pixels (rows ``nxt``, if any) into
-    ``next_sp``, then the touching of the rows ``after`` it (into cache)."""
+def dense_beside_gathering(n, params, velocity, acts, grads, lr, momentum, mean, one_plus_mean_sq, data, nxt, after,
+                           sp, next_sp, buf):
+    """Region 2, two tasks. One: :func:`dense_step` (its summed loss into
+    ``buf.step_loss[0]``), then the CSC entries of this batch's (``sp``) pixels below
+    the middle one. Other: the next batch's pixels (rows ``nxt``, if any) into
+    ``next_sp`` by sample (CSR), the touching of the rows ``after`` it (into cache),
+    then the CSC entries of this batch's other pixels."""
+    D = data.images.shape[1]
     for task in prange(2):
         saved_mxcsr = flush_subnormals_on()  # per thread (see denormals.py)
         if task == 0:
-            step_loss[0] = dense_step(n, yb, params, velocity, acts, grads, lr, momentum, mean, one_plus_mean_sq,
-                                      x_dot_mean, dz1_sum, db1_total)
-        elif nxt.shape[0] > 0:
-            sparse_from_uint8(data.images, data.words, nxt, data.table, next_sp)
-            touched[0] ^= touch_rows(data.words, after)
+            buf.step_loss[0] = dense_step(n, params, velocity, acts, grads, lr, momentum, mean, one_plus_mean_sq, buf)
+            csc_of_pixels(n, sp, 0, D // 2)
+        else:
+            if nxt.shape[0] > 0:
+                sparse_from_uint8(data.images, data.words, nxt, data.table, next_sp, False)
+                buf.touched[0] ^= touch_rows(data.words, after)
+            csc_of_pixels(n, sp, D // 2, D)
         mxcsr_restore(saved_mxcsr)
 
 
@@ -174,18 +192,19 @@ def update_W1_in_parts(parts, sp, dz1, W1, V1, lr, momentum, mean, dz1_sum):
 
 
 @njit(cache=True)
-def dense_step(n, yb, params, velocity, acts, grads, lr, momentum, mean, one_plus_mean_sq, x_dot_mean, dz1_sum,
-               db1_total):
+def dense_step(n, params, velocity, acts, grads, lr, momentum, mean, one_plus_mean_sq, buf):
     """One step's forward pass after layer 1 (acts.z1 filled), its backward pass and the
-    SGD updates of all but W1. Returns the batch's summed loss; leaves acts.dz1 (n, 128)
-    for W1's update (and, for centred inputs, its column sums in dz1_sum).
+    SGD updates of all but W1, for the n samples whose labels are in buf.yb
+    (:class:`StepBuffers`). Returns the batch's summed loss; leaves acts.dz1 (n, 128) for
+    W1's update (and, for centred inputs, its column sums in buf.dz1_sum).
 
     Centred inputs: db1 becomes db1 - mean @ dW1' (:func:`~digitbench.kernels.base.center_gradients`)
     with dW1' = X.T @ dz1 - mean^T db1, that is sum_i (1 + mean . mean - x_i . mean) dz1_i,
     summed in float64 (the two terms nearly cancel).
     """
+    x_dot_mean, dz1_sum, db1_total = buf.x_dot_mean, buf.dz1_sum, buf.db1_total
     dense_forward(n, params, acts)
-    loss = backward_layers(n, yb, params, acts, grads)
+    loss = backward_layers(n, buf.yb, params, acts, grads)
     if mean.shape[0] > 0:
         db1, dz1 = grads.b1, acts.dz1
         dz1_sum[:] = db1

@@ -167,3 +167,22 @@ def test_the_stack_row_kernels_refuse_other_widths_and_keep_rows_apart():
     dW1_rows(sp, dz1, dW1, 0, 784)
     assert np.allclose(z1, X @ W1 + b1, rtol=1e-12, atol=1e-12)
     assert np.allclose(dW1, X.T @ dz1, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("split", [0, 1, 300, 392, 783, 784])
+def test_the_csc_sorted_in_two_pixel_ranges_is_the_whole_sort(split):
+    from digitbench.kernels.numba_sparse import csc_of_pixels, new_sparse, sparse_from_float
+
+    rng = np.random.default_rng(split)
+    X = ((rng.random((9, 784)) < 0.2) * rng.random((9, 784))).astype(np.float32)
+    whole, halves = new_sparse(9, 784, np.float32), new_sparse(9, 784, np.float32)
+    sparse_from_float(X, whole, True)
+    sparse_from_float(X, halves, False)
+    halves.col_ptr[:] = -1
+    csc_of_pixels(9, halves, split, 784)  # either order: each range writes only its own places
+    csc_of_pixels(9, halves, 0, split)
+    m = whole.row_ptr[9]
+    assert np.array_equal(halves.col_ptr, whole.col_ptr)
+    assert np.array_equal(halves.row_idx[:m], whole.row_idx[:m]) and np.array_equal(halves.vals[:m], whole.vals[:m])
+    rows, cols = np.nonzero(X.T)  # by pixel, then by sample: the CSC order
+    assert np.array_equal(whole.row_idx[:m], cols) and np.array_equal(whole.vals[:m], X.T[rows, cols])
