@@ -78,7 +78,8 @@ def run_to_target(contender, data, recipe, seed, target=TARGET, checks=CHECKS_PE
     -------
     dict with ``seed``, ``seconds`` (training clock at the target, None if not reached),
     ``epochs`` (fraction of epochs trained), ``accuracy`` (at the last check),
-    ``eval_seconds`` (off the clock) and ``checks`` (how many were made).
+    ``eval_seconds`` (off the clock) and ``checks`` (how many were made); and, for a
+    contender that chooses its threads by timing, ``thread_choice`` (what it ended on).
     """
     b, n = recipe["batch_size"], len(data.train_images)
     if contender.batch_size != b:
@@ -111,9 +112,16 @@ def run_to_target(contender, data, recipe, seed, target=TARGET, checks=CHECKS_PE
             made += 1
             if accuracy >= target:
                 return dict(seed=seed, seconds=clock, epochs=epoch + last / steps, accuracy=accuracy,
-                            eval_seconds=evals, checks=made)
+                            eval_seconds=evals, checks=made, **_thread_choice(contender))
     return dict(seed=seed, seconds=None, epochs=recipe["epochs"], accuracy=accuracy, eval_seconds=evals,
-                checks=made)
+                checks=made, **_thread_choice(contender))
+
+
+def _thread_choice(contender):
+    """``thread_choice``: the thread count a contender that chooses it by timing ended on,
+    and why (digitbench's numba backend); nothing for the others."""
+    choice = getattr(contender, "thread_choice", None)
+    return {"thread_choice": choice} if choice else {}
 
 
 def summarize(runs):

@@ -23,6 +23,10 @@ from .options import add_data_options, batch_size, plain_json, positive_int, pri
 from .runtime import default_threads, load_backend
 
 SWEEPS = ("batch", "threads")
+#: Seconds of rest before each contender's time-to-target runs: BLAS and OpenMP worker
+#: threads of the contender before keep spinning for a while after its last call, on
+#: the cores the next one measures.
+SETTLE_SECONDS = 0.5
 
 
 def add_parser(sub):
@@ -179,6 +183,7 @@ def _time_to_target(contenders, data, records, args):
         if c.slow or "error" in record:
             continue
         try:
+            time.sleep(SETTLE_SECONDS)
             results[c.name] = time_to_target.compare(c, data, recipe, seeds)
         except Exception as e:
             if c.kind != "peer":
