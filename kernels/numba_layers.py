@@ -224,14 +224,13 @@ def fused_W1_rows(sp, dz1, W1, V1, lr, decay, scale, first, last, mean, dz1_sum)
     """For each pixel j in first:last, with g_j = sum_i x_ij dz1[i] (row j of dW1 = X.T @ dz1),
     minus mean[j] dz1_sum for centred inputs (``mean`` of shape (784,), else (0,)):
 
-        V1[j] <- decay * V1[j] + scale * g_j        (decay = 1: no multiplication)
+        V1[j] <- decay * V1[j] + scale * g_j        (decay = 1: dW1_rows and plain SGD)
         W1[j] <- W1[j] - lr * V1[j]                  (lr = 0: no update)
 
     scale * g_j is summed in a row on the stack (:func:`~.stack_row.stack_row`), which
     LLVM keeps in registers, from the batch's CSC entries of pixel j, sample by sample:
     dW1 never exists as a dense array. Then V1[j] and W1[j] are read and written in one
-    pass.
-    Its three uses are :func:`dW1_rows`, :func:`momentum_step_W1_rows` and
+    pass. Its three uses are :func:`dW1_rows`, :func:`momentum_step_W1_rows` and
     :func:`sgd_step_W1_rows`.
     """
     check_row_width(W1)

@@ -24,7 +24,7 @@ regions per step, each its own ``parallel=True`` function:
 No value is ever summed across threads: each sample of z1, each row of W1 is one
 thread's work, done in the same order whatever the thread count. So the same inputs
 give the same bits on 1, 2 or any number of threads (tests/test_numba_threads.py). A
-batch of 64 is little work, so each region is ~50 us and numba's OpenMP layer (~1.5 us
+batch of 64 is little work, so each region is ~25-45 us and numba's OpenMP layer (~1.5 us
 a region) is what makes this pay; on cores busy with other work it does not, which
 :mod:`~digitbench.kernels.numba_threads` detects.
 """

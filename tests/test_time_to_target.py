@@ -154,3 +154,12 @@ def test_a_centred_recipe_centres_every_reset_on_the_training_mean(center):
             np.testing.assert_array_equal(mean, mean_image(d.train_images))
         else:
             assert mean is None
+
+
+def test_each_run_says_the_thread_count_a_timing_contender_ended_on():
+    c = Scripted({0: 8})
+    c.prepare(data(), 8)
+    assert "thread_choice" not in run_to_target(c, data(), RECIPE, seed=0, checks=4)
+    c.thread_choice = {"threads": 1, "max_threads": 2, "reason": "1 thread measured faster"}
+    out = run_to_target(c, data(), RECIPE, seed=0, checks=4)
+    assert out["thread_choice"] == c.thread_choice and out["seconds"] is not None

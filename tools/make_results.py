@@ -18,6 +18,7 @@ marked as such on the page: the benchmark with ``--quick``, the default recipe c
 
 import argparse
 import datetime
+import functools
 import json
 import os
 import platform
@@ -51,6 +52,7 @@ COMPILE = ("import json; from digitbench.kernels.numba_backend import compile_re
            "print(json.dumps({'float32': r(), 'float32+float64': r(('float32', 'float64'))}))")
 
 
+@functools.cache  # once a run: the same for every record
 def machine():
     try:
         lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
@@ -60,13 +62,13 @@ def machine():
     return f"{model}, {len(os.sched_getaffinity(0))} cores available, {platform.system()}"
 
 
+@functools.cache  # once a run (a fresh process importing torch and jax)
 def versions():
     code = ("import json, platform, numpy, numba, digitbench; v = {'python': platform.python_version(), "
             "'numpy': numpy.__version__, 'numba': numba.__version__, 'digitbench': digitbench.__version__}\n"
             "for m in ('torch', 'jax', 'sklearn'):\n    try: v[m] = __import__(m).__version__\n    except ImportError: pass\n"
-            "import os, scipy.linalg, threadpoolctl\n"  # NumPy's BLAS, and SciPy's (numba's np.dot)
-            "v['BLAS kernels'] = ', '.join(sorted({f\"{p['internal_api']} {p['version']} {p.get('architecture')}\" "
-            "for p in threadpoolctl.threadpool_info() if p['user_api'] == 'blas'}))\n"
+            "import os, scipy.linalg\nfrom digitbench.bench import blas_kernels\n"  # NumPy's BLAS and SciPy's (numba's)
+            "v['BLAS kernels'] = ', '.join(b for b in blas_kernels() if not b.startswith('OPENBLAS_CORETYPE='))\n"
             "v['OPENBLAS_CORETYPE'] = os.environ.get('OPENBLAS_CORETYPE', 'unset')\n"
             "print(json.dumps(v))")
     found = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
@@ -200,7 +202,7 @@ def headline(results):
 
 
 def blas_note(entry):
-    """", BLAS: ..." from a record's versions: the kernels OpenBLAS ran, and whether
+    """", BLAS ..." from a record's versions: the kernels OpenBLAS ran, and whether
     OPENBLAS_CORETYPE chose them (docs/bench.md, the header); "" for an older record."""
     versions = (entry or {}).get("versions", {})
     if "BLAS kernels" not in versions:

@@ -23,9 +23,9 @@ from .options import add_data_options, batch_size, plain_json, positive_int, pri
 from .runtime import default_threads, load_backend
 
 SWEEPS = ("batch", "threads")
-#: Seconds of rest before each contender's time-to-target runs: BLAS and OpenMP worker
-#: threads of the contender before keep spinning for a while after its last call, on
-#: the cores the next one measures.
+#: Seconds of rest before each contender's time-to-target runs: the previous contender's
+#: BLAS and OpenMP worker threads keep spinning for a while after its last call, on the
+#: cores the next one measures (docs/bench.md, time to 97%).
 SETTLE_SECONDS = 0.5
 
 
