@@ -22,7 +22,38 @@ def test_targets_are_judged_in_their_direction_on_ratios_of_one_run():
     assert v["train_samples_per_s", "pytorch"]["value"] == 6.0 and v["train_samples_per_s", "pytorch"]["met"]
     assert v["epoch_seconds", None]["value"] == 0.12 and v["epoch_seconds", None]["met"] is False
     records[0]["train_samples_per_s"] = 500.0
-    assert verdicts(records)["train_samples_per_s", "pytorch"]["status"] == "NOT met"
+    assert verdicts(records)["train_samples_per_s", "pytorch"]["status"] == "not met (one value, no interval)"
+
+
+def reps(name, rates, epochs=None):
+    """A record with repetitions, as bench keeps them (medians beside)."""
+    record = {"name": name, "train_samples_per_s": sorted(rates)[len(rates) // 2], "train_samples_per_s_reps": rates}
+    if epochs:
+        record |= {"epoch_seconds": sorted(epochs)[len(epochs) // 2], "epoch_seconds_reps": epochs}
+    return record
+
+
+@pytest.mark.parametrize("numba_rates, status, met", [
+    ([600, 610, 620, 605, 615], "met", True),  # every pair about 6x: the interval clears 5.5
+    ([500, 510, 505, 495, 515], "not met", False),  # about 5x: the interval misses 5.5
+    ([500, 620, 560, 610, 520], "inconclusive", None),  # 5.0-6.2x: the interval straddles 5.5
+])
+def test_a_ratio_is_met_only_when_its_interval_clears_the_target(numba_rates, status, met):
+    torch = reps("pytorch", [100.0] * 5)
+    v = verdicts([reps("numba", [float(r) for r in numba_rates]), torch], targets=(RATIO,))
+    (verdict,) = v.values()
+    assert verdict["status"] == status and verdict["met"] is met
+    low, high = verdict["interval"]
+    assert low <= verdict["value"] <= high
+    assert "95% CI" in format_targets([verdict])
+
+
+def test_no_internal_words_in_what_bench_prints_or_writes():
+    for t in TARGETS:
+        text = t.describe() + " " + t.why
+        assert "issue" not in text and "the lead" not in text and "reference machine" not in text, text
+    record = check_targets([{"name": "numba", "epoch_seconds": 0.05}], RUN, TARGETS)
+    assert all("issue" not in v for v in record)
 
 
 def test_quick_runs_other_settings_and_missing_contenders_get_no_verdict():

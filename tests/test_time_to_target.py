@@ -1,13 +1,17 @@
-"""Time to target: the MLPerf summary, the checks off the clock, the same recipe for all."""
+"""Time to target: the fixed-length recipe (evaluated once), the secondary first-check
+figure (MLPerf's summary, checks off the clock), the same recipe for all, and a recipe
+search that never reads the test set."""
 
+import importlib.util
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from digitbench import bench, get_backend, time_to_target
 from digitbench.datasets import MnistData
-from digitbench.time_to_target import chunks, closed_recipe, run_to_target, summarize
+from digitbench.time_to_target import chunks, closed_recipe, run_fixed, run_to_target, summarize, summarize_fixed
 from digitbench.recipe import RECIPES, learning_rates
 
 
@@ -135,10 +139,81 @@ def test_numpy_backend_reaches_a_target_on_real_digits(mnist_data):
                       mnist_data.test_images[:1000], mnist_data.test_labels[:1000])
     c = bench.BackendContender(get_backend("numpy"))
     c.prepare(small, 64)
-    result = time_to_target.compare(c, small, closed_recipe(), seeds=(0, 1, 2), target=0.80, checks=5)
+    result = time_to_target.compare(c, small, closed_recipe() | {"epochs": 1}, seeds=(0, 1, 2), target=0.80,
+                                    checks=5, first_check_seeds=(0, 1, 2))
     closed = result["closed"]
-    assert closed["reached"] == 3 and 0 < closed["seconds"] < 5 and len(closed["kept"]) == 1
+    assert closed["seeds"] == 3 and closed["reached"] and 0 < closed["seconds"] < 5
+    assert closed["accuracy"] >= 0.80 and closed["accuracy_ci"][0] <= closed["accuracy"] <= closed["accuracy_ci"][1]
     assert result["open"]["seconds"] == closed["seconds"] and "no better one" in result["open"]["recipe"]
+    first = result["first_check"]
+    assert first["reached"] == 3 and len(first["kept"]) == 1
+
+
+def test_the_fixed_recipe_trains_to_its_end_and_evaluates_once_off_the_clock(monkeypatch):
+    clock = Clock()
+    monkeypatch.setattr(time_to_target, "time", clock)
+    c = Scripted({0: 8}, clock, step_seconds=0.002, eval_seconds=0.01)
+    c.prepare(data(), 8)
+    out = run_fixed(c, data(), RECIPE, seed=0)
+    # 13 steps an epoch, two epochs, all on the clock whatever the accuracy on the way
+    assert out["seconds"] == pytest.approx(26 * 0.002) and out["eval_seconds"] == pytest.approx(0.01)
+    assert out["accuracy"] == 1.0 and out["epochs"] == 2
+    first_reset = c.calls.index(("reset", 0))
+    second_reset = c.calls.index(("reset", 0), first_reset + 1)
+    timed = [call for call in c.calls[second_reset + 1:] if call[0] == "train"]
+    assert [call[1] for call in timed] == [100, 100]  # one call an epoch, compiled before the clock
+    assert c.calls[first_reset + 1][1] == 100 and set(c.calls[first_reset + 1][2]) == {0.0}
+    lrs = learning_rates("linear", 0.1, 0.0, 2, 13)
+    assert timed[1][2] == tuple(np.round(lrs[13:], 12))
+
+
+def test_the_fixed_figure_is_a_median_time_and_a_mean_accuracy_with_its_interval():
+    runs = [{"seed": s, "seconds": t, "accuracy": a}
+            for s, (t, a) in enumerate([(1.0, 0.975), (3.0, 0.968), (2.0, 0.972), (9.0, 0.971)])]
+    out = summarize_fixed(runs, target=0.97)
+    assert out["seconds"] == 2.5 and out["spread"] == (1.0, 9.0)
+    assert out["accuracy"] == pytest.approx(0.9715) and out["at_target"] == 0.75 and out["reached"]
+    low, high = out["accuracy_ci"]
+    assert 0.968 <= low <= out["accuracy"] <= high <= 0.975
+    assert not summarize_fixed(runs, target=0.98)["reached"]
+
+
+def test_the_validation_split_is_the_last_training_images():
+    d = data(n_train=100)
+    v = time_to_target.validation_data(d, 30)
+    np.testing.assert_array_equal(v.train_images, d.train_images[:70])
+    np.testing.assert_array_equal(v.test_images, d.train_images[70:])
+    np.testing.assert_array_equal(v.test_labels, d.train_labels[70:])
+    with pytest.raises(ValueError):
+        time_to_target.validation_data(d, 100)
+
+
+def tool(name):
+    """A script of tools/ as a module."""
+    path = Path(__file__).resolve().parents[1] / "tools" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_recipe_search_never_reads_the_test_set():
+    """Poisoned test images and labels, or none at all: the same figures and the same choice."""
+    search = tool("recipe_search")
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (400, 784), dtype=np.uint8)
+    labels = (images[:, :392].sum(axis=1) > images[:, 392:].sum(axis=1)).astype(np.int64)  # learnable
+    clean = MnistData(images, labels, images[:50], labels[:50])
+    poisoned = MnistData(images, labels, np.full((50, 784), 255, np.uint8), np.full(50, -1))
+    absent = MnistData(images, labels, np.full((0, 784), np.nan), np.full(0, np.nan))
+    grid = search.candidates([1, 5], [1.0], lr=0.05, batch_size=16, center=False)
+    outcomes = []
+    for d in (clean, poisoned, absent):
+        c = bench.BackendContender(get_backend("numpy"))  # prepared by the search, on the validation split
+        chosen, summaries = search.search(c, d, grid, seeds=(0, 1), target=0.55, holdout=100, report=lambda s: None)
+        outcomes.append((chosen, [s["accuracy"] for s in summaries]))
+    assert outcomes[0] == outcomes[1] == outcomes[2]
+    assert outcomes[0][0]["epochs"] == 5  # one epoch stays under the target: the longer one is chosen
 
 
 @pytest.mark.parametrize("center", [False, True])

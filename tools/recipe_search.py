@@ -1,27 +1,31 @@
-"""How many epochs a momentum-SGD recipe needs to reach 97% test accuracy (the search behind ``fast``).
+"""Choose the fixed-length recipe behind ``fast`` on held-out training images, never the test set.
 
 Usage (from the repository root; the data as ``digitbench`` finds it)::
 
-    python tools/recipe_search.py --lr 0.1 --schedule linear-floor --decay 1.0 --seeds 0-4
-    python tools/recipe_search.py --lr 0.1 --schedule linear --epochs 2 --seeds 5-9
+    python tools/recipe_search.py                                 # the default grid, 20 seeds
+    python tools/recipe_search.py --epochs 1,2 --decays 1.0,1.5 --seeds 0-19
+    python tools/recipe_search.py --confirm                       # then, once, on the test set
 
-Each seed is one :func:`digitbench.time_to_target.run_to_target` run on a backend (numba
-by default), exactly as ``digitbench bench`` runs the closed recipe: the same initial
-weights, batches and checks (20 an epoch, off the clock), stopping at the first check at
-or above 97%. It prints, per seed, the epochs trained at that check (or the accuracy
-reached instead), then the mean of the middle three of five as ``bench`` summarizes
-times (MLPerf's rule: fastest and slowest dropped). Epochs, not seconds: they do not
-depend on the machine, so a recipe can be chosen while the machine is busy.
+The last 10,000 of the 60,000 training images are held out as a validation set
+(:func:`digitbench.time_to_target.validation_data`); each candidate recipe trains on the
+first 50,000 from ``init_params(seed)`` for every seed, exactly as ``digitbench bench``
+runs the closed recipe (:func:`digitbench.time_to_target.run_fixed`: the whole recipe,
+evaluated once at the end). The choice is the candidate with the fewest steps whose mean
+validation accuracy's 95% interval lies at or above the target plus ``--margin``; among
+equally long ones, the most accurate. The test images are not read during the search.
+``--confirm`` then trains the chosen recipe on all 60,000 images and evaluates it on the
+test set once per seed: a report of what was chosen, never an input to the choice.
+Accuracies, not seconds, are compared: a recipe can be chosen while the machine is busy.
 """
 
 import argparse
-import statistics
+import itertools
 
 from digitbench import time_to_target
-from digitbench.bench import MOMENTUM, BackendContender
-from digitbench.datasets import load_mnist
 from digitbench.backends import get_backend
-from digitbench.recipe import SCHEDULES
+from digitbench.bench import BackendContender
+from digitbench.datasets import load_mnist
+from digitbench.recipe import SCHEDULES, Recipe
 
 
 def seed_range(text):
@@ -29,37 +33,83 @@ def seed_range(text):
     return list(range(int(first), int(last or first) + 1))
 
 
+def numbers(kind):
+    return lambda text: [kind(x) for x in text.split(",") if x.strip()]
+
+
+def candidates(epochs, decays, lr=0.1, schedule="linear-floor", batch_size=64, center=True):
+    """The grid of recipes (dicts as :func:`digitbench.time_to_target.closed_recipe` gives)."""
+    return [dict(name=f"{e} epoch{'s' if e > 1 else ''}, decay {d:g}", epochs=e, batch_size=batch_size, lr=lr,
+                 momentum=Recipe.momentum, schedule=schedule, decay=d, center=center)
+            for e, d in itertools.product(epochs, decays)]
+
+
+def search(contender, data, recipes, seeds, target=time_to_target.TARGET, margin=0.0,
+           holdout=time_to_target.VALIDATION_IMAGES, report=print):
+    """Each recipe's fixed-length figure on the validation split, and the chosen recipe.
+
+    Only ``data.train_images`` and ``data.train_labels`` are read.
+
+    Returns
+    -------
+    (chosen, summaries) : the chosen recipe dict (None when no candidate qualifies), and
+    one summary (:func:`~digitbench.time_to_target.summarize_fixed`) per recipe
+    """
+    validation = time_to_target.validation_data(data, holdout)
+    contender.prepare(validation, recipes[0]["batch_size"])  # its evaluation set: the validation images
+    summaries = []
+    for recipe in recipes:
+        s = time_to_target.fixed_seeds(contender, validation, recipe, seeds, target)
+        summaries.append(s)
+        low, high = s["accuracy_ci"]
+        report(f"{recipe['name']}: validation accuracy {100 * s['accuracy']:.2f}% "
+               f"(95% interval {100 * low:.2f}-{100 * high:.2f}%), {100 * s['at_target']:.0f}% of "
+               f"{s['seeds']} seeds at or above {100 * target:g}%")
+    steps = [r["epochs"] * -(-(len(data.train_images) - holdout) // r["batch_size"]) for r in recipes]
+    good = [(n, -s["accuracy"], i) for i, (n, s) in enumerate(zip(steps, summaries))
+            if s["accuracy_ci"][0] >= target + margin]
+    return (recipes[min(good)[2]] if good else None), summaries
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--epochs", type=numbers(int), default=[1, 2], help="candidate lengths, e.g. 1,2")
+    p.add_argument("--decays", type=numbers(float), default=[1.0, 1.5, 2.0],
+                   help="candidate decays of the linear-floor schedule (a fraction of the rate a epoch)")
     p.add_argument("--lr", type=float, default=0.1)
     p.add_argument("--schedule", choices=SCHEDULES, default="linear-floor")
-    p.add_argument("--decay", type=float, default=1.0)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--center", action=argparse.BooleanOptionalAction, default=True,
-                   help="centred inputs, x minus the mean image (default: on, as fast)")
-    p.add_argument("--epochs", type=int, default=2, help="the recipe's epochs: the most a run trains")
-    p.add_argument("--seeds", type=seed_range, default=seed_range("0-4"), help="e.g. 0-4")
+                   help="centred inputs, x minus the mean image (default: on)")
+    p.add_argument("--seeds", type=seed_range, default=seed_range("0-19"), help="e.g. 0-19")
+    p.add_argument("--target", type=float, default=time_to_target.TARGET)
+    p.add_argument("--margin", type=float, default=0.001, help="the interval's lower end must clear target + margin")
+    p.add_argument("--confirm", action="store_true",
+                   help="after choosing: train the choice on all training images, evaluate it on the test set")
     p.add_argument("--backend", default="numba")
     p.add_argument("--data-dir")
     args = p.parse_args(argv)
-    recipe = dict(name="search", epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, momentum=MOMENTUM,
-                  schedule=args.schedule, decay=args.decay, center=args.center)
     data = load_mnist(args.data_dir)
     contender = BackendContender(get_backend(args.backend))
-    contender.prepare(data, args.batch_size)
-    epochs = []
-    print(f"recipe: {recipe}")
-    for seed in args.seeds:
-        run = time_to_target.run_to_target(contender, data, recipe, seed)
-        reached = run["seconds"] is not None
-        epochs.append(run["epochs"] if reached else float("inf"))
-        print(f"seed {seed}: " + (f"97% after {run['epochs']:.2f} epochs" if reached
-                                  else f"not reached in {args.epochs} epochs ({100 * run['accuracy']:.2f}%)"),
-              flush=True)
-    kept = sorted(epochs)[1:-1] if len(epochs) >= 3 else epochs
-    mean = statistics.fmean(kept)
-    print(f"mean of the middle {len(kept)}: " + (f"{mean:.3f} epochs" if mean != float("inf") else "not reached"))
+    print(f"choosing on a validation split: the last {time_to_target.VALIDATION_IMAGES:,} training images; "
+          f"training on the first {len(data.train_images) - time_to_target.VALIDATION_IMAGES:,}; "
+          f"the test set is not used; seeds {args.seeds[0]}-{args.seeds[-1]}", flush=True)
+    grid = candidates(args.epochs, args.decays, args.lr, args.schedule, args.batch_size, args.center)
+    chosen, _ = search(contender, data, grid, args.seeds, args.target, args.margin,
+                       report=lambda line: print(line, flush=True))
+    if chosen is None:
+        print(f"no candidate's interval clears {100 * (args.target + args.margin):g}%")
+        return 1
+    print(f"chosen: {chosen}")
+    if args.confirm:
+        contender.prepare(data, chosen["batch_size"])  # now, and only now, the test set
+        s = time_to_target.fixed_seeds(contender, data, chosen, args.seeds, args.target)
+        low, high = s["accuracy_ci"]
+        print(f"confirmation on the test set (all {len(data.train_images):,} training images, after the choice): "
+              f"mean test accuracy {100 * s['accuracy']:.2f}% (95% interval {100 * low:.2f}-{100 * high:.2f}%), "
+              f"{100 * s['at_target']:.0f}% of {s['seeds']} seeds at or above {100 * args.target:g}%")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -11,9 +11,10 @@ on the same data:
   throughput figures;
 - training throughput: samples per second of SGD with momentum 0.9 over a seeded
   permutation of the training set (a whole epoch, or fewer samples, extrapolated, when
-  ``--quick`` or for the naive backend); best of ``repeats``;
+  ``--quick`` or for the naive backend); the median of ``repeats`` (at least 5 by
+  default), interleaved across contenders (A B C A B C ...), with their spread;
 - inference throughput: predicted labels for the 10,000 test images (fewer for the
-  naive backend, extrapolated); best of ``repeats``;
+  naive backend, extrapolated); the median of ``repeats``, interleaved likewise;
 - latency: the median time to classify one image.
 
 A contender has ``name``, ``kind`` ("digitbench" or "peer"), ``version``,
@@ -52,7 +53,6 @@ import contextlib
 import math
 import os
 import platform
-import statistics
 import sys
 import time
 
@@ -63,6 +63,7 @@ from .kernels.base import center_start
 from .params import LAYER_SIZES, init_params, zeros_like_params
 from .pixels import scale_pixels
 from .sgd import chunk_bounds, run_chunk
+from .stats import bootstrap_ratio
 
 TRAIN_SAMPLES = 60_000
 QUICK_TRAIN_SAMPLES = 4_096
@@ -272,58 +273,6 @@ class BackendContender:
         return self.backend.predict(self.params, X)
 
 
-def measure(contender, data, *, batch_size, repeats, quick, seed=0):
-    """Time one prepared contender; returns a JSON-able dict (times in seconds).
-
-    Training runs over a fresh seeded permutation each time: once untimed-for-throughput
-    (``first_call_seconds``: compiling new shapes shows here), then ``repeats`` times;
-    with fewer samples than an epoch, ``epoch_seconds`` is extrapolated (and says so).
-    ``train_nonzero_pixels`` counts the non-zero pixels of every timed sample.
-    """
-    rng = np.random.default_rng(seed)
-    n_train = TRAIN_SAMPLES if not quick else QUICK_TRAIN_SAMPLES
-    n_infer = len(data.test_images)
-    if contender.slow:
-        n_train = min(n_train, NAIVE_BATCHES * batch_size if not quick else batch_size)
-        n_infer = min(n_infer, NAIVE_INFER_SAMPLES if not quick else 20)
-    n_train = min(n_train, len(data.train_images))
-    nonzero = np.count_nonzero(data.train_images, axis=1)
-    orders = [rng.permutation(len(data.train_images))[:n_train].astype(np.int64) for _ in range(repeats + 1)]
-    first_call = timed(contender.train, orders[0])
-    train_times = [timed(contender.train, order) for order in orders[1:]]
-    X = contender.test[:n_infer]
-    contender.predict(X)  # new shapes compile here, off the clock
-    infer_times = [timed(contender.predict, X) for _ in range(repeats)]
-    latencies = _latencies(contender, contender.test[:1])
-    train_rate = n_train / min(train_times)
-    return {
-        "name": contender.name,
-        "kind": contender.kind,
-        "train_samples_timed": n_train,
-        "train_seconds": train_times,
-        "first_call_seconds": first_call,
-        "train_samples_per_s": train_rate,
-        "epoch_seconds": TRAIN_SAMPLES / train_rate,
-        "epoch_extrapolated": n_train < TRAIN_SAMPLES,
-        "train_nonzero_pixels": int(sum(nonzero[order].sum() for order in orders[1:])),
-        "sparse_input": getattr(contender, "sparse_input", False),
-        "infer_samples_timed": n_infer,
-        "infer_seconds": infer_times,
-        "infer_samples_per_s": n_infer / min(infer_times),
-        "latency_s": statistics.median(latencies),
-        "latency_calls": len(latencies),
-    }
-
-
-def _latencies(contender, x, budget=0.3, max_calls=200):
-    """Times of single-image predictions: up to ``max_calls`` or ``budget`` seconds."""
-    times = []
-    start = time.perf_counter()
-    while len(times) < max_calls and (len(times) < 3 or time.perf_counter() - start < budget):
-        times.append(timed(contender.predict, x))
-    return times
-
-
 def add_derived(record, peak_gflops, reference=None):
     """Add achieved GFLOP/s, shares of the GEMM peak and ratios to ``reference`` (a record).
 
@@ -344,8 +293,13 @@ def add_derived(record, peak_gflops, reference=None):
     record["executed_gflops"] = per_sample * record["train_samples_per_s"] / 1e9
     record["share_of_peak_done"] = record["executed_gflops"] / peak_gflops if peak_gflops else None
     if reference is not None:
-        record["train_vs_pytorch"] = record["train_samples_per_s"] / reference["train_samples_per_s"]
-        record["infer_vs_pytorch"] = record["infer_samples_per_s"] / reference["infer_samples_per_s"]
+        for kind in ("train", "infer"):  # paired repetitions: a ratio and its 95% interval
+            key = f"{kind}_samples_per_s_reps"
+            if key in record and key in reference:
+                ratio, interval = bootstrap_ratio(record[key], reference[key])
+            else:
+                ratio, interval = record[f"{kind}_samples_per_s"] / reference[f"{kind}_samples_per_s"], None
+            record[f"{kind}_vs_pytorch"], record[f"{kind}_vs_pytorch_ci"] = ratio, interval
         record["latency_vs_pytorch"] = record["latency_s"] / reference["latency_s"]
     return record
 

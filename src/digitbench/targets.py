@@ -8,12 +8,17 @@ measured; otherwise the verdict says why not.
 
 A target's value is a contender's record field (``metric``), or, with ``of``, that field
 divided by the same field of another contender in the same run: ratios of one run hold
-on a busy machine far better than absolute times.
+on a busy machine far better than absolute times. The value comes with its 95% interval,
+from the repetitions the record keeps (``<metric>_reps``; paired by round for a ratio:
+:mod:`digitbench.stats`), and the verdict is three-valued: "met" when the whole interval
+clears the threshold, "not met" when the whole interval misses it, "inconclusive" else.
 """
 
 from dataclasses import dataclass, field
 
 from .peers import PEERS
+from .stats import bootstrap_median, bootstrap_ratio
+from .stats import verdict as judge
 
 
 @dataclass(frozen=True)
@@ -25,11 +30,10 @@ class Target:
     why: str
     of: str = None  # divide by this contender's same field (a ratio)
     when: dict = field(default_factory=dict)  # run settings the target is stated for
-    issue: int = 11
 
     def describe(self):
         what = {"train_samples_per_s": "training", "infer_samples_per_s": "inference",
-                "epoch_seconds": "epoch", "seconds_to_target": "time to 97% (closed)"}[self.metric]
+                "epoch_seconds": "epoch", "seconds_to_target": "time to 97% (closed, fixed recipe)"}[self.metric]
         if self.of:
             text = f"{self.contender} {what} {self.op} {self.threshold:g}x {self.of}"
         else:
@@ -38,14 +42,14 @@ class Target:
         return f"{text}" + (f" ({conditions})" if conditions else "")
 
 
-#: Issue 11's targets: on an idle machine, batch 64, float32. Measured on a 2-core AMD
-#: EPYC (AVX-512); the absolute ones (seconds) are stated for that machine. Inference
+#: The targets: on an idle machine, batch 64, float32. The absolute ones (seconds) are
+#: stated for a 2-core AMD EPYC with AVX-512 (docs/results.md lists it); the ratios hold anywhere. Inference
 #: is timed over the 10,000 test images whatever --batch-size is: no batch condition.
 TARGETS = (
     Target("numba", "epoch_seconds", "<=", 0.10, when=dict(batch_size=64, threads=2),
-           why="issue 11's goal on the 2-core reference machine; the sparse step does about a "
+           why="the project's goal on a 2-core AMD EPYC with AVX-512; the sparse step does about a "
                "fifth of the dense work, so the dense floor does not bound it. Absolute: judge it "
-               "on the reference machine only, the ratios anywhere"),
+               "on such a machine only, the ratios anywhere"),
     Target("numba", "train_samples_per_s", ">=", 5.5, of="pytorch", when=dict(batch_size=64, threads=2),
            why="the same network in PyTorch eager pays a few hundred microseconds of framework "
                "overhead a step; skipping 81% of layer 1 and fusing the step should show 5.5x"),
@@ -53,25 +57,26 @@ TARGETS = (
            why="JAX's whole-epoch lax.scan has no Python per step: the strongest peer; 2.5x is "
                "what the sparse first layer alone should give over its dense one"),
     Target("numba", "train_samples_per_s", ">=", 3.5, of="pytorch", when=dict(batch_size=64, threads=1),
-           why="at one thread there is no barrier cost to hide behind: the lead must come from "
-               "doing less work, not from parallelism"),
+           why="at one thread there is no barrier cost to hide behind: numba's advantage must come "
+               "from doing less work, not from parallelism"),
     Target("numpy", "train_samples_per_s", ">=", 1.5, of="pytorch", when=dict(batch_size=64),
            why="the vectorized NumPy backend is the baseline a user compares PyTorch with; an "
-               "in-place step without autograd should beat eager PyTorch at any thread count",
-           issue=3),
+               "in-place step without autograd should beat eager PyTorch at any thread count"),
     Target("numba", "infer_samples_per_s", ">=", 1.2, of="pytorch",
            why="inference over the 10,000 test images: the fast backend must be fastest at "
                "prediction too, not only at training"),
     Target("numba", "infer_samples_per_s", ">=", 1.0, of="numpy",
            why="numba's forward must never lose to the NumPy backend it is meant to beat"),
     Target("numba", "seconds_to_target", "<=", 0.15, when=dict(threads=2),
-           why="time to 97% test accuracy with the closed recipe, mean of the middle three "
-               "of five seeds; one epoch at the 0.10 s target plus evaluation off the clock"),
+           why="time to 97% test accuracy: the median training time of the closed fixed-length "
+               "recipe over its seeds, evaluation off the clock; about one epoch at the 0.10 s target"),
 )
 
 
 def check_targets(records, run, targets=TARGETS):
-    """One verdict per target: ``value`` (or None), ``met`` (or None) and ``status``.
+    """One verdict per target: ``value`` and ``interval`` (or None), ``met`` and ``status``.
+
+    ``met`` is True ("met"), False ("not met") or None (inconclusive, or not judged).
 
     Parameters
     ----------
@@ -82,25 +87,38 @@ def check_targets(records, run, targets=TARGETS):
     out = []
     for t in targets:
         verdict = {"target": t.describe(), "contender": t.contender, "metric": t.metric, "of": t.of,
-                   "op": t.op, "threshold": t.threshold, "why": t.why, "issue": t.issue,
-                   "value": None, "met": None}
+                   "op": t.op, "threshold": t.threshold, "why": t.why, "value": None, "interval": None,
+                   "met": None}
         mismatch = [f"--{k.replace('_', '-')} {v}" for k, v in t.when.items() if run.get(k) != v]
-        value = by_name.get(t.contender, {}).get(t.metric)
-        base = by_name.get(t.of, {}).get(t.metric) if t.of else 1.0
+        record, base = by_name.get(t.contender, {}), by_name.get(t.of, {}) if t.of else {}
         if run.get("quick"):
             verdict["status"] = "not judged: --quick figures are extrapolated"
         elif mismatch:
             verdict["status"] = f"not applicable to this run (stated for {', '.join(mismatch)})"
-        elif value is None or base is None:
-            missing = t.contender if value is None else t.of
+        elif record.get(t.metric) is None or (t.of and base.get(t.metric) is None):
+            missing = t.contender if record.get(t.metric) is None else t.of
             hint = " (add --peers)" if missing not in ("numba", "numpy") and missing in PEERS else ""
             verdict["status"] = f"not measured: {missing}{hint}"
         else:
-            verdict["value"] = value / base
-            verdict["met"] = verdict["value"] >= t.threshold if t.op == ">=" else verdict["value"] <= t.threshold
-            verdict["status"] = "met" if verdict["met"] else "NOT met"
+            verdict["value"], verdict["interval"] = _value_and_interval(t, record, base)
+            status = judge(verdict["interval"] or (verdict["value"],) * 2, t.op, t.threshold)
+            verdict["met"] = {"met": True, "not met": False}.get(status)
+            verdict["status"] = status + ("" if verdict["interval"] else " (one value, no interval)")
         out.append(verdict)
     return out
+
+
+def _value_and_interval(target, record, base):
+    """The target's value and its 95% interval (None when the record keeps no repetitions)."""
+    reps = record.get(f"{target.metric}_reps")
+    if target.of:
+        base_reps = base.get(f"{target.metric}_reps")
+        if reps and base_reps and len(reps) == len(base_reps):
+            return bootstrap_ratio(reps, base_reps)
+        return record[target.metric] / base[target.metric], None
+    if reps:
+        return bootstrap_median(reps)
+    return record[target.metric], None
 
 
 def format_targets(verdicts):
@@ -113,13 +131,14 @@ def format_targets(verdicts):
             lines.append(f"  {v['target']}: {v['status']}")
         else:
             unit = "x" if v["of"] else " s"
-            lines.append(f"  {v['target']}: {v['value']:.4g}{unit}, {v['status']}")  # 4 digits: 3.497x is not '3.5x, NOT met'
+            interval = "" if not v["interval"] else f" [95% CI {v['interval'][0]:.4g}-{v['interval'][1]:.4g}]"
+            lines.append(f"  {v['target']}: {v['value']:.4g}{unit}{interval}, {v['status']}")  # 4 digits: 3.497x is not 3.5x
     return "\n".join(lines)
 
 
 def check_sweep(points, quick, targets=TARGETS):
-    """Inference targets judged at every batch size of a batch sweep (issue 11: "at every
-    batch size"); one list of verdicts per batch size, each verdict with its ``batch_size``."""
+    """Inference targets judged at every batch size of a batch sweep; one list of verdicts
+    per batch size, each verdict with its ``batch_size``."""
     inference = [t for t in targets if t.metric == "infer_samples_per_s"]
     out = []
     for b in sorted({p["batch_size"] for p in points}):

@@ -9,9 +9,10 @@ last stdout line). How each figure is measured: :mod:`digitbench.bench`,
 """
 
 import json
+import os
 import time
 
-from .. import bench, bench_report, sweeps, time_to_target
+from .. import bench, bench_report, bench_rounds, stats, sweeps, time_to_target
 from ..backends import BACKENDS
 from ..datasets import load_mnist, synthetic_data
 from ..errors import UsageError
@@ -19,7 +20,7 @@ from ..files import check_destination, check_distinct, write_file
 from ..peers import make_peers
 from ..plots import plot_bench, plot_sweep
 from ..targets import check_sweep, check_targets, format_targets
-from .options import add_data_options, batch_size, plain_json, positive_int, print_json, show_progress
+from .options import add_data_options, batch_size, fraction, plain_json, positive_int, print_json, show_progress
 from .runtime import default_threads, load_backend
 
 SWEEPS = ("batch", "threads")
@@ -37,7 +38,8 @@ def add_parser(sub):
                    help=f"threads for every contender: BLAS, OpenMP, numba, torch, XLA (default: every core, "
                         f"here {default_threads()})")
     p.add_argument("--repeats", type=positive_int,
-                   help="timed epochs (and inference passes) per contender; the best counts (default: 3, quick: 1)")
+                   help="timed epochs (and inference passes) per contender, interleaved across contenders; the median "
+                        "counts, with its spread (default: 5, quick: 1)")
     p.add_argument("--peers", action="store_true",
                    help="also time PyTorch (eager, torch.compile), JAX (step, lax.scan) and scikit-learn "
                         "(needs the 'compare' extra)")
@@ -47,9 +49,12 @@ def add_parser(sub):
     p.add_argument("--sweep", choices=SWEEPS,
                    help="instead of the table: samples/s at batch sizes 1-4096, or at 1 up to the machine's "
                         "cores threads (short measurements; --quick: tiny ones)")
-    p.add_argument("--seeds", type=positive_int, default=len(time_to_target.SEEDS),
-                   help="seeds of the time-to-97%% runs (default: 5, MLPerf's rule)")
-    p.add_argument("--no-time-to-target", action="store_true", help="skip the time-to-97%% runs")
+    p.add_argument("--seeds", type=positive_int, default=time_to_target.FIXED_SEEDS,
+                   help="seeds of the time-to-target runs of the fixed-length recipe (default: 20); the first "
+                        "5 also run the secondary first-check figure")
+    p.add_argument("--target-accuracy", type=fraction, default=time_to_target.TARGET,
+                   help="test accuracy of the time-to-target figures (default: 0.97)")
+    p.add_argument("--no-time-to-target", action="store_true", help="skip the time-to-target runs")
     add_data_options(p)
     p.add_argument("--synthetic", action="store_true",
                    help="time on seeded random pixels of MNIST's shape instead of the real files")
@@ -81,7 +86,7 @@ def run(args):
         check_destination(args.out_json, "--out-json")
         if not args.no_plot:
             check_distinct(plot, args.out_json, "--plot", "--out-json")
-    repeats = args.repeats or (1 if args.quick else 3)
+    repeats = args.repeats or (1 if args.quick else 5)
     bench.prepare_threads(args.threads)  # before numba is imported (get_backend imports it)
     contenders = [bench.BackendContender(load_backend(n), args.threads, adaptive=not args.sweep) for n in names]
     if args.peers:
@@ -115,57 +120,94 @@ def run(args):
 
 def run_table(args, contenders, data, repeats):
     """The throughput table, time to target and target verdicts; the record's fields."""
-    records = []
     with bench.thread_limits(args.threads) as reapply_limits:
         machine = bench.machine_info(contenders)
-        how = f"best of {repeats}; " + ("quick: 4,096 samples, extrapolated" if args.quick else "full epochs")
+        how = (f"median of {repeats}, interleaved across contenders; "
+               + ("quick: 4,096 samples, extrapolated" if args.quick else "full epochs"))
         print(bench_report.format_header(machine, args.threads, args.batch_size, how,
                                          [(c.name, c.threads_note) for c in contenders]), flush=True)
         peak = bench.gemm_peak(n=1024 if args.quick else 2048, repeats=3 if args.quick else 5)
         print(f"float32 GEMM peak (numpy matmul, {args.threads} thread{'s' if args.threads > 1 else ''}): "
               f"{peak:.1f} GFLOP/s", flush=True)
+        load_before = _load_average()
+        prepared = {}
         for c in contenders:
-            records.append(_measure_one(c, data, args, repeats))
+            prepared[c.name] = _prepare_one(c, data, args)
             reapply_limits()  # a warm-up may have loaded another thread pool
+        measured = iter(bench_rounds.measure_all([c for c in contenders if "error" not in prepared[c.name]], data,
+                                                 batch_size=args.batch_size, repeats=repeats, quick=args.quick))
+        records = [prepared[c.name] if "error" in prepared[c.name] else _with_prepare(next(measured), c, prepared)
+                   for c in contenders]
+        load_after = _load_average()
         threads = bench.thread_report()
         ttt = {} if args.quick or args.no_time_to_target else _time_to_target(contenders, data, records, args)
     reference = next((r for r in records if r["name"] == "pytorch" and "error" not in r), None)
     for r in records:
         if "error" not in r:
             bench.add_derived(r, peak, reference)
+    disturbed = stats.disturbances(
+        load_before, load_after, args.threads,
+        [(r["name"], r["thread_choice"]["reason"]) for r in records if r.get("thread_choice")],
+        [(r["name"], r["train_seconds_spread"]) for r in records if "train_seconds_spread" in r])
     verdicts = check_targets(records, {"batch_size": args.batch_size, "threads": args.threads,
                                        "quick": args.quick})
     print()
     print(bench_report.format_table(records, peak, reference is not None))
     if ttt:
         print()
-        print(bench_report.format_time_to_target(ttt, time_to_target.TARGET, time_to_target.CHECKS_PER_EPOCH))
+        print(bench_report.format_time_to_target(ttt, args.target_accuracy, time_to_target.CHECKS_PER_EPOCH))
     print()
+    print(bench_report.format_disturbed(disturbed))
     print(format_targets(verdicts))
     return {"thread_pools": threads, "machine": machine, "gemm_peak_gflops": peak,
             "train_flops_per_sample": bench.train_flops_per_sample(),
             "epoch_gflop": bench.train_flops_per_sample() * bench.TRAIN_SAMPLES / 1e9,
+            "load_average": {"before": load_before, "after": load_after}, "disturbed": disturbed,
             "contenders": records, "time_to_target": ttt, "targets": verdicts}
 
 
-def _measure_one(c, data, args, repeats):
-    """Prepare and measure one contender; a peer's failure becomes a record with ``error``."""
+def _prepare_one(c, data, args):
+    """Prepare one contender: ``{"prepare_seconds": ...}``, or a peer's failure as a record with ``error``."""
     try:
         t0 = time.perf_counter()
         c.prepare(data, args.batch_size)
-        prepare_seconds = time.perf_counter() - t0
-        record = bench.measure(c, data, batch_size=args.batch_size, repeats=repeats, quick=args.quick)
+        return {"prepare_seconds": time.perf_counter() - t0}
     except Exception as e:  # a peer failing on this machine is a finding; digitbench failing is a bug
         if c.kind != "peer":
             raise
         print(f"  {c.name}: not measured ({bench.one_line(e)})", flush=True)
         return {"name": c.name, "kind": c.kind, "version": c.version, "error": bench.one_line(e)}
+
+
+def _with_prepare(record, c, prepared):
+    """A measured record with its start-up time, version and thread notes; printed as one line."""
+    if "error" in record:
+        print(f"  {c.name}: not measured ({record['error']})", flush=True)
+        return record
+    prepare_seconds = prepared[c.name]["prepare_seconds"]
     record |= {"prepare_seconds": prepare_seconds, "version": c.version, "threads_note": c.threads_note,
                "thread_choice": getattr(c, "thread_choice", None)}
-    print(f"  {c.name}: {record['train_samples_per_s']:,.0f} samples/s training; start-up "
+    print(f"  {c.name}: {record['train_samples_per_s']:,.0f} samples/s training (median); start-up "
           f"{prepare_seconds:.2f} s, first call {record['first_call_seconds']:.2f} s (never in the throughput)",
           flush=True)
     return record
+
+
+def _measure_one(c, data, args, repeats):
+    """Prepare and measure one contender alone; a peer's failure becomes a record with ``error``."""
+    prepared = {c.name: _prepare_one(c, data, args)}
+    if "error" in prepared[c.name]:
+        return prepared[c.name]
+    record = bench_rounds.measure(c, data, batch_size=args.batch_size, repeats=repeats, quick=args.quick)
+    return _with_prepare(record, c, prepared)
+
+
+def _load_average():
+    """The 1-minute load average, or None where the system has none."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
 
 
 def _time_to_target(contenders, data, records, args):
@@ -176,7 +218,9 @@ def _time_to_target(contenders, data, records, args):
         print(f"time to target: not measured ({e})")
         return {}
     seeds = tuple(range(args.seeds))
-    print(f"time to {100 * time_to_target.TARGET:g}%: recipe {recipe['name']!r}, seeds {seeds[0]}-{seeds[-1]}",
+    first_check = seeds[:len(time_to_target.SEEDS)]
+    target = args.target_accuracy
+    print(f"time to {100 * target:g}%: recipe {recipe['name']!r} trained to its end, seeds {seeds[0]}-{seeds[-1]}",
           flush=True)
     results = {}
     for c, record in zip(contenders, records):
@@ -184,19 +228,18 @@ def _time_to_target(contenders, data, records, args):
             continue
         try:
             time.sleep(SETTLE_SECONDS)
-            results[c.name] = time_to_target.compare(c, data, recipe, seeds)
+            results[c.name] = time_to_target.compare(c, data, recipe, seeds, target, first_check_seeds=first_check)
         except Exception as e:
             if c.kind != "peer":
                 raise
             results[c.name] = {"error": bench.one_line(e)}
             continue
-        record["seconds_to_target"] = results[c.name]["closed"]["seconds"]
-        print(f"  {c.name}: {_or_not_reached(record['seconds_to_target'])}", flush=True)
+        closed = results[c.name]["closed"]
+        record["seconds_to_target"] = closed["seconds"] if closed["reached"] else None
+        record["seconds_to_target_reps"] = [run["seconds"] for run in closed["runs"]] if closed["reached"] else None
+        print(f"  {c.name}: {closed['seconds']:.3f} s (median), mean test accuracy {100 * closed['accuracy']:.2f}%"
+              + ("" if closed["reached"] else f", under {100 * target:g}%"), flush=True)
     return results
-
-
-def _or_not_reached(seconds):
-    return "not reached" if seconds is None else f"{seconds:.3f} s"
 
 
 def run_sweep(args, names, contenders, data):
