@@ -51,8 +51,11 @@ def test_no_internal_terms_or_machine_paths(page):
 
 
 def test_figures_come_from_the_results_script():
-    """README's headline table and docs/results.md are what the script makes of docs/results/*.json."""
-    assert sorted((DOCS / "results").glob("*.json")), "no results recorded"
+    """README's headline table and docs/results.md are what the script makes of docs/results/*/*.json:
+    one folder a machine, at least two machines on record, each a column of the page."""
+    folders = sorted(p.parent for p in (DOCS / "results").glob("*/machine.json"))
+    assert len(folders) >= 2, "fewer than two machines on record"
+    assert not sorted((DOCS / "results").glob("*.json")), "a record outside its machine's folder"
     proc = subprocess.run([sys.executable, str(REPO / "tools" / "make_results.py"), "check"], capture_output=True,
                           text=True)
     assert proc.returncode == 0, proc.stderr

@@ -8,12 +8,15 @@
 
 ``run`` executes each command of :data:`RUNS` in a fresh process and stores its JSON
 summary (the last line of ``digitbench ... --json``), its output, the date, the
-machine (lscpu's model name), the versions and the exact command in
-``docs/results/NAME.json``. ``render`` reads only those files: no figure is typed by
-hand. ``run --only NAME`` reruns one entry; ``run --tests`` also times the test
-command, cold (an empty numba cache) and warm. ``run --quick`` makes placeholders,
-marked as such on the page: the benchmark with ``--quick``, the default recipe cut to
-2 epochs, the experiments on 2,000 images (their figures in build/, not docs/images).
+versions and the exact command in ``docs/results/<machine>/NAME.json``: one folder a
+machine (CPU model and family, AVX2 or AVX-512, cores, BLAS kernels and whether
+``OPENBLAS_CORETYPE`` forced them; ``tools/machines.py``), so a run never overwrites
+another machine's records. ``render`` reads only those files, every machine on record
+side by side (``tools/results_page.py``): no figure is typed by hand. ``run --only NAME``
+reruns one entry; ``run --tests`` also times the test command, cold (an empty numba
+cache) and warm. ``run --quick`` makes placeholders, marked as such on the page: the
+benchmark with ``--quick``, the default recipe cut to 2 epochs, the experiments on 2,000
+images (their figures in build/, not docs/images).
 """
 
 import argparse
@@ -21,13 +24,15 @@ import datetime
 import functools
 import json
 import os
-import platform
-import re
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import machines  # noqa: E402  (tools/, beside this script)
+import results_page  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"
@@ -42,10 +47,10 @@ RUNS = {
     "train-seed-numpy": TRAIN + ["--backend", "numpy"],
     "train-plain-sgd-constant": TRAIN + ["--momentum", "0", "--schedule", "constant"],
     "train-plain-sgd-decayed": TRAIN + ["--momentum", "0"],
-    **{f"train-fast-seed{s}": TRAIN + ["--recipe", "fast", "--target-accuracy", "0.97", "--seed", str(s)]
-       for s in range(3)},
+    "train-fast": TRAIN + ["--recipe", "fast"],
     "bench-peers": ["bench", "--peers", "--json", "--no-plot"],
     "bench-peers-1-thread": ["bench", "--peers", "--threads", "1", "--json", "--no-plot"],
+    **{f"sweeps/{axis}": ["bench", "--peers", "--sweep", axis, "--json", "--no-plot"] for axis in ("batch", "threads")},
     **{f"experiment-{e}": ["experiment", e, "--json", "--out-dir", "docs/images"] for e in EXPERIMENTS},
 }
 COMPILE = ("import json; from digitbench.kernels.numba_backend import compile_report as r; "
@@ -54,12 +59,9 @@ COMPILE = ("import json; from digitbench.kernels.numba_backend import compile_re
 
 @functools.cache  # once a run: the same for every record
 def machine():
-    try:
-        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
-        model = re.search(r"Model name:\s*(.+)", lscpu)[1].strip()
-    except (OSError, TypeError, subprocess.SubprocessError):
-        model = platform.processor() or platform.machine()
-    return f"{model}, {len(os.sched_getaffinity(0))} cores available, {platform.system()}"
+    """This machine (``tools/machines.py``), with the BLAS kernels a fresh process runs."""
+    v = versions()
+    return machines.probe(v["BLAS kernels"], os.environ.get("OPENBLAS_CORETYPE"))
 
 
 @functools.cache  # once a run (a fresh process importing torch and jax)
@@ -78,12 +80,11 @@ def versions():
 
 
 def record(name, command, stdout, seconds, summary, placeholder):
-    entry = {"name": name, "command": command, "date": datetime.date.today().isoformat(), "machine": machine(),
-             "versions": versions(), "wall_seconds": round(seconds, 1), "placeholder": placeholder,
-             "json": summary, "stdout": stdout}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(json.dumps(entry, indent=1) + "\n")
-    print(f"{name}: {seconds:.1f} s", file=sys.stderr)
+    entry = {"name": name, "command": command, "date": datetime.date.today().isoformat(),
+             "machine": machines.describe(machine()), "versions": versions(), "wall_seconds": round(seconds, 1),
+             "placeholder": placeholder, "json": summary, "stdout": stdout}
+    path = machines.save(RESULTS, machine(), name, entry)
+    print(f"{path.relative_to(ROOT)}: {seconds:.1f} s", file=sys.stderr)
 
 
 def quick_args(args):
@@ -136,166 +137,11 @@ def run(args):
 # --------------------------------------------------------------------------- render
 
 
-def load():
-    """The records, in the order of :data:`RUNS` (then any others, by name)."""
-    found = {p.stem: json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))}
-    order = [*RUNS, "compile", "test-command"]
-    return dict(sorted(found.items(), key=lambda item: (order.index(item[0]) if item[0] in order else len(order),
-                                                        item[0])))
-
-
-def pct(x):
-    return f"{100 * x:.2f}%"
-
-
-def bench_rows(entry):
-    records = entry["json"]["contenders"]
-    torch = next((r for r in records if r["name"] == "pytorch" and "error" not in r), None)
-    rows = ["| contender | train samples/s | s/epoch | x PyTorch | % of GEMM peak (dense / done) | infer samples/s "
-            "| latency, 1 image | time to 97% |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for r in records:
-        if "error" in r:  # a peer that could not run here: its one-line reason
-            rows.append(f"| {r['name']} | failed: {r['error']} | | | | | | |")
-            continue
-        ratio = f"{r['train_samples_per_s'] / torch['train_samples_per_s']:.2f}" if torch else "-"
-        star = "*" if r.get("epoch_extrapolated") else ""
-        done = r.get("share_of_peak_done", r["share_of_peak"])
-        target = r.get("seconds_to_target")
-        rows.append(f"| {r['name']} | {r['train_samples_per_s']:,.0f} | {r['epoch_seconds']:.3f}{star} | {ratio} | "
-                    f"{100 * r['share_of_peak']:.1f} / {100 * done:.1f} | {r['infer_samples_per_s']:,.0f} | "
-                    f"{1e6 * r['latency_s']:.0f} us | {'-' if target is None else f'{target:.3f} s'} |")
-    return rows
-
-
-def headline(results):
-    """README's table: the figures a newcomer asks about first, each linking here."""
-    rows = ["| what | measured | command |", "|---|---|---|"]
-    seed = results.get("train-seed")
-    if seed:
-        s = seed["json"]
-        rows.append(f"| test accuracy, default training (numba) | {pct(s['test_accuracy'])} after {s['epochs_run']} "
-                    f"epochs, {s['train_seconds']:.1f} s of training | `digitbench train` |")
-    fast = [results[k]["json"]["seconds_to_target"] for k in results if k.startswith("train-fast")]
-    if fast and None not in fast:
-        rows.append(f"| time to 97% test accuracy (numba) | {min(fast):.2f}-{max(fast):.2f} s ({len(fast)} seeds) | "
-                    "`digitbench train --recipe fast --target-accuracy 0.97` |")
-    bench = results.get("bench-peers")
-    if bench:
-        by = {r["name"]: r for r in bench["json"]["contenders"]}
-        if "pytorch" in by:
-            t = by["pytorch"]["train_samples_per_s"]
-            ratio = {name: by[name]["train_samples_per_s"] / t for name in ("numba", "numpy")}
-            jax = by.get("jax-scan", {}).get("train_samples_per_s")
-            rows.append(f"| training speed vs PyTorch eager (same threads) | numba {ratio['numba']:.2f}x, "
-                        f"numpy {ratio['numpy']:.2f}x" + (f", JAX lax.scan {jax / t:.2f}x" if jax else "")
-                        + " | `digitbench bench --peers` |")
-    tests = results.get("test-command")
-    if tests:
-        rows.append(f"| the test command | {tests['json']['cold']:.0f} s cold (numba compiling), "
-                    f"{tests['json']['warm']:.0f} s warm | `python -m pytest` |")
-    dates = sorted({e["date"] for e in results.values()})
-    placeholder = any(e["placeholder"] for e in results.values())
-    note = (f"Measured {dates[-1]} on {next(iter(results.values()))['machine']}{blas_note(bench)}"
-            + (" (placeholders from a busy machine, to be measured again on an idle one)" if placeholder else "")
-            + "; how, and every other figure: [docs/results.md](docs/results.md).")
-    return rows + ["", note]
-
-
-def blas_note(entry):
-    """", BLAS ..." from a record's versions: the kernels OpenBLAS ran, and whether
-    OPENBLAS_CORETYPE chose them (docs/bench.md, the header); "" for an older record."""
-    versions = (entry or {}).get("versions", {})
-    if "BLAS kernels" not in versions:
-        return ""
-    forced = versions.get("OPENBLAS_CORETYPE", "unset")
-    return (f", BLAS {versions['BLAS kernels']} "
-            + ("(OpenBLAS's own choice: OPENBLAS_CORETYPE unset)" if forced == "unset"
-               else f"(forced: OPENBLAS_CORETYPE={forced})"))
-
-
-def page(results):
-    out = ["# Results", "",
-           "Every measured figure of digitbench's documentation is on this page. It is written by",
-           "`python tools/make_results.py render` from the JSON records in [results/](results/), which",
-           "`python tools/make_results.py run` produces by running each command below in a fresh process",
-           "(set `DIGITBENCH_DATA` to the MNIST files; run it on an otherwise idle machine). Where the",
-           "environment sets `OPENBLAS_CORETYPE`, as the reference machine's does, run it as `env -u",
-           "OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python tools/make_results.py run`, so that OpenBLAS",
-           "picks its kernels as it does for a user ([bench.md](bench.md), the header); each record's",
-           "versions name the kernels that ran.", ""]
-    if any(e["placeholder"] for e in results.values()):
-        out += ["**Placeholders.** Some records below come from quick runs on a busy shared machine",
-                "(`run --quick`); they show the page's shape, not the project's speed, until the next full run.", ""]
-    out += ["## Where and when", ""]
-    machines = {e["machine"] for e in results.values()}
-    keys = list(dict.fromkeys(k for e in results.values() for k in e["versions"]))
-    differ = [k for k in keys if len({json.dumps(e["versions"].get(k)) for e in results.values()}) > 1]
-    if len(machines) == 1:
-        out.append(f"Machine of every record: {next(iter(machines))}.")
-    first = next(iter(results.values()))["versions"]
-    out.append("Versions of every record: " + ", ".join(f"{k} {first[k]}" for k in keys if k not in differ and first[k])
-               + "." + (" The others differ by record, in the table." if differ else ""))
-    out += ["", "| record | date | wall time of the command |" + (" machine |" if len(machines) > 1 else "")
-            + (" versions that differ |" if differ else ""),
-            "|---|---|---:|" + ("---|" if len(machines) > 1 else "") + ("---|" if differ else "")]
-    for name, e in results.items():
-        extra = (f" {e['machine']} |" if len(machines) > 1 else "") + (
-            " " + ", ".join(f"{k} {e['versions'].get(k, '-')}" for k in differ) + " |" if differ else "")
-        out.append(f"| {name} | {e['date']} | {e['wall_seconds']} s |{extra}")
-    out += ["", "## Accuracy and training time", "",
-            "The default recipe (\"seed\": the recipe of the project's starting point, mini-batch SGD with batch 64,",
-            "He initialisation, 30 epochs, learning rate 0.01 / (1 + 0.05 e) in epoch e, momentum 0.9), the same on",
-            "the NumPy backend, two variants without momentum, and the `fast` recipe (two epochs, centred inputs,",
-            "learning rate 0.1 falling linearly to 0.01 at 0.9 epochs, then constant; the test accuracy is checked",
-            "10 times an epoch, off the clock) with three seeds:", "",
-            "| command | test accuracy | epochs | training s | evaluating s | compile or load s |",
-            "|---|---:|---:|---:|---:|---:|"]
-    for name, e in results.items():
-        if name.startswith("train-"):
-            s = e["json"]
-            target = f" (97% after {s['seconds_to_target']:.2f} s)" if s.get("seconds_to_target") else ""
-            out.append(f"| `{e['command']}` | {pct(s['test_accuracy'])}{target} | {s['epochs_run']} | "
-                       f"{s['train_seconds']:.2f} | {s['eval_seconds']:.2f} | {s['warmup_seconds']:.2f} |")
-    for name in ("bench-peers", "bench-peers-1-thread"):
-        if name in results:
-            e, j = results[name], results[name]["json"]
-            out += ["", f"## Speed: `{e['command']}`", "",
-                    f"{j['threads']} thread{'s' if j['threads'] > 1 else ''} for every contender, batch {j['batch_size']}, best of {j['repeats']}; "
-                    f"float32 GEMM peak {j['gemm_peak_gflops']:.1f} GFLOP/s, so an epoch "
-                    f"({j['epoch_gflop']:.2f} GFLOP) takes at least {j['epoch_gflop'] / j['gemm_peak_gflops']:.3f} s. "
-                    "`*`: extrapolated from part of an epoch.", "", *bench_rows(e),
-                    "", "What the command printed, the targets' verdicts (`src/digitbench/targets.py`) included:",
-                    "", "```", e["stdout"], "```"]
-    if "compile" in results:
-        c = results["compile"]["json"]
-        out += ["", "## Numba: compiling, and starting from the cache", "",
-                "Fresh processes with an empty cache folder "
-                "(`compile_report` in `digitbench.kernels.numba_backend`):", "",
-                "| dtypes | first call (compile) s | cached start s |", "|---|---:|---:|"]
-        out += [f"| {k} | {v['compile_seconds']:.1f} | {v['cached_seconds']:.2f} |" for k, v in c.items()]
-    for name in EXPERIMENTS:
-        e = results.get(f"experiment-{name}")
-        if e:
-            out += ["", f"## Experiment `{name}`", "", f"`{e['command']}`:", "", "```", e["stdout"], "```", "",
-                    f"![{name}](images/experiment-{name}.png)"]
-    if "test-command" in results:
-        t = results["test-command"]["json"]
-        out += ["", "## The test command", "", f"`python -m pytest`: {t['cold']} s cold (empty numba cache: "
-                f"`{t['cold_summary']}`), {t['warm']} s warm (`{t['warm_summary']}`)."]
-    return "\n".join(out) + "\n"
-
-
-def with_headline(readme, results):
-    start, end = "<!-- results:headline -->", "<!-- /results:headline -->"
-    if start not in readme:
-        sys.exit(f"make_results: README.md has no {start} marker")
-    head, rest = readme.split(start, 1)
-    return head + start + "\n" + "\n".join(headline(results)) + "\n" + end + rest.split(end, 1)[1]
-
-
 def render(check):
-    results = load()
-    wanted = {PAGE: page(results), README: with_headline(README.read_text(), results)}
+    results_page.ORDER[:] = [*RUNS, "compile", "test-command"]
+    on_record = machines.load(RESULTS)
+    wanted = {PAGE: results_page.page(on_record, EXPERIMENTS),
+              README: results_page.with_headline(README.read_text(), on_record)}
     stale = [p for p, text in wanted.items() if not p.exists() or p.read_text() != text]
     if check:
         if stale:
@@ -314,7 +160,7 @@ def main(argv=None):
     r.add_argument("--only", action="append", choices=[*RUNS, "compile", "test-command"],
                    help="rerun only this record (repeatable)")
     r.add_argument("--tests", action="store_true", help="also time the test command, cold and warm")
-    sub.add_parser("render", help="write docs/results.md and README's headline from docs/results/*.json")
+    sub.add_parser("render", help="write docs/results.md and README's headline from docs/results/*/*.json")
     sub.add_parser("check", help="exit 1 if render would change a file")
     args = parser.parse_args(argv)
     if args.what == "run":
