@@ -12,7 +12,7 @@ from .bench import TRAIN_SAMPLES, train_flops_per_sample
 def format_header(machine, threads, batch_size, how, thread_notes=()):
     """Lines naming the machine, the versions and the threads of every contender.
 
-    ``how``: what is timed, e.g. "best of 3; full epochs".
+    ``how``: what is timed, e.g. "median of 5, interleaved across contenders; full epochs".
     """
     versions = ", ".join(f"{k} {v}" for k, v in machine["versions"].items())
     lines = [f"machine: {machine['cpu']}, {machine['cores']} cores ({machine['platform']})",

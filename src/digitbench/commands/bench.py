@@ -1,8 +1,10 @@
 """``digitbench bench``: the backends (and, with --peers, PyTorch, torch.compile, JAX and
 scikit-learn) side by side; ``--sweep batch|threads`` for throughput as the work grows.
 
-Prints the machine and versions, a throughput table, the time to 97% (closed and open,
-MLPerf-style), the verdicts of the targets in :mod:`digitbench.targets`; draws a chart
+Prints the machine and versions, a throughput table (medians of repetitions interleaved
+across contenders, ratios with 95% intervals), the time to 97% (a fixed-length recipe,
+closed and open, and the secondary first-check figure), whether the machine was
+disturbed, the three-valued verdicts of the targets in :mod:`digitbench.targets`; draws a chart
 (``--plot``) and writes the JSON record (``--out-json``; ``--json`` prints it as the
 last stdout line). How each figure is measured: :mod:`digitbench.bench`,
 :mod:`digitbench.time_to_target`, :mod:`digitbench.sweeps`; docs/bench.md.
@@ -211,7 +213,7 @@ def _load_average():
 
 
 def _time_to_target(contenders, data, records, args):
-    """Closed and open time to 97% for every measured, not slow contender; {name: result}."""
+    """Closed and open time to the target for every measured, not slow contender; {name: result}."""
     try:
         recipe = time_to_target.closed_recipe()
     except ValueError as e:
