@@ -14,9 +14,10 @@ One place for the statistics every report of digitbench uses:
 - a **verdict** on a target is three-valued: "met" only when the whole interval is on
   the right side of the threshold, "not met" when the whole interval is on the wrong
   side, "inconclusive" when the interval straddles it;
-- a run is flagged **disturbed** when the machine was not idle: the load average says
-  so, or a contender's thread chooser saw other processes, or a contender's repetitions
-  vary too much to be one machine's steady speed.
+- a run is flagged **disturbed** when the machine was not idle: other processes were
+  running when it started, or the load average at its end exceeds its own threads, or a
+  contender's thread chooser saw other processes, or a contender's repetitions vary too
+  much to be one machine's steady speed.
 """
 
 import math
@@ -95,21 +96,21 @@ def verdict(interval, op, threshold):
     raise ValueError(f"unknown comparison {op!r}")
 
 
-def disturbances(load_before=None, load_after=None, threads=1, thread_reasons=(), spreads=()):
+def disturbances(others_before=None, load_after=None, threads=1, thread_reasons=(), spreads=()):
     """Why a run's figures are not an idle machine's: a list of plain sentences (empty: idle).
 
     Parameters
     ----------
-    load_before : float or None, the 1-minute load average just before measuring (the
-        run's own threads are not running yet)
-    load_after : float or None, the same just after the last timed repetition (the run's
-        ``threads`` have been running for a while)
+    others_before : int or None, other processes running just before measuring (the
+        kernel's count of runnable tasks, less the one reading it)
+    load_after : float or None, the 1-minute load average just after the last timed
+        repetition (the run's ``threads`` have been running for a while)
     thread_reasons : sequence of (name, reason), the thread choosers' explanations
     spreads : sequence of (name, (fastest, slowest)), each contender's repetition times
     """
     found = []
-    if load_before is not None and load_before > LOAD_MARGIN:
-        found.append(f"load average {load_before:.2f} before the run started (idle: under {LOAD_MARGIN:g})")
+    if others_before:
+        found.append(f"{others_before} other running process{'es' if others_before > 1 else ''} at the start")
     if load_after is not None and load_after > threads + LOAD_MARGIN:
         found.append(f"load average {load_after:.2f} at the end, above this run's {threads} "
                      f"thread{'s' if threads > 1 else ''}")

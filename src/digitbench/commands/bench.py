@@ -131,7 +131,7 @@ def run_table(args, contenders, data, repeats):
         peak = bench.gemm_peak(n=1024 if args.quick else 2048, repeats=3 if args.quick else 5)
         print(f"float32 GEMM peak (numpy matmul, {args.threads} thread{'s' if args.threads > 1 else ''}): "
               f"{peak:.1f} GFLOP/s", flush=True)
-        load_before = _load_average()
+        others_before = _others_running()
         prepared = {}
         for c in contenders:
             prepared[c.name] = _prepare_one(c, data, args)
@@ -148,7 +148,7 @@ def run_table(args, contenders, data, repeats):
         if "error" not in r:
             bench.add_derived(r, peak, reference)
     disturbed = stats.disturbances(
-        load_before, load_after, args.threads,
+        others_before, load_after, args.threads,
         [(r["name"], r["thread_choice"]["reason"]) for r in records if r.get("thread_choice")],
         [(r["name"], r["train_seconds_spread"]) for r in records if "train_seconds_spread" in r])
     verdicts = check_targets(records, {"batch_size": args.batch_size, "threads": args.threads,
@@ -164,7 +164,7 @@ def run_table(args, contenders, data, repeats):
     return {"thread_pools": threads, "machine": machine, "gemm_peak_gflops": peak,
             "train_flops_per_sample": bench.train_flops_per_sample(),
             "epoch_gflop": bench.train_flops_per_sample() * bench.TRAIN_SAMPLES / 1e9,
-            "load_average": {"before": load_before, "after": load_after}, "disturbed": disturbed,
+            "others_running_at_start": others_before, "load_average_at_end": load_after, "disturbed": disturbed,
             "contenders": records, "time_to_target": ttt, "targets": verdicts}
 
 
@@ -209,6 +209,15 @@ def _load_average():
     try:
         return os.getloadavg()[0]
     except (AttributeError, OSError):
+        return None
+
+
+def _others_running():
+    """Other processes running right now (Linux's /proc/loadavg: runnable tasks, less this one), or None."""
+    try:
+        with open("/proc/loadavg") as f:
+            return max(int(f.read().split()[3].split("/")[0]) - 1, 0)
+    except (OSError, ValueError, IndexError):
         return None
 
 

@@ -25,7 +25,7 @@ from ..plots import plot_history
 from ..recipe import RECIPE_OPTIONS, RECIPES, SCHEDULES, Recipe
 from ..errors import Terminated
 from ..files import check_destination, check_distinct
-from ..train import TrainingInterrupted, TrainState, train
+from ..train import TARGET_CHECKS_PER_EPOCH, TrainingInterrupted, TrainState, train
 from .options import (add_backend_option, add_data_options, add_json_option, batch_size, fraction,
                       positive_float, positive_int, print_json, seed_value, show_progress)
 from .runtime import add_threads_option, load_backend, threaded
@@ -110,8 +110,10 @@ def run(args):
     target = ""
     if args.target_accuracy is not None:
         reached = result.seconds_to_target
-        target = (f"; reached {100 * args.target_accuracy:.2f}% after {reached:.2f} s of training" if reached is not None
-                  else f"; never reached {100 * args.target_accuracy:.2f}%")
+        checked = f"test accuracy checked {TARGET_CHECKS_PER_EPOCH} times an epoch"
+        target = (f"; first check at or above {100 * args.target_accuracy:.2f}% after {reached:.2f} s of training "
+                  f"({checked})" if reached is not None
+                  else f"; never reached {100 * args.target_accuracy:.2f}% ({checked})")
     out.print(f"{args.backend}: test accuracy {100 * result.test_accuracy:.2f}% after {result.epochs_run} epoch{'' if result.epochs_run == 1 else 's'}, "
               f"{result.train_seconds:.2f} s of training (+{result.eval_seconds:.2f} s evaluating"
               + (f", +{result.warmup_seconds:.2f} s compiling or loading kernels" if result.warmup_seconds else "")
