@@ -1,6 +1,8 @@
 """Records kept per machine: two machines' records both kept and both rendered, side by side."""
 
 import importlib
+import json
+import re
 import sys
 from pathlib import Path
 
@@ -83,3 +85,17 @@ def test_two_machines_records_are_both_kept_and_both_rendered(tools, tmp_path):
     assert "97.31% [97.27, 97.35]" in text and "20/20 seeds at 97%" in text
     assert "## Sweep: batch" in text and "190,000" in text
     assert "met" in text and "inconclusive" in text
+
+
+def test_committed_records_are_filed_per_machine_without_internal_words(tools):
+    machines, _ = tools
+    results = Path(__file__).resolve().parents[1] / "docs" / "results"
+    if not results.is_dir():
+        pytest.skip("documentation not shipped in the wheel")
+    on_record = machines.load(results)
+    assert len(on_record) >= 2
+    for folder, found in on_record.items():
+        assert machines.machine_id(found["machine"]) == folder
+        for name, entry in found["records"].items():
+            text = json.dumps(entry)
+            assert not re.search(r"\bissue \d|\"issue\":", text), f"{folder}/{name}"
