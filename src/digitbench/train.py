@@ -165,13 +165,14 @@ def accuracy(backend, params, images, labels):
 
 @contextlib.contextmanager
 def progress_bar(enabled, total, initial, description):
-    """A tqdm bar of ``total`` steps (or, disabled, a stand-in), closed however the block ends."""
+    """A tqdm bar of ``total`` steps on standard error (or, disabled, a stand-in), closed
+    however the block ends. Enabled, it shows only on a terminal (tqdm's ``disable=None``)."""
     if not enabled:
         yield _NoBar()
         return
     from tqdm import tqdm
 
-    bar = tqdm(total=total, initial=initial, desc=description, unit="batch", leave=False)
+    bar = tqdm(total=total, initial=initial, desc=description, unit="batch", leave=False, disable=None)
     try:
         yield bar
     finally:
@@ -182,8 +183,17 @@ class _NoBar:
     def update(self, steps):
         pass
 
+    def set_description(self, text):
+        pass
 
-def train(backend=DEFAULT_BACKEND, data=None, *, recipe=None, params=None, progress=False, on_epoch=None,
+    def clear(self):
+        pass
+
+    def refresh(self):
+        pass
+
+
+def train(backend=DEFAULT_BACKEND, data=None, *, recipe=None, params=None, progress=True, on_epoch=None,
           resume=None, **settings):
     """Train the network with mini-batch SGD; see the module docstring.
 
@@ -196,7 +206,9 @@ def train(backend=DEFAULT_BACKEND, data=None, *, recipe=None, params=None, progr
     settings : Recipe's fields (epochs, batch_size, lr, momentum, schedule, decay, seed,
         dtype, target_accuracy, stop_at_target)
     params : Params, optional starting point (default: ``init_params(seed, dtype)``)
-    progress : bool, show a tqdm bar per epoch
+    progress : bool, show one tqdm bar for the whole run (steps done, time left) on
+        standard error, moved after each chunk of steps (every backend), shown only when
+        standard error is a terminal (default True; False: no bar)
     on_epoch : callable(dict), optional, called with each epoch's history record
     resume : TrainState, optional; continue that run (its recipe must equal this one)
 
@@ -217,19 +229,22 @@ def train(backend=DEFAULT_BACKEND, data=None, *, recipe=None, params=None, progr
     warmup_seconds = backend.warmup((recipe.float_type,))  # compile or load kernels, off the clock
     saved = None  # the state at the last chunk boundary: what an interrupt rolls back to
     try:
-        while state.epoch <= recipe.epochs:
-            order, next_rng_state = run.permutation(state)
-            with progress_bar(progress, run.steps_per_epoch, state.step,
-                              f"epoch {state.epoch}/{recipe.epochs} [{backend.name}]") as bar:
+        with progress_bar(progress, run.steps_per_epoch * recipe.epochs,
+                          run.steps_per_epoch * (state.epoch - 1) + state.step, backend.name) as bar:
+            while state.epoch <= recipe.epochs:
+                order, next_rng_state = run.permutation(state)
+                bar.set_description(f"epoch {state.epoch}/{recipe.epochs} [{backend.name}]")
                 for first, last in run.chunks_from(state.step):
                     saved = state.copy()
                     run.chunk(state, order, first, last)
                     bar.update(last - first)
                     if run.check_target(state, last):
                         break
-            run.end_epoch(state, next_rng_state, on_epoch)
-            if recipe.stop_at_target and state.reached_at is not None:
-                break
+                bar.clear()  # the epoch's line (on_epoch) prints where the bar was
+                run.end_epoch(state, next_rng_state, on_epoch)
+                bar.refresh()
+                if recipe.stop_at_target and state.reached_at is not None:
+                    break
     except KeyboardInterrupt as stop:
         if saved is None:  # before the first step: nothing to save but the start
             raise
