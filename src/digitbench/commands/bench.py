@@ -19,7 +19,7 @@ from ..files import check_destination, check_distinct, write_file
 from ..peers import make_peers
 from ..plots import plot_bench, plot_sweep
 from ..targets import check_sweep, check_targets, format_targets
-from .options import add_data_options, batch_size, plain_json, positive_int, print_json, show_progress
+from .options import add_data_options, batch_size, peer_hint, plain_json, positive_int, print_json, show_progress
 from .runtime import default_threads, load_backend
 
 SWEEPS = ("batch", "threads")
@@ -66,7 +66,8 @@ def parse_backends(text):
     names = [n.strip() for n in text.split(",") if n.strip()]
     for name in names:
         if name not in BACKENDS:
-            raise UsageError(f"unknown backend {name!r} in --backends; choose from: {', '.join(BACKENDS)}")
+            raise UsageError(f"unknown backend {name!r} in --backends; choose from: {', '.join(BACKENDS)}"
+                             f"{peer_hint(name)}")
     if not names:
         raise UsageError("--backends is empty; name at least one backend, e.g. --backends numpy")
     return names
