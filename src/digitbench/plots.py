@@ -72,12 +72,14 @@ def save_figure(fig, path, dpi=DPI, tight=True):
 
 
 def plot_history(history, path, title=None):
-    """Loss and accuracy per epoch.
+    """Loss and accuracy per epoch; the best epoch marked on the validation curve when
+    there is one (the test curve is then only reported), else on the test curve.
 
     Parameters
     ----------
     history : list of dict, one per epoch, with ``epoch``, ``loss``, ``train_accuracy``
-        and ``test_accuracy`` (as :func:`digitbench.train.train` records them)
+        and ``test_accuracy``, and ``validation_accuracy`` when a validation set was held
+        out (as :func:`digitbench.train.train` records them)
     path : where to write the PNG
     """
     if not history:
@@ -86,12 +88,14 @@ def plot_history(history, path, title=None):
     fig, ax = new_figure(1, 2, 10, 3.6)
     ax[0, 0].plot(epochs, [h["loss"] for h in history], "o-", ms=3)
     ax[0, 0].set(title="training loss (mean over the epoch)", xlabel="epoch", ylabel="cross-entropy", yscale="log")
-    ax[0, 1].plot(epochs, [100 * h["train_accuracy"] for h in history], "o-", ms=3, label="train")
-    ax[0, 1].plot(epochs, [100 * h["test_accuracy"] for h in history], "o-", ms=3, label="test")
-    best = max(history, key=lambda h: h["test_accuracy"])
-    last = history[-1]
-    ax[0, 1].set(title=f"accuracy (test: {100 * last['test_accuracy']:.2f}% last, "
-                       f"{100 * best['test_accuracy']:.2f}% best at epoch {best['epoch']})",
+    chooser = "validation" if all("validation_accuracy" in h for h in history) else "test"
+    for name in ("train", "validation", "test"):
+        if name != "validation" or chooser == "validation":
+            ax[0, 1].plot(epochs, [100 * h[f"{name}_accuracy"] for h in history], "o-", ms=3, label=name)
+    best = max(history, key=lambda h: h[f"{chooser}_accuracy"])
+    ax[0, 1].axvline(best["epoch"], color="grey", lw=0.8, ls=":")
+    ax[0, 1].set(title=f"accuracy ({chooser}: {100 * history[-1][f'{chooser}_accuracy']:.2f}% last, "
+                       f"{100 * best[f'{chooser}_accuracy']:.2f}% best at epoch {best['epoch']})",
                  xlabel="epoch", ylabel="%")
     ax[0, 1].legend()
     for a in ax[0]:
