@@ -242,7 +242,7 @@ def plot_bench(records, path, threads, batch_size):
         ax.set_xscale("log")
         ax.invert_yaxis()
         ax.set_xlabel("samples per second (log scale)")
-        ax.set_title(f"{title}, batch {batch_size}, {threads} thread{'s' if threads > 1 else ''}"
+        ax.set_title(f"{title}, batch {batch_size}, at most {threads} thread{'s' if threads > 1 else ''} each"
                      if key.startswith("train") else f"{title} (10,000 test images)")
         for y, (r, v) in enumerate(zip(records, values)):
             label = f"{v:,.0f}"
@@ -251,7 +251,9 @@ def plot_bench(records, path, threads, batch_size):
             ax.text(v, y, " " + label, va="center", fontsize=8)
         # Bars start a whole decade below the smallest value, so that lengths compare in decades.
         ax.set_xlim(10 ** np.floor(np.log10(min(values))), max(values) * 10)
-    fig.suptitle("digitbench (blue) and peers (grey); * in the table: extrapolated from fewer samples", fontsize=9)
+    peers = any(r["kind"] != "digitbench" for r in records)
+    fig.suptitle("digitbench's backends (blue) and peer libraries (grey)" if peers else "digitbench's backends",
+                 fontsize=9)
     return save_figure(fig, path, dpi=110, tight=False)
 
 

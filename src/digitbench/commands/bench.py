@@ -162,6 +162,7 @@ def _measure_one(c, data, args, repeats):
         print(f"  {c.name}: not measured ({bench.one_line(e)})", flush=True)
         return {"name": c.name, "kind": c.kind, "version": c.version, "error": bench.one_line(e)}
     record |= {"prepare_seconds": prepare_seconds, "version": c.version, "threads_note": c.threads_note,
+               "threads_used": getattr(c, "threads_used", None) or args.threads,
                "thread_choice": getattr(c, "thread_choice", None)}
     print(f"  {c.name}: {record['train_samples_per_s']:,.0f} samples/s training; start-up "
           f"{prepare_seconds:.2f} s, first call {record['first_call_seconds']:.2f} s (never in the throughput)",
