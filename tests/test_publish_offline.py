@@ -45,3 +45,12 @@ def test_the_published_scripts_open_on_a_log_axis_and_draw_points(publish, tmp_p
     graph = (tmp_path / "graphdisplay.js").read_text()
     assert "params['y-axis-scale'] = ['log']" in graph and "['linear']" in graph
     assert "points: {show: true, radius: 2}" in (tmp_path / "summarygrid.js").read_text()
+
+
+def test_results_that_asv_does_not_graph_are_refused_too(publish, monkeypatch, tmp_path):
+    monkeypatch.setattr(publish, "stored_results", lambda: [tmp_path / "r.json"])
+    monkeypatch.setattr(publish, "html_dir", lambda: tmp_path)  # asv published no graphs/ there
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: None)
+    with pytest.raises(SystemExit) as stop:
+        publish.main([])
+    assert "asv drew no graph" in str(stop.value) and "\n" not in str(stop.value)

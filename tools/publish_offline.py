@@ -17,8 +17,9 @@ Usage (from the repository root)::
    slower than the others; "log scale" toggles it off), and the summary grid draws
    points, so that a single benchmarked commit shows as a dot, not an empty box.
 
-With no stored results (``asv run --dry-run`` stores none) it refuses, exit status 1
-and one line, rather than publish a page of headings.
+With no stored results (``asv run --dry-run`` stores none), or none of a commit on the
+branches asv graphs, it refuses, exit status 1 and one line, rather than publish a page
+of headings.
 
 Open the report through a local server (``asv preview``, or ``python -m http.server``
 in ``.asv/html``): browsers do not let a page read its JSON data from ``file://``.
@@ -166,6 +167,10 @@ def main(argv):
                  "run, e.g., DIGITBENCH_BENCH_PROFILE=fast asv run --quick -b Forward HEAD^! first")
     subprocess.run([sys.executable, "-m", "asv", "publish", *argv], cwd=ROOT, check=True)
     out = html_dir()
+    if not any((out / "graphs").rglob("*.json")):
+        branches = ", ".join(asv_config().get("branches", ["main"]))
+        sys.exit(f"publish_offline: asv drew no graph: no stored result is of a commit on {branches} (the branches "
+                 "in asv.conf.json); benchmark a commit of those, or add its branch there")
     patch_scripts(out)
     install_vendor(out / "vendor")
     for page in out.glob("*.html"):
