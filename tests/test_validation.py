@@ -58,3 +58,22 @@ def test_the_command_line_holds_out_and_reports(data_dir, tmp_path, capsys):
     assert code == 0 and "valid " in out and "validation accuracy" in out
     record = json.loads(out.strip().splitlines()[-1])
     assert record["validation_images"] == 59000 and 0 < record["validation_accuracy"] <= 1
+
+
+def test_target_checks_use_the_validation_set_not_the_test_set(monkeypatch):
+    import importlib
+
+    train_module = importlib.import_module("digitbench.train")  # the module; digitbench.train is the function
+
+    sizes = []
+    real = train_module._Run._accuracy
+
+    def spy(self, state, X, labels):
+        sizes.append(len(X))
+        return real(self, state, X, labels)
+
+    monkeypatch.setattr(train_module._Run, "_accuracy", spy)
+    data, validation = split_validation(synthetic_data(n_train=330, n_test=50), 30)
+    train("numpy", data, validation=validation, epochs=1, batch_size=30, target_accuracy=0.99, progress=False)
+    checks = sizes[:-3]  # the epoch's end measures test, train sample and validation
+    assert checks and set(checks) == {30}, sizes
