@@ -71,6 +71,7 @@ import numpy as np
 from digitbench.params import Params, init_params, zeros_like_params
 
 from .base import Backend, blas_single_thread
+from .numba_cache import kernels_cached
 from .numba_infer import argmax_rows, forward_into
 from .numba_layers import backward_layers, dense_forward, dW1_rows, layer1_forward, new_acts
 from .numba_sparse import new_sparse, sparse_from_float
@@ -233,6 +234,10 @@ class NumbaBackend(Backend):
             self._work = new_workspace(batch_size, params)
             self._work_key = key
         return self._work
+
+    def kernels_cached(self, dtypes=(np.float32,)):
+        """True when numba's cache holds every kernel for ``dtypes``: :meth:`warmup` loads, not compiles."""
+        return kernels_cached(dtypes)
 
     #: Seconds the last :meth:`warmup` took (None before the first).
     last_warmup_seconds = None

@@ -14,7 +14,7 @@ from digitbench import get_backend, init_params
 from digitbench.backends import BACKENDS
 from digitbench.params import Params
 
-torch = pytest.importorskip("torch")
+torch = pytest.importorskip("torch", reason="needs the compare extra: pip install -e '.[compare]'")
 
 
 def _case(seed, n):

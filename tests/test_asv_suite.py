@@ -146,7 +146,7 @@ def test_constraints_pin_every_dependency_of_this_commit(tools):
 
 def test_published_page_loads_nothing_from_the_internet(tools):
     _, publish = tools
-    asv = pytest.importorskip("asv")
+    asv = pytest.importorskip("asv", reason="needs the bench extra (asv): pip install -e '.[bench]'")
     page = (Path(asv.__file__).parent / "www" / "index.html").read_text()
     local = publish.localize(page)
     assert re.findall(r'<(?:script|link)[^>]*(?:src|href)="https?://', local) == []

@@ -47,7 +47,7 @@ def test_quick_bench_writes_json_and_png(tmp_path, data_dir, capsys):
     assert "numpy" in out and "GFLOP" in out and "speed targets" in out
     # every table states its machine, versions and threads; --quick judges no target
     assert record["machine"]["cores"] >= 1 and record["machine"]["versions"]["numpy"]
-    assert out.startswith("machine: ") and "versions: python" in out and "threads: 1 for every contender" in out
+    assert out.startswith("machine: ") and "versions: python" in out and "threads: at most 1 per contender" in out
     # ... and the kernels its BLAS runs (OpenBLAS picks them from the CPU unless told)
     assert any(b.startswith("openblas ") for b in record["machine"]["blas"]) and "\nBLAS: openblas " in out
     assert all(p["kernels"] for p in record["thread_pools"] if p["library"] == "openblas")
@@ -55,6 +55,10 @@ def test_quick_bench_writes_json_and_png(tmp_path, data_dir, capsys):
     (target_line,) = [line for line in out.splitlines() if line.startswith("speed targets")]
     assert target_line.endswith("not judged: --quick figures are extrapolated")
     assert record["time_to_target"] == {}  # not with --quick
+    # the threads used, per contender; no share above 100%; the empty ratio column explained
+    header, _, row = out.split("\n\ncontender")[1].splitlines()[:3]
+    assert "threads" in header and row.split()[:2] == ["numpy", "1"] and numpy_record["threads_used"] == 1
+    assert "'x PyTorch': filled when PyTorch is timed too (--peers)" in out
 
 
 def test_synthetic_data_needs_no_files(tmp_path, capsys):
@@ -96,3 +100,18 @@ def test_the_blas_line_says_when_the_environment_forces_openblas_kernels(monkeyp
     assert chosen == forced[:-1]  # the library loaded earlier keeps its kernels; only the note goes
     assert "forces" not in bench_report.format_blas(chosen)
     assert bench_report.format_blas([]) == "none loaded"
+
+
+def test_the_table_caps_shares_and_shows_no_dense_share_for_a_sparse_backend():
+    from digitbench.bench_report import format_table
+
+    base = {"train_samples_per_s": 1e6, "epoch_seconds": 0.06, "epoch_extrapolated": False,
+            "infer_samples_per_s": 1e6, "infer_samples_timed": 10_000, "latency_s": 1e-5, "first_call_seconds": 0.1}
+    records = [{**base, "name": "numba", "sparse_input": True, "share_of_peak": 2.39, "share_of_peak_done": 0.684,
+                "thread_choice": {"threads": 1, "max_threads": 2, "reason": "1 thread measured fastest"}},
+               {**base, "name": "naive", "share_of_peak": 1e-4, "share_of_peak_done": 1e-4, "threads_used": 1},
+               {**base, "name": "numpy", "share_of_peak": 1.2, "share_of_peak_done": 1.2, "threads_used": 2}]
+    rows = {line.split()[0]: line.split() for line in format_table(records, 400.0, False).splitlines()[2:5]}
+    assert rows["numba"][1] == "1" and rows["numba"][5:7] == ["-", "68.4"]
+    assert rows["numpy"][1] == "2" and rows["numpy"][5:7] == [">100", ">100"]
+    assert rows["naive"][1] == "1"

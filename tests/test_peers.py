@@ -35,7 +35,7 @@ MODULES = {"pytorch": "torch", "jax-step": "jax", "jax-scan": "jax", "scikit-lea
 @pytest.mark.parametrize("name", MODULES)
 def test_a_peer_trains_like_digitbench(name):
     if importlib.util.find_spec(MODULES[name]) is None:
-        pytest.skip(f"{MODULES[name]} is not installed (the 'compare' extra)")
+        pytest.skip(f"{MODULES[name]} is not installed; needs the compare extra: pip install -e '.[compare]'")
     data, batch = tiny_data(), 32
     peer, reference = make(name), bench.BackendContender(get_backend("numpy"))
     peer.prepare(data, batch, seed=3)
@@ -59,7 +59,7 @@ def test_a_peer_trains_like_digitbench(name):
 
 
 def test_a_failing_peer_is_a_row_with_its_reason_not_a_crash(monkeypatch, capsys):
-    pytest.importorskip("torch")
+    pytest.importorskip("torch", reason="needs the compare extra: pip install -e '.[compare]'")
     import torch
 
     from digitbench.peers import TorchContender
@@ -113,7 +113,7 @@ def test_a_peer_trains_centred_like_digitbench(name):
     """With ``reset(seed, mean)`` a peer trains on x - mean (its first bias is the centred
     network's, c), digitbench the raw network with b1 = c - mean @ W1: the same model."""
     if importlib.util.find_spec(MODULES[name]) is None:
-        pytest.skip(f"{MODULES[name]} is not installed (the 'compare' extra)")
+        pytest.skip(f"{MODULES[name]} is not installed; needs the compare extra: pip install -e '.[compare]'")
     from digitbench.pixels import mean_image
 
     data, batch = tiny_data(), 32

@@ -11,7 +11,15 @@ Usage (from the repository root)::
    files the page needs into ``html_dir/vendor/``, and points every ``<script>`` and
    ``<link>`` of the report's pages at them;
 3. writes ``commits.html``: one entry per benchmarked commit (``git show --stat``),
-   anchored by its hash, which ``show_commit_url`` ("commits.html#") links to.
+   anchored by its hash, which ``show_commit_url`` ("commits.html#") links to;
+4. changes two defaults of the published copy of asv's scripts (:data:`JS_PATCHES`):
+   graphs open with a logarithmic time axis (the naive backend is a thousand times
+   slower than the others; "log scale" toggles it off), and the summary grid draws
+   points, so that a single benchmarked commit shows as a dot, not an empty box.
+
+With no stored results (``asv run --dry-run`` stores none), or none of a commit on the
+branches asv graphs, it refuses, exit status 1 and one line, rather than publish a page
+of headings.
 
 Open the report through a local server (``asv preview``, or ``python -m http.server``
 in ``.asv/html``): browsers do not let a page read its JSON data from ``file://``.
@@ -60,10 +68,53 @@ LOCAL = {
 REMOTE = re.compile(r'(src|href)="(https?:)?//[^"]*/([^"/]+)"')
 
 
+def asv_config():
+    """asv.conf.json as a dict (asv's JSON allows // comments)."""
+    return json.loads(re.sub(r"^\s*//.*$", "", (ROOT / "asv.conf.json").read_text(), flags=re.M))
+
+
 def html_dir():
-    """``html_dir`` of asv.conf.json (asv's JSON allows // comments)."""
-    text = re.sub(r"^\s*//.*$", "", (ROOT / "asv.conf.json").read_text(), flags=re.M)
-    return ROOT / json.loads(text).get("html_dir", "html")
+    """``html_dir`` of asv.conf.json."""
+    return ROOT / asv_config().get("html_dir", "html")
+
+
+def stored_results(results_dir=None):
+    """The result files asv stored (one per machine, commit and environment); machine.json
+    and benchmarks.json describe, they hold no result."""
+    results_dir = results_dir or ROOT / asv_config().get("results_dir", "results")
+    return [p for p in Path(results_dir).glob("*/*.json") if p.name != "machine.json"]
+
+
+#: file of asv's www folder -> (text, replacement); each text must occur once.
+JS_PATCHES = {
+    "graphdisplay.js": [
+        # open with a log time axis unless the address asks for another; "log scale" off is 'linear'
+        ("        if (params['y-axis-scale']) {",
+         "        if (!params['y-axis-scale']) { params['y-axis-scale'] = ['log']; }\n"
+         "        if (params['y-axis-scale']) {"),
+        ("update_state_url({'y-axis-scale': log_scale ? ['log']: []});",
+         "update_state_url({'y-axis-scale': log_scale ? ['log'] : ['linear']});"),
+    ],
+    "summarygrid.js": [
+        # one commit is one point: lines alone draw nothing
+        ("                            lineWidth: 2\n                        },\n",
+         "                            lineWidth: 2\n                        },\n"
+         "                        points: {show: true, radius: 2},\n"),
+    ],
+}
+
+
+def patch_scripts(out):
+    """Apply :data:`JS_PATCHES` to the published scripts in ``out``; raises on one that no longer fits."""
+    for name, patches in JS_PATCHES.items():
+        path = out / name
+        text = path.read_text()
+        for old, new in patches:
+            if text.count(old) != 1:
+                raise SystemExit(f"publish_offline: {name} of this asv version has no {old.strip()[:40]!r}; "
+                                 "update JS_PATCHES")
+            text = text.replace(old, new)
+        path.write_text(text)
 
 
 def install_vendor(dest):
@@ -111,8 +162,16 @@ def write_commits(out):
 
 
 def main(argv):
+    if not stored_results():
+        sys.exit("publish_offline: no benchmark results stored in .asv/results (asv run --dry-run stores none); "
+                 "run, e.g., DIGITBENCH_BENCH_PROFILE=fast asv run --quick -b Forward HEAD^! first")
     subprocess.run([sys.executable, "-m", "asv", "publish", *argv], cwd=ROOT, check=True)
     out = html_dir()
+    if not any((out / "graphs").rglob("*.json")):
+        branches = ", ".join(asv_config().get("branches", ["main"]))
+        sys.exit(f"publish_offline: asv drew no graph: no stored result is of a commit on {branches} (the branches "
+                 "in asv.conf.json); benchmark a commit of those, or add its branch there")
+    patch_scripts(out)
     install_vendor(out / "vendor")
     for page in out.glob("*.html"):
         page.write_text(localize(page.read_text()))

@@ -24,7 +24,7 @@ One call from a notebook::
 """
 
 from .backends import BACKENDS, get_backend
-from .datasets import load_mnist
+from .datasets import load_mnist, split_validation
 from .errors import DigitbenchError
 from .model import CLASS_NAMES, Model, load_model
 from .model_io import save_model
@@ -34,4 +34,4 @@ from .train import train
 
 __version__ = "0.1.0"
 __all__ = ["BACKENDS", "CLASS_NAMES", "DigitbenchError", "Model", "N_PARAMS", "Params", "Recipe", "get_backend",
-           "init_params", "load_mnist", "load_model", "save_model", "train", "__version__"]
+           "init_params", "load_mnist", "load_model", "save_model", "split_validation", "train", "__version__"]

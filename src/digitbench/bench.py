@@ -225,7 +225,10 @@ class BackendContender:
         self.name = backend.name
         self.slow = backend.name == "naive"
         self.sparse_input = backend.name in SPARSE_INPUT_BACKENDS
-        self.threads_note = "threadpoolctl and numba.set_num_threads" if threads else ""
+        self.threads_used = 1 if backend.name == "naive" else threads  # plain Python loops: one thread
+        self.threads_note = ("" if not threads else "plain Python loops: one thread" if backend.name == "naive"
+                             else f"BLAS held at {threads} by threadpoolctl" if backend.name == "numpy"
+                             else f"numba.set_num_threads({threads}), BLAS held at {threads}; may choose fewer")
         if not adaptive and hasattr(backend, "adaptive_threads"):
             # a sweep measures the thread count it states: no switching to fewer threads
             backend.adaptive_threads = False

@@ -10,15 +10,19 @@ from .bench import TRAIN_SAMPLES, train_flops_per_sample
 
 
 def format_header(machine, threads, batch_size, how, thread_notes=()):
-    """Lines naming the machine, the versions and the threads of every contender.
+    """Lines naming the machine, the versions and the thread limit of every contender.
 
+    ``threads`` is the limit each contender is held to; ``thread_notes`` say how each is
+    held. The threads each one actually used are in the table's ``threads`` column
+    (numba's chooser may train on fewer; the naive backend is one Python thread).
     ``how``: what is timed, e.g. "median of 5, interleaved across contenders; full epochs".
     """
     versions = ", ".join(f"{k} {v}" for k, v in machine["versions"].items())
     lines = [f"machine: {machine['cpu']}, {machine['cores']} cores ({machine['platform']})",
              f"versions: {versions}",
              f"BLAS: {format_blas(machine.get('blas', []))}",
-             f"threads: {threads} for every contender; batch size {batch_size}; float32; {how}"]
+             f"threads: at most {threads} per contender (each one's count: the table's threads column); "
+             f"batch size {batch_size}; float32; {how}"]
     lines += [f"  {name}: {note}" for name, note in thread_notes if note]
     return "\n".join(lines)
 
@@ -32,7 +36,7 @@ def format_blas(blas):
 
 def format_table(records, peak, with_ratios):
     """The throughput table; '*' marks figures extrapolated from fewer samples."""
-    head = ["contender", "train samples/s", "s/epoch (spread)", "x PyTorch [95% CI]", "% peak dense", "% peak done",
+    head = ["contender", "threads", "train samples/s", "s/epoch (spread)", "x PyTorch [95% CI]", "% peak dense", "% peak done",
             "infer samples/s", "latency", "start-up", "first call"]
     rows, failed = [], []
     for r in records:
@@ -43,12 +47,13 @@ def format_table(records, peak, with_ratios):
         istar = "*" if r["infer_samples_timed"] < 10_000 else ""
         rows.append([
             r["name"],
+            str(threads_used(r)),
             f"{r['train_samples_per_s']:,.0f}",
             f"{number(r['epoch_seconds'])}{star}" + _spread_of(r),
             format_ratio(r["train_vs_pytorch"]) + format_interval(r.get("train_vs_pytorch_ci"))
             if with_ratios and "train_vs_pytorch" in r else "-",
-            number(100 * r["share_of_peak"]),
-            number(100 * r["share_of_peak_done"]) + ("s" if r.get("sparse_input") else ""),
+            "-" if r.get("sparse_input") else percent(r["share_of_peak"]),
+            percent(r["share_of_peak_done"]),
             f"{r['infer_samples_per_s']:,.0f}{istar}",
             duration(r["latency_s"]),
             duration(r["prepare_seconds"]) if "prepare_seconds" in r else "-",
@@ -64,9 +69,15 @@ def format_table(records, peak, with_ratios):
     gflop = train_flops_per_sample() * TRAIN_SAMPLES / 1e9
     lines.append(f"an epoch is {gflop:.2f} GFLOP dense ({train_flops_per_sample():,} per sample): {gflop / peak:.3f} s "
                  f"at the GEMM peak of {peak:.1f} GFLOP/s; '% peak dense' is that floor over the epoch time")
-    if any(r.get("sparse_input") for r in records):
-        lines.append("'% peak done' counts the work executed: 's' = layer 1 skips zero pixels, its multiply-adds "
-                     "counted from the timed samples' non-zero pixels (never above 100%)")
+    sparse = [r["name"] for r in records if r.get("sparse_input") and "error" not in r]
+    if sparse:
+        lines.append(f"'% peak done' counts the work executed; {', '.join(sparse)} skips zero pixels in layer 1, so "
+                     "its multiply-adds are counted from the timed samples' non-zero pixels, and its '% peak dense' "
+                     "(work it does not do) is '-'")
+    if any(max(r.get("share_of_peak") or 0, r.get("share_of_peak_done") or 0) > 1 for r in records if "error" not in r):
+        lines.append("'>100': faster than the GEMM peak measured at the start, which a busy machine measures low")
+    if not with_ratios:
+        lines.append("'x PyTorch': filled when PyTorch is timed too (--peers)")
     lines.append("s/epoch: the median of the timed epochs, (min-max) of them; x PyTorch: the ratio of median "
                  "throughputs, [its 95% bootstrap interval over the paired repetitions]")
     lines.append("start-up: imports, building, compiling a tiny warm-up; first call: the first timed-size pass "
@@ -152,6 +163,17 @@ def format_sweep(points, axis):
         lines.append(f"  {name:14s} " + "  ".join(f"{k}: {c}" for k, c in zip(keys, cells)))
     lines += [f"  {p['name']} at {p[axis]}: {p['error']}" for p in points if "error" in p]
     return "\n".join(lines)
+
+
+def threads_used(record):
+    """The threads a contender trained on: its own choice when it reports one (numba), else its limit."""
+    choice = record.get("thread_choice")
+    return choice["threads"] if choice else record.get("threads_used", "-")
+
+
+def percent(share):
+    """A share of the peak as a percentage for a table cell; '>100' above the peak."""
+    return ">100" if share > 1 else number(100 * share)
 
 
 def number(x):

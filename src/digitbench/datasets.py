@@ -4,7 +4,8 @@ The layer above the IDX reader (:mod:`digitbench.data`) and the downloader
 (:mod:`digitbench.download`), which do not know each other: :func:`load_mnist` finds the
 folder (``data_dir``, else $DIGITBENCH_DATA, else the per-user cache), has the
 downloader fill the cache when files are missing, and reads the four files with their
-checksums verified. :func:`synthetic_data` makes arrays of the same shapes without any
+checksums verified. :func:`split_validation` holds out the last training images as a
+validation set. :func:`synthetic_data` makes arrays of the same shapes without any
 file, for timing.
 """
 
@@ -16,7 +17,7 @@ import numpy as np
 
 from .data import CHECKSUMS, DATASETS, SPLITS, default_cache_dir, find_file, missing_files, read_split
 from .download import DATA_ENV, download_dataset
-from .errors import DataError, ForeignFileError
+from .errors import DataError, ForeignFileError, UsageError
 
 
 class MnistData(NamedTuple):
@@ -114,6 +115,36 @@ def _read_folder(folder, dataset, label):
             find_file(folder, images_name), find_file(folder, labels_name), sums[images_name], sums[labels_name]
         )
     return MnistData(*arrays)
+
+
+def split_validation(data, n):
+    """Hold out the last ``n`` training images as a validation set.
+
+    The test set stays as it is, to be reported once; choices (the best epoch, when to
+    stop) are made on the validation set. MNIST's training images are not ordered by
+    class, so the last 10,000 hold every digit.
+
+    Parameters
+    ----------
+    data : MnistData (or its four arrays), training images of shape (N, 784)
+    n : int, 0 < n < N, the images to hold out
+
+    Returns
+    -------
+    (MnistData with the first N - n training images and the same test set,
+     (images of shape (n, 784), labels of shape (n,))): the training data and the validation set
+
+    Raises
+    ------
+    UsageError when ``n`` leaves no training image or is not positive.
+    """
+    train_images, train_labels, test_images, test_labels = data
+    if not 0 < n < len(train_images):
+        raise UsageError(f"--validation {n} must be between 1 and {len(train_images) - 1}, "
+                         f"fewer than the {len(train_images)} training images")
+    keep = len(train_images) - n
+    return (MnistData(train_images[:keep], train_labels[:keep], test_images, test_labels),
+            (train_images[keep:], train_labels[keep:]))
 
 
 def synthetic_data(seed=1234, n_train=60_000, n_test=10_000):

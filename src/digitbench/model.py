@@ -42,6 +42,13 @@ class Model(NamedTuple):
     params: Params
     meta: dict
 
+    def __repr__(self):
+        """One line: network, dtype, data set and test accuracy, never the weight arrays."""
+        accuracy = self.meta.get("test_accuracy")
+        accuracy = "unknown" if accuracy is None else f"{100 * accuracy:.2f}%"
+        return (f"Model(network={self.meta.get('network') or 'mlp'}, dtype={np.dtype(self.params[0].dtype).name}, "
+                f"dataset={self.dataset}, test_accuracy={accuracy})")
+
     @property
     def dataset(self):
         """The data set the model was trained on ("mnist" or "fashion-mnist")."""
@@ -91,18 +98,36 @@ def load_model(path):
 
 
 def as_pixels(images):
-    """``images`` (see :meth:`Model.predict_proba`) as uint8 MNIST pixels of shape (n, 784)."""
-    if isinstance(images, np.ndarray) and ((images.ndim == 2 and images.shape[1] == 784)
-                                           or (images.ndim == 3 and images.shape[1:] == (28, 28))):
+    """``images`` (see :meth:`Model.predict_proba`) as uint8 MNIST pixels of shape (n, 784).
+
+    Nested Python lists of numbers are taken as the array they spell. An array passed
+    alone is MNIST pixels: one image, (28, 28) or (784,), or n of them, (n, 784) or
+    (n, 28, 28); any other shape is refused (a picture of another size goes in a list).
+    """
+    if isinstance(images, (list, tuple)) and images and all(_is_numbers(x) for x in images):
+        images = np.asarray(images)
+    if isinstance(images, np.ndarray):
+        if images.shape in ((28, 28), (784,)):
+            return _mnist_pixels(images, "image 0").reshape(1, 784)
+        if not ((images.ndim == 2 and images.shape[1] == 784) or (images.ndim == 3 and images.shape[1:] == (28, 28))):
+            raise ImageError(f"an array of shape {images.shape} is neither one MNIST image, (28, 28) or (784,), "
+                             "nor n of them, (n, 784) or (n, 28, 28); pass a picture of another size in a list")
         if len(images) == 0:
             return np.zeros((0, 784), np.uint8)
         return np.stack([_mnist_pixels(x, f"image {k}") for k, x in enumerate(images)])
-    if isinstance(images, (str, os.PathLike, np.ndarray)) or hasattr(images, "getpixel"):
+    if isinstance(images, (str, os.PathLike)) or hasattr(images, "getpixel"):
         images = [images]  # one image
     rows = [_one_image(x, k) for k, x in enumerate(images)]
     if not rows:
         return np.zeros((0, 784), np.uint8)
     return np.stack(rows)
+
+
+def _is_numbers(item):
+    """True for a number or a (nested) list or tuple of numbers: part of an array spelled in lists."""
+    if isinstance(item, (list, tuple)):
+        return all(_is_numbers(x) for x in item)
+    return isinstance(item, (int, float, np.number)) and not isinstance(item, bool)
 
 
 def _one_image(image, k):

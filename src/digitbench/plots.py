@@ -11,7 +11,8 @@ training-curves.png        loss, train and test accuracy per epoch (the ``histor
                            ``digitbench train`` saves in the model file's metadata)
 confusion-matrix.png       10 x 10 test-set counts, row = true digit, column = predicted
 misclassified.png          the test digits the model gets wrong with the most confidence
-first-layer-weights.png    the 128 columns of W1 (784,) drawn as 28 x 28 images
+first-layer-weights.png    the 128 columns of W1 (784,) drawn as 28 x 28 images, titled,
+                           with a colour bar and a caption (:mod:`digitbench.weight_plots`)
 first-layer-learned.png    the same for W1 minus its He initialisation: what training added
 =========================  ================================================================
 
@@ -30,8 +31,9 @@ import numpy as np
 from .errors import UsageError
 from .evaluate import confusion_matrix, model_probabilities
 from .bench_report import format_ratio
-from .files import write_file
+from .figures import DPI, new_figure, save_figure  # noqa: F401  (DPI re-exported)
 from .params import init_params
+from .weight_plots import LEARNED_CAPTION, WEIGHTS_CAPTION, plot_weights, weight_mosaic  # noqa: F401
 
 FILES = {
     "curves": "training-curves.png",
@@ -40,44 +42,17 @@ FILES = {
     "weights": "first-layer-weights.png",
     "learned": "first-layer-learned.png",
 }
-DPI = 80
-
-
-def new_figure(nrows=1, ncols=1, width=10, height=4, **options):
-    """A matplotlib figure and a 2-d array of axes on the Agg backend (no display needed).
-
-    matplotlib is imported here, on first use: ``import digitbench`` does not load it.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt.subplots(nrows, ncols, figsize=(width, height), squeeze=False, **options)
-
-
-def save_figure(fig, path, dpi=DPI, tight=True):
-    """Write ``fig`` as PNG to ``path`` atomically and close it; returns ``path``.
-
-    ``tight``: lay it out with ``tight_layout`` first (not for a constrained layout).
-    """
-    import matplotlib.pyplot as plt
-
-    try:
-        if tight:
-            fig.tight_layout()
-        return write_file(path, lambda f: fig.savefig(f, format="png", dpi=dpi))
-    finally:
-        plt.close(fig)
 
 
 def plot_history(history, path, title=None):
-    """Loss and accuracy per epoch.
+    """Loss and accuracy per epoch; the best epoch marked on the validation curve when
+    there is one (the test curve is then only reported), else on the test curve.
 
     Parameters
     ----------
     history : list of dict, one per epoch, with ``epoch``, ``loss``, ``train_accuracy``
-        and ``test_accuracy`` (as :func:`digitbench.train.train` records them)
+        and ``test_accuracy``, and ``validation_accuracy`` when a validation set was held
+        out (as :func:`digitbench.train.train` records them)
     path : where to write the PNG
     """
     if not history:
@@ -86,12 +61,14 @@ def plot_history(history, path, title=None):
     fig, ax = new_figure(1, 2, 10, 3.6)
     ax[0, 0].plot(epochs, [h["loss"] for h in history], "o-", ms=3)
     ax[0, 0].set(title="training loss (mean over the epoch)", xlabel="epoch", ylabel="cross-entropy", yscale="log")
-    ax[0, 1].plot(epochs, [100 * h["train_accuracy"] for h in history], "o-", ms=3, label="train")
-    ax[0, 1].plot(epochs, [100 * h["test_accuracy"] for h in history], "o-", ms=3, label="test")
-    best = max(history, key=lambda h: h["test_accuracy"])
-    last = history[-1]
-    ax[0, 1].set(title=f"accuracy (test: {100 * last['test_accuracy']:.2f}% last, "
-                       f"{100 * best['test_accuracy']:.2f}% best at epoch {best['epoch']})",
+    chooser = "validation" if all("validation_accuracy" in h for h in history) else "test"
+    for name in ("train", "validation", "test"):
+        if name != "validation" or chooser == "validation":
+            ax[0, 1].plot(epochs, [100 * h[f"{name}_accuracy"] for h in history], "o-", ms=3, label=name)
+    best = max(history, key=lambda h: h[f"{chooser}_accuracy"])
+    ax[0, 1].axvline(best["epoch"], color="grey", lw=0.8, ls=":")
+    ax[0, 1].set(title=f"accuracy ({chooser}: {100 * history[-1][f'{chooser}_accuracy']:.2f}% last, "
+                       f"{100 * best[f'{chooser}_accuracy']:.2f}% best at epoch {best['epoch']})",
                  xlabel="epoch", ylabel="%")
     ax[0, 1].legend()
     for a in ax[0]:
@@ -151,47 +128,6 @@ def plot_misclassified(images, labels, probabilities, path, rows=3, cols=8):
     return save_figure(fig, path)
 
 
-def weight_mosaic(W1, cols=16, gap=1):
-    """The columns of ``W1`` (784, m) as 28 x 28 tiles in one array, each scaled to [-1, 1].
-
-    Returns
-    -------
-    ndarray of shape (rows * (28 + gap) - gap, cols * (28 + gap) - gap), NaN in the gaps
-    """
-    m = W1.shape[1]
-    rows = -(-m // cols)
-    size = 28 + gap
-    mosaic = np.full((rows * size - gap, cols * size - gap), np.nan)
-    for k in range(m):
-        tile = W1[:, k].reshape(28, 28)
-        scale = np.abs(tile).max() or 1.0
-        r, c = divmod(k, cols)
-        mosaic[r * size:r * size + 28, c * size:c * size + 28] = tile / scale
-    return mosaic
-
-
-def plot_weights(W1, path, zoom=2, colors=24):
-    """The 128 first-layer weight vectors (columns of W1) as images; red +, blue -.
-
-    Drawn pixel for pixel (each weight ``zoom`` x ``zoom`` pixels, 16 tiles a row) with
-    Pillow rather than through a matplotlib figure, each weight rounded to one of
-    ``colors`` levels of the colormap (a palette PNG): the file stays a few tens of KB
-    instead of a few hundred.
-    """
-    import matplotlib
-
-    from PIL import Image
-
-    mosaic = weight_mosaic(np.asarray(W1, dtype=np.float64))
-    # Palette image: index 0 is the white gap, 1..colors the colormap's levels from -1 to +1.
-    levels = np.round((np.nan_to_num(mosaic) + 1) / 2 * (colors - 1)).astype(np.uint8) + 1
-    levels[np.isnan(mosaic)] = 0
-    palette = matplotlib.colormaps["RdBu_r"].resampled(colors)(np.arange(colors))[:, :3]
-    image = Image.fromarray(np.kron(levels, np.ones((zoom, zoom), dtype=np.uint8)), mode="P")
-    image.putpalette([255, 255, 255] + (255 * palette).round().astype(int).ravel().tolist())
-    return write_file(path, lambda f: image.save(f, format="PNG", optimize=True))
-
-
 def write_model_plots(params, meta, data, backend, out_dir, source="the model"):
     """Write the pictures of a model into ``out_dir`` (see :data:`FILES`); returns {kind: path}.
 
@@ -209,10 +145,13 @@ def write_model_plots(params, meta, data, backend, out_dir, source="the model"):
                                           out_dir / FILES["confusion"])
     written["misclassified"] = plot_misclassified(data.test_images, labels, probabilities,
                                                   out_dir / FILES["misclassified"])
-    written["weights"] = plot_weights(params.W1, out_dir / FILES["weights"])
+    written["weights"] = plot_weights(params.W1, out_dir / FILES["weights"], "first-layer weights (columns of W1)",
+                                      WEIGHTS_CAPTION)
     if isinstance(meta.get("seed"), int):
         initial = init_params(meta["seed"], params.W1.dtype).W1
-        written["learned"] = plot_weights(params.W1 - initial, out_dir / FILES["learned"])
+        written["learned"] = plot_weights(params.W1 - initial, out_dir / FILES["learned"],
+                                          "what training added to the first-layer weights (W1 minus its start)",
+                                          LEARNED_CAPTION)
     return written
 
 
@@ -238,7 +177,7 @@ def plot_bench(records, path, threads, batch_size):
         ax.set_xscale("log")
         ax.invert_yaxis()
         ax.set_xlabel("samples per second (log scale)")
-        ax.set_title(f"{title}, batch {batch_size}, {threads} thread{'s' if threads > 1 else ''}"
+        ax.set_title(f"{title}, batch {batch_size}, at most {threads} thread{'s' if threads > 1 else ''} each"
                      if key.startswith("train") else f"{title} (10,000 test images)")
         for y, (r, v) in enumerate(zip(records, values)):
             label = f"{v:,.0f}"
@@ -247,7 +186,9 @@ def plot_bench(records, path, threads, batch_size):
             ax.text(v, y, " " + label, va="center", fontsize=8)
         # Bars start a whole decade below the smallest value, so that lengths compare in decades.
         ax.set_xlim(10 ** np.floor(np.log10(min(values))), max(values) * 10)
-    fig.suptitle("digitbench (blue) and peers (grey); * in the table: extrapolated from fewer samples", fontsize=9)
+    peers = any(r["kind"] != "digitbench" for r in records)
+    fig.suptitle("digitbench's backends (blue) and peer libraries (grey)" if peers else "digitbench's backends",
+                 fontsize=9)
     return save_figure(fig, path, dpi=110, tight=False)
 
 

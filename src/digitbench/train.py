@@ -5,8 +5,9 @@ seeded generator and hands the backend chunks of steps (:mod:`digitbench.sgd`); 
 each chunk, outside the training clock, it checks the losses for NaN or infinity, and
 with a target accuracy it measures the test accuracy (``TARGET_CHECKS_PER_EPOCH`` times
 an epoch, at evenly spaced steps); at the end of an epoch it records the loss, the test
-accuracy on all test images and the train accuracy on the first ``TRAIN_EVAL_SAMPLE``
-training images, and refuses outputs that are not finite (a last step that diverged
+accuracy on all test images, the train accuracy on the first ``TRAIN_EVAL_SAMPLE``
+training images and, given a held-out ``validation`` set, its accuracy (target checks
+then use it, not the test set), and refuses outputs that are not finite (a last step that diverged
 shows there). Same seed, same backend, same machine: identical weights.
 
 Everything that changes during a run is one :class:`TrainState`; its copy, taken at
@@ -129,6 +130,7 @@ class TrainResult:
     history: list = field(default_factory=list)  # one dict per epoch
     threads: dict = None  # Backend.thread_choice after the run: the thread count and why
     config: dict = field(default_factory=dict)  # the Recipe, as a dict
+    validation_images: int = 0  # images held out for validation (history's validation_accuracy)
 
     def summary(self):
         """The JSON-able record that ``--json`` prints."""
@@ -141,6 +143,8 @@ class TrainResult:
             "warmup_seconds": round(self.warmup_seconds, 4),
             "seconds_to_target": None if self.seconds_to_target is None else round(self.seconds_to_target, 4),
             "threads": self.threads,
+            "validation_images": self.validation_images,
+            "validation_accuracy": self.history[-1].get("validation_accuracy") if self.history else None,
             **{k: v for k, v in self.config.items() if k != "backend"},
             "history": self.history,
         }
@@ -165,13 +169,14 @@ def accuracy(backend, params, images, labels):
 
 @contextlib.contextmanager
 def progress_bar(enabled, total, initial, description):
-    """A tqdm bar of ``total`` steps (or, disabled, a stand-in), closed however the block ends."""
+    """A tqdm bar of ``total`` steps on standard error (or, disabled, a stand-in), closed
+    however the block ends. Enabled, it shows only on a terminal (tqdm's ``disable=None``)."""
     if not enabled:
         yield _NoBar()
         return
     from tqdm import tqdm
 
-    bar = tqdm(total=total, initial=initial, desc=description, unit="batch", leave=False)
+    bar = tqdm(total=total, initial=initial, desc=description, unit="batch", leave=False, disable=None)
     try:
         yield bar
     finally:
@@ -182,9 +187,18 @@ class _NoBar:
     def update(self, steps):
         pass
 
+    def set_description(self, text):
+        pass
 
-def train(backend=DEFAULT_BACKEND, data=None, *, recipe=None, params=None, progress=False, on_epoch=None,
-          resume=None, **settings):
+    def clear(self):
+        pass
+
+    def refresh(self):
+        pass
+
+
+def train(backend=DEFAULT_BACKEND, data=None, *, recipe=None, params=None, progress=True, on_epoch=None,
+          resume=None, validation=None, **settings):
     """Train the network with mini-batch SGD; see the module docstring.
 
     Parameters
@@ -196,9 +210,15 @@ def train(backend=DEFAULT_BACKEND, data=None, *, recipe=None, params=None, progr
     settings : Recipe's fields (epochs, batch_size, lr, momentum, schedule, decay, seed,
         dtype, target_accuracy, stop_at_target)
     params : Params, optional starting point (default: ``init_params(seed, dtype)``)
-    progress : bool, show a tqdm bar per epoch
+    progress : bool, show one tqdm bar for the whole run (steps done, time left) on
+        standard error, moved after each chunk of steps (every backend), shown only when
+        standard error is a terminal (default True; False: no bar)
     on_epoch : callable(dict), optional, called with each epoch's history record
     resume : TrainState, optional; continue that run (its recipe must equal this one)
+    validation : (images of shape (n, 784) uint8, labels of shape (n,)), optional: a
+        held-out set (:func:`digitbench.datasets.split_validation`) whose accuracy each
+        epoch records as ``validation_accuracy``; the target accuracy is then checked on
+        it, and the test set is only reported
 
     Returns
     -------
@@ -212,24 +232,27 @@ def train(backend=DEFAULT_BACKEND, data=None, *, recipe=None, params=None, progr
     backend = get_backend(backend) if isinstance(backend, str) else backend
     data = load_mnist(progress=progress) if data is None else data
     recipe = _recipe(recipe, settings, params, resume)
-    run = _Run(backend, data, recipe)
+    run = _Run(backend, data, recipe, validation)
     state = run.resume(resume) if resume is not None else run.start(params)
     warmup_seconds = backend.warmup((recipe.float_type,))  # compile or load kernels, off the clock
     saved = None  # the state at the last chunk boundary: what an interrupt rolls back to
     try:
-        while state.epoch <= recipe.epochs:
-            order, next_rng_state = run.permutation(state)
-            with progress_bar(progress, run.steps_per_epoch, state.step,
-                              f"epoch {state.epoch}/{recipe.epochs} [{backend.name}]") as bar:
+        with progress_bar(progress, run.steps_per_epoch * recipe.epochs,
+                          run.steps_per_epoch * (state.epoch - 1) + state.step, backend.name) as bar:
+            while state.epoch <= recipe.epochs:
+                order, next_rng_state = run.permutation(state)
+                bar.set_description(f"epoch {state.epoch}/{recipe.epochs} [{backend.name}]")
                 for first, last in run.chunks_from(state.step):
                     saved = state.copy()
                     run.chunk(state, order, first, last)
                     bar.update(last - first)
                     if run.check_target(state, last):
                         break
-            run.end_epoch(state, next_rng_state, on_epoch)
-            if recipe.stop_at_target and state.reached_at is not None:
-                break
+                bar.clear()  # the epoch's line (on_epoch) prints where the bar was
+                run.end_epoch(state, next_rng_state, on_epoch)
+                bar.refresh()
+                if recipe.stop_at_target and state.reached_at is not None:
+                    break
     except KeyboardInterrupt as stop:
         if saved is None:  # before the first step: nothing to save but the start
             raise
@@ -252,7 +275,7 @@ def _recipe(recipe, settings, params, resume):
 class _Run:
     """What stays fixed during a run, and the named steps of :func:`train`'s loop."""
 
-    def __init__(self, backend, data, recipe):
+    def __init__(self, backend, data, recipe, validation=None):
         train_images, train_labels, test_images, test_labels = data
         self.backend, self.recipe, self.n = backend, recipe, len(train_images)
         if self.n == 0:
@@ -270,6 +293,8 @@ class _Run:
         self.test = scale_pixels(test_images, dtype), np.asarray(test_labels, dtype=np.int64)
         self.sample = scale_pixels(train_images[:TRAIN_EVAL_SAMPLE], dtype), self.labels[:TRAIN_EVAL_SAMPLE]
         self.mean = mean_image(train_images, dtype) if recipe.center else None
+        self.validation = None if validation is None else (
+            scale_pixels(validation[0], dtype), np.asarray(validation[1], dtype=np.int64))
 
     def start(self, params):
         """The state before the first step: ``params``, or ``init_params(seed)``, whose
@@ -315,8 +340,10 @@ class _Run:
         target = self.recipe.target_accuracy
         if target is None or state.reached_at is not None or last not in self.check_steps:
             return False
-        state.test_acc = self._accuracy(state, *self.test)
-        if state.test_acc >= target:
+        checked = self._accuracy(state, *(self.validation or self.test))  # the validation set when there is one
+        if self.validation is None:
+            state.test_acc = checked
+        if checked >= target:
             state.reached_at = state.train_clock
         return self.recipe.stop_at_target and state.reached_at is not None
 
@@ -328,6 +355,7 @@ class _Run:
             "loss": float(np.mean(state.losses())),
             "train_accuracy": self._accuracy(state, *self.sample),
             "test_accuracy": state.test_acc,
+            **({} if self.validation is None else {"validation_accuracy": self._accuracy(state, *self.validation)}),
             "seconds": state.train_clock - state.epoch_start_clock,
             "lr": float(self.recipe.learning_rates(self.steps_per_epoch, state.epoch, 0, 1)[0]),
         }
@@ -359,4 +387,5 @@ class _Run:
                            train_seconds=state.train_clock, eval_seconds=state.eval_clock,
                            test_accuracy=state.test_acc, seconds_to_target=state.reached_at,
                            warmup_seconds=warmup_seconds, history=state.history, config=self.recipe.as_dict(),
-                           threads=self.backend.thread_choice)
+                           threads=self.backend.thread_choice,
+                           validation_images=0 if self.validation is None else len(self.validation[1]))

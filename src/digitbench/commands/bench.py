@@ -22,7 +22,7 @@ from ..files import check_destination, check_distinct, write_file
 from ..peers import make_peers
 from ..plots import plot_bench, plot_sweep
 from ..targets import check_sweep, check_targets, format_targets
-from .options import add_data_options, batch_size, fraction, plain_json, positive_int, print_json, show_progress
+from .options import add_data_options, batch_size, fraction, peer_hint, plain_json, positive_int, print_json, show_progress
 from .runtime import default_threads, load_backend
 
 SWEEPS = ("batch", "threads")
@@ -73,7 +73,8 @@ def parse_backends(text):
     names = [n.strip() for n in text.split(",") if n.strip()]
     for name in names:
         if name not in BACKENDS:
-            raise UsageError(f"unknown backend {name!r} in --backends; choose from: {', '.join(BACKENDS)}")
+            raise UsageError(f"unknown backend {name!r} in --backends; choose from: {', '.join(BACKENDS)}"
+                             f"{peer_hint(name)}")
     if not names:
         raise UsageError("--backends is empty; name at least one backend, e.g. --backends numpy")
     return names
@@ -138,7 +139,7 @@ def run_table(args, contenders, data, repeats):
             reapply_limits()  # a warm-up may have loaded another thread pool
         measured = iter(bench_rounds.measure_all([c for c in contenders if "error" not in prepared[c.name]], data,
                                                  batch_size=args.batch_size, repeats=repeats, quick=args.quick))
-        records = [prepared[c.name] if "error" in prepared[c.name] else _with_prepare(next(measured), c, prepared)
+        records = [prepared[c.name] if "error" in prepared[c.name] else _with_prepare(next(measured), c, prepared, args.threads)
                    for c in contenders]
         load_after = _load_average()
         threads = bench.thread_report()
@@ -181,13 +182,14 @@ def _prepare_one(c, data, args):
         return {"name": c.name, "kind": c.kind, "version": c.version, "error": bench.one_line(e)}
 
 
-def _with_prepare(record, c, prepared):
+def _with_prepare(record, c, prepared, threads):
     """A measured record with its start-up time, version and thread notes; printed as one line."""
     if "error" in record:
         print(f"  {c.name}: not measured ({record['error']})", flush=True)
         return record
     prepare_seconds = prepared[c.name]["prepare_seconds"]
     record |= {"prepare_seconds": prepare_seconds, "version": c.version, "threads_note": c.threads_note,
+               "threads_used": getattr(c, "threads_used", None) or threads,
                "thread_choice": getattr(c, "thread_choice", None)}
     print(f"  {c.name}: {record['train_samples_per_s']:,.0f} samples/s training (median); start-up "
           f"{prepare_seconds:.2f} s, first call {record['first_call_seconds']:.2f} s (never in the throughput)",
@@ -201,7 +203,7 @@ def _measure_one(c, data, args, repeats):
     if "error" in prepared[c.name]:
         return prepared[c.name]
     record = bench_rounds.measure(c, data, batch_size=args.batch_size, repeats=repeats, quick=args.quick)
-    return _with_prepare(record, c, prepared)
+    return _with_prepare(record, c, prepared, args.threads)
 
 
 def _load_average():

@@ -1,6 +1,8 @@
 """``digitbench evaluate``: test accuracy, per-class accuracy and the confusion matrix."""
 
-from ..data import DATASETS
+import sys
+
+from ..data import DATASETS, TITLES
 from ..evaluate import evaluate, format_confusion
 from .options import (add_backend_option, add_data_dir_option, add_json_option, add_model_option, load_model_data,
                       open_model, print_json)
@@ -21,6 +23,11 @@ def add_parser(sub):
 def run(args):
     params, meta = open_model(args.model)
     dataset, data = load_model_data(args, meta)
+    trained_on = meta.get("dataset") or "mnist"
+    if dataset != trained_on:
+        print(f"warning: {args.model} was trained on {TITLES[trained_on]}; evaluated here on "
+              f"{TITLES[dataset]}, whose classes are other things, so its accuracy means nothing",
+              file=sys.stderr)
     backend = load_backend(args.backend)
     result = evaluate(backend, params, data.test_images, data.test_labels, source=args.model)
     print(f"{args.model}: test accuracy {100 * result['test_accuracy']:.2f}% on {len(data.test_labels)} "

@@ -58,7 +58,8 @@ def run(args):
     seconds = time.perf_counter() - t0
     path = save_figure(draw(results), args.out_dir / f"experiment-{args.name}.png")
     print("\n".join(results.lines))
-    print(f"wrote {path} ({seconds:.1f} s, backend {backend.name}, test accuracy on {len(data.test_labels)} test images)")
+    trained = f", test accuracy on {len(data.test_labels)} test images" if epochs is not None else ""
+    print(f"wrote {path} ({seconds:.1f} s, backend {backend.name}{trained})")
     if args.json:
         print_json({"experiment": args.name, "backend": backend.name, "figure": str(path),
                     "seconds": round(seconds, 2), "subset": args.subset, "epochs": args.epochs, **results.record})

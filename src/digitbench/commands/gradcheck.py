@@ -6,13 +6,14 @@ import numpy as np
 
 from ..backends import BACKENDS
 from ..gradcheck import TOLERANCE, format_table, gradcheck
-from .options import add_json_option, bytes_per_sample, check_memory, positive_float, positive_int, print_json, seed_value
+from .options import (add_json_option, backend_name, bytes_per_sample, check_memory, positive_float, positive_int,
+                      print_json, seed_value)
 from .runtime import add_threads_option, load_backend, threaded
 
 
 def add_parser(sub):
     p = sub.add_parser("gradcheck", help="check every backend's gradients against finite differences")
-    p.add_argument("--backend", action="append", choices=list(BACKENDS),
+    p.add_argument("--backend", action="append", type=backend_name, metavar="{" + ",".join(BACKENDS) + "}",
                    help="backend to check; repeat for several (default: all)")
     p.add_argument("--batch-size", type=positive_int, default=4, help="samples in the random batch (default: 4)")
     p.add_argument("--entries", type=positive_int, default=10,

@@ -168,8 +168,27 @@ def add_data_options(parser):
     parser.add_argument("--dataset", choices=DATASETS, default="mnist", help="data set (default: mnist)")
 
 
+#: Words in a --backend value that mean a peer library, which only ``bench --peers`` runs.
+PEER_WORDS = ("torch", "jax", "sklearn", "scikit")
+
+
+def peer_hint(name):
+    """"; PyTorch ... are contenders of bench --peers" when ``name`` means a peer library, else ""."""
+    if not any(word in name.lower() for word in PEER_WORDS):
+        return ""
+    return ("; PyTorch, torch.compile, JAX and scikit-learn are not backends but contenders "
+            "that `digitbench bench --peers` times beside them")
+
+
+def backend_name(text):
+    """``--backend``'s value: one of BACKENDS; a peer library's name is told where it runs."""
+    if text in BACKENDS:
+        return text
+    raise argparse.ArgumentTypeError(f"invalid choice: {text!r} (choose from {', '.join(map(repr, BACKENDS))}){peer_hint(text)}")
+
+
 def add_backend_option(parser, default=DEFAULT_BACKEND):
-    parser.add_argument("--backend", choices=list(BACKENDS), default=default,
+    parser.add_argument("--backend", type=backend_name, default=default, metavar="{" + ",".join(BACKENDS) + "}",
                         help=f"implementation to run (default: {default})")
 
 

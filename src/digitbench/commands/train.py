@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from ..backends import DEFAULT_BACKEND
-from ..datasets import load_mnist
+from ..datasets import load_mnist, split_validation
 from ..errors import UsageError
 from ..plots import plot_history
 from ..recipe import RECIPE_OPTIONS, RECIPES, SCHEDULES, Recipe
@@ -63,6 +63,9 @@ def add_parser(sub):
                    help="continue an interrupted run from its checkpoint, with its settings")
     p.add_argument("--checkpoint", metavar="PATH",
                    help="where Ctrl-C saves the run (default: beside --out, model.checkpoint.npz)")
+    p.add_argument("--validation", type=positive_int, metavar="N",
+                   help="hold out the last N training images as a validation set (e.g. 10000): its accuracy is "
+                        "recorded every epoch and checked against --target-accuracy; the test set is only reported")
     p.add_argument("--plot", metavar="PATH",
                    help="also write the loss and accuracy curves to PATH (PNG) at the end")
     add_json_option(p)
@@ -96,25 +99,33 @@ def run(args):
     check_outputs(args)
     backend = load_backend(args.backend)
     data = load_mnist(args.data_dir, args.dataset, progress=show_progress(args))
+    validation = None
+    if args.validation:
+        data, validation = split_validation(data, args.validation)
 
     def report(h):
         out.print(f"epoch {h['epoch']:>3}  loss {h['loss']:.4f}  train {100 * h['train_accuracy']:6.2f}%  "
-                  f"test {100 * h['test_accuracy']:6.2f}%  lr {h['lr']:.5f}  {h['seconds']:.2f} s")
+                  + (f"valid {100 * h['validation_accuracy']:6.2f}%  " if "validation_accuracy" in h else "")
+                  + f"test {100 * h['test_accuracy']:6.2f}%  lr {h['lr']:.5f}  {h['seconds']:.2f} s")
 
     try:
         with sigterm_as_interrupt():
-            result = train(backend, data, recipe=recipe, progress=show_progress(args), on_epoch=report, resume=resume)
+            result = train(backend, data, recipe=recipe, progress=show_progress(args), on_epoch=report, resume=resume,
+                           validation=validation)
     except TrainingInterrupted as stop:  # keep the run, say how to continue it
         save_interrupted(args, stop.checkpoint, stop.cause)
         return EXIT_TERMINATED if isinstance(stop.cause, Terminated) else EXIT_INTERRUPTED
     target = ""
     if args.target_accuracy is not None:
         reached = result.seconds_to_target
-        checked = f"test accuracy checked {TARGET_CHECKS_PER_EPOCH} times an epoch"
+        where = "validation" if result.validation_images else "test"
+        checked = f"{where} accuracy checked {TARGET_CHECKS_PER_EPOCH} times an epoch"
         target = (f"; first check at or above {100 * args.target_accuracy:.2f}% after {reached:.2f} s of training "
                   f"({checked})" if reached is not None
                   else f"; never reached {100 * args.target_accuracy:.2f}% ({checked})")
-    out.print(f"{args.backend}: test accuracy {100 * result.test_accuracy:.2f}% after {result.epochs_run} epoch{'' if result.epochs_run == 1 else 's'}, "
+    valid = result.summary()["validation_accuracy"]
+    valid = "" if valid is None else f"validation accuracy {100 * valid:.2f}% ({result.validation_images} held out), "
+    out.print(f"{args.backend}: {valid}test accuracy {100 * result.test_accuracy:.2f}% after {result.epochs_run} epoch{'' if result.epochs_run == 1 else 's'}, "
               f"{result.train_seconds:.2f} s of training (+{result.eval_seconds:.2f} s evaluating"
               + (f", +{result.warmup_seconds:.2f} s compiling or loading kernels" if result.warmup_seconds else "")
               + f"){target}")

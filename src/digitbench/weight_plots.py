@@ -1,0 +1,69 @@
+"""The first layer's weights as pictures: one 28 x 28 tile per hidden unit.
+
+Hidden unit k of layer 1 computes ``z1[k] = x @ W1[:, k] + b1[k]``: a weighted sum of
+the 784 pixels, so its column ``W1[:, k]`` (784,) has the shape of an image. Drawn as
+28 x 28 pixels, red where ink raises the unit's input and blue where it lowers it, a
+column shows which strokes the unit looks for. Each tile is scaled to its own largest
+``|weight|`` (the colour bar's -1..1), so faint and strong units are equally visible.
+"""
+
+import numpy as np
+
+from .figures import new_figure, save_figure
+
+WEIGHTS_CAPTION = (
+    "Each tile is one hidden unit of layer 1: its 784 input weights (a column of W1) as 28 x 28 pixels, red "
+    "positive, blue negative. Most tiles look like noise: the random He initialisation still dominates, because "
+    "MNIST's border pixels are always 0 and the weights they feed never change. first-layer-learned.png "
+    "subtracts the start and shows what training added.")
+LEARNED_CAPTION = (
+    "Each tile is one hidden unit of layer 1: its weights minus their random starting values, i.e. what "
+    "training changed. Red: ink there raises the unit's input; blue: ink there lowers it. The blobs and strokes "
+    "are the pen strokes (and their absence) each unit has learned to detect.")
+
+
+def weight_mosaic(W1, cols=16, gap=1):
+    """The columns of ``W1`` (784, m) as 28 x 28 tiles in one array, each scaled to [-1, 1].
+
+    Returns
+    -------
+    ndarray of shape (rows * (28 + gap) - gap, cols * (28 + gap) - gap), NaN in the gaps
+    """
+    m = W1.shape[1]
+    rows = -(-m // cols)
+    size = 28 + gap
+    mosaic = np.full((rows * size - gap, cols * size - gap), np.nan)
+    for k in range(m):
+        tile = W1[:, k].reshape(28, 28)
+        scale = np.abs(tile).max() or 1.0
+        r, c = divmod(k, cols)
+        mosaic[r * size:r * size + 28, c * size:c * size + 28] = tile / scale
+    return mosaic
+
+
+def plot_weights(W1, path, title="first-layer weights (columns of W1)", caption=WEIGHTS_CAPTION):
+    """Draw the columns of ``W1`` (784, m) as tiles (:func:`weight_mosaic`) with a title, a
+    colour bar and a caption under the picture that says what it shows; returns ``path``.
+
+    Parameters
+    ----------
+    W1 : ndarray of shape (784, m), e.g. the trained weights, or trained minus initial
+    path : where to write the PNG
+    title, caption : str, the figure's title and the text under it
+    """
+    import textwrap
+
+    fig, ax = new_figure(1, 1, 10, 5.9)
+    ax = ax[0, 0]
+    import matplotlib
+
+    levels = matplotlib.colormaps["RdBu_r"].resampled(24)  # 24 levels: the PNG keeps each exactly (a palette)
+    image = ax.imshow(weight_mosaic(np.asarray(W1, dtype=np.float64)), cmap=levels, vmin=-1, vmax=1,
+                      interpolation="nearest")
+    ax.set_axis_off()
+    ax.set_title(f"{title}: {W1.shape[1]} hidden units, one 28 x 28 tile each", fontsize=11)
+    bar = fig.colorbar(image, ax=ax, fraction=0.025, pad=0.015, shrink=0.8)
+    bar.set_label("weight / the tile's largest |weight|")
+    fig.text(0.02, 0.02, textwrap.fill(caption, 140), fontsize=9, va="bottom", ha="left")
+    fig.subplots_adjust(left=0.01, right=0.93, top=0.93, bottom=0.14)
+    return save_figure(fig, path, tight=False, colors=64)
