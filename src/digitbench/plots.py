@@ -23,6 +23,8 @@ they feed never receive a gradient and keep their random starting values.
 ``digitbench train --plot PATH`` writes the first one at the end of training.
 """
 
+import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -43,16 +45,29 @@ FILES = {
 DPI = 80
 
 
+def import_matplotlib():
+    """matplotlib on the Agg backend (files only, no display), imported on first use.
+
+    Every figure here is a PNG file, so the user's ``MPLBACKEND`` (which matplotlib
+    validates on import: an unknown name would stop it there) is set to Agg for this
+    process before the import.
+    """
+    if "matplotlib" not in sys.modules:
+        os.environ["MPLBACKEND"] = "Agg"
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot  # noqa: F401  (makes matplotlib.pyplot an attribute)
+
+    return matplotlib
+
+
 def new_figure(nrows=1, ncols=1, width=10, height=4, **options):
     """A matplotlib figure and a 2-d array of axes on the Agg backend (no display needed).
 
     matplotlib is imported here, on first use: ``import digitbench`` does not load it.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = import_matplotlib().pyplot
     return plt.subplots(nrows, ncols, figsize=(width, height), squeeze=False, **options)
 
 
@@ -61,8 +76,7 @@ def save_figure(fig, path, dpi=DPI, tight=True):
 
     ``tight``: lay it out with ``tight_layout`` first (not for a constrained layout).
     """
-    import matplotlib.pyplot as plt
-
+    plt = import_matplotlib().pyplot
     try:
         if tight:
             fig.tight_layout()
@@ -178,10 +192,9 @@ def plot_weights(W1, path, zoom=2, colors=24):
     ``colors`` levels of the colormap (a palette PNG): the file stays a few tens of KB
     instead of a few hundred.
     """
-    import matplotlib
-
     from PIL import Image
 
+    matplotlib = import_matplotlib()
     mosaic = weight_mosaic(np.asarray(W1, dtype=np.float64))
     # Palette image: index 0 is the white gap, 1..colors the colormap's levels from -1 to +1.
     levels = np.round((np.nan_to_num(mosaic) + 1) / 2 * (colors - 1)).astype(np.uint8) + 1

@@ -5,10 +5,13 @@ never sees an argparse namespace's types.
 """
 
 import argparse
+import ctypes
+import importlib.util
 import json
 import math
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -126,6 +129,88 @@ def fraction(text):
     if value > 1:
         raise argparse.ArgumentTypeError(f"{text} must be a fraction in (0, 1], e.g. 0.97")
     return value
+
+
+def most_threads():
+    """The most threads ``--threads`` and ``NUMBA_NUM_THREADS`` may ask for: 8 per core.
+
+    More threads than cores only slow a computation down; far more (tens of thousands)
+    exhaust the OpenMP runtime or the stack space of the process before any work starts.
+    """
+    return THREADS_PER_CORE * (os.cpu_count() or 1)
+
+
+THREADS_PER_CORE = 8
+
+
+def thread_count(text):
+    """argparse type for ``--threads``: a whole number from 1 to :func:`most_threads`."""
+    return at_most(most_threads(), f"{THREADS_PER_CORE} threads for each of this machine's "
+                                    f"{os.cpu_count() or 1} cores")(text)
+
+
+#: Values numba accepts for NUMBA_THREADING_LAYER, and the module each needs (None: any).
+THREADING_LAYERS = {"default": None, "safe": "tbbpool", "threadsafe": None, "forksafe": None,
+                    "workqueue": None, "omp": "omppool", "tbb": "tbbpool"}
+
+
+def check_environment(environ=os.environ):
+    """The environment variables read by numba and matplotlib, checked once before any command.
+
+    ``NUMBA_NUM_THREADS`` must be a whole number from 1 to :func:`most_threads`;
+    ``NUMBA_THREADING_LAYER`` a layer numba has and this installation can load. A bad
+    value is one :class:`~digitbench.errors.UsageError` line naming the variable. When
+    numba could cache its compiled kernels nowhere (a read-only installation and a
+    read-only home folder), ``NUMBA_CACHE_DIR`` is pointed at a private temporary
+    folder. (``MPLBACKEND`` needs no check: figures are always drawn with Agg, see
+    :func:`digitbench.plots.import_matplotlib`.)
+    """
+    threads = environ.get("NUMBA_NUM_THREADS")
+    if threads is not None:
+        try:
+            value = int(threads)
+        except ValueError:
+            value = 0
+        if not 1 <= value <= most_threads():
+            raise UsageError(f"environment variable NUMBA_NUM_THREADS={threads!r}: must be a whole number from 1 "
+                             f"to {most_threads()}; unset it, or use --threads")
+    layer = environ.get("NUMBA_THREADING_LAYER")
+    if layer is not None:
+        if layer not in THREADING_LAYERS:
+            raise UsageError(f"environment variable NUMBA_THREADING_LAYER={layer!r}: numba has no such threading "
+                             f"layer ({', '.join(THREADING_LAYERS)}); unset it")
+        if THREADING_LAYERS[layer] and not _loads(THREADING_LAYERS[layer]):
+            raise UsageError(f"environment variable NUMBA_THREADING_LAYER={layer!r}: this installation cannot load "
+                             f"it (its library is missing); unset it or choose workqueue")
+    if "NUMBA_CACHE_DIR" not in environ and not any(map(_writable, _numba_cache_folders())):
+        environ["NUMBA_CACHE_DIR"] = str(Path(tempfile.gettempdir()) / f"digitbench-numba-cache-{os.getuid()}")
+
+
+def _loads(module):
+    """Whether numba's threading-layer extension ``module`` loads (the library it links,
+    TBB or OpenMP, is present); tried with ctypes, so that numba is not imported yet."""
+    try:
+        spec = importlib.util.find_spec(f"numba.np.ufunc.{module}")
+        ctypes.CDLL(spec.origin)
+    except (ImportError, AttributeError, OSError):
+        return False
+    return True
+
+
+def _numba_cache_folders():
+    """Where numba would cache the kernels: beside their source, else in the user's cache."""
+    spec = importlib.util.find_spec("digitbench.kernels")
+    source = Path(next(iter(spec.submodule_search_locations)))
+    cache_home = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return source / "__pycache__", Path(cache_home) / "numba"
+
+
+def _writable(folder):
+    """Whether a file could be created in ``folder`` (or in the nearest existing parent)."""
+    folder = Path(folder)
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return os.access(folder, os.W_OK | os.X_OK)
 
 
 #: Where ``digitbench train`` saves its model, and where evaluate, predict and plot look for it.
