@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import UsageError
-from .evaluate import confusion_matrix, model_probabilities
+from .evaluate import confusion_matrix, model_probabilities, predicted_labels
 from .bench_report import format_ratio
 from .files import write_file
 from .params import init_params
@@ -60,6 +60,24 @@ def import_matplotlib():
     import matplotlib.pyplot  # noqa: F401  (makes matplotlib.pyplot an attribute)
 
     return matplotlib
+
+
+#: The most characters of outside text (a name from a model file) a figure shows.
+MAX_FIGURE_TEXT = 80
+
+
+def figure_text(value):
+    """Text from a file or the command line made safe to draw, shown as it is.
+
+    matplotlib reads ``$...$`` as math and ends in an error on bad math; characters
+    that cannot be encoded (a lone surrogate from a file name in another encoding)
+    stop its font code; control characters have no glyph. So: ``$`` is escaped,
+    anything unencodable or unprintable becomes a backslash escape, and the text is
+    cut to :data:`MAX_FIGURE_TEXT` characters.
+    """
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(value))
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8").replace("$", r"\$")
+    return text if len(text) <= MAX_FIGURE_TEXT else text[:MAX_FIGURE_TEXT - 3] + "..."
 
 
 def new_figure(nrows=1, ncols=1, width=10, height=4, **options):
@@ -112,7 +130,7 @@ def plot_history(history, path, title=None):
         a.grid(alpha=0.3)
         a.xaxis.get_major_locator().set_params(integer=True)
     if title:
-        fig.suptitle(title, fontsize=10)
+        fig.suptitle(figure_text(title), fontsize=10)
     return save_figure(fig, path)
 
 
@@ -218,7 +236,8 @@ def write_model_plots(params, meta, data, backend, out_dir, source="the model"):
     if meta.get("history"):
         written["curves"] = plot_history(meta["history"], out_dir / FILES["curves"],
                                          title=f"{meta.get('recipe', '')} recipe, {meta.get('backend', '')} backend")
-    written["confusion"] = plot_confusion(confusion_matrix(labels, probabilities.argmax(axis=1)),
+    predictions = predicted_labels(backend, params, data.test_images, probabilities)
+    written["confusion"] = plot_confusion(confusion_matrix(labels, predictions),
                                           out_dir / FILES["confusion"])
     written["misclassified"] = plot_misclassified(data.test_images, labels, probabilities,
                                                   out_dir / FILES["misclassified"])

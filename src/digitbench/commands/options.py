@@ -20,8 +20,8 @@ from ..backends import BACKENDS, DEFAULT_BACKEND
 from ..data import DATASETS, RAW_SIZES
 from ..datasets import load_mnist
 from ..errors import ForeignFileError, UsageError
+from ..files import check_destination
 from ..model import load_model
-from ..params import LAYER_SIZES
 from ..recipe import MAX_SEED
 
 #: Training images of MNIST and of Fashion-MNIST alike: the largest batch there is.
@@ -86,42 +86,6 @@ def at_most(limit, what):
             raise argparse.ArgumentTypeError(f"{text} is more than {limit:,}, {what}")
         return value
     return parse
-
-
-def machine_memory():
-    """Bytes of physical memory (``SC_PHYS_PAGES * SC_PAGE_SIZE``), or None where unknown."""
-    try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, ValueError, OSError):
-        return None
-
-
-def bytes_per_sample(itemsize):
-    """Memory one sample of a batch takes in a training step, from the layer sizes.
-
-    The input row and each layer's activations (784 + 128 + 64 + 10 values), their
-    gradients, and as much again for the temporaries of the matrix products: four
-    copies of every value, ``itemsize`` bytes each.
-    """
-    return 4 * sum(LAYER_SIZES) * itemsize
-
-
-def check_memory(count, each, what):
-    """Refuse ``count`` items of ``each`` bytes when they would not fit in this machine's memory.
-
-    ``what`` starts the message: the option and its value, and what the items are.
-    """
-    memory = machine_memory()
-    if memory is not None and count * each > memory:
-        raise UsageError(f"{what}: needs about {_size(count * each)} ({count:,} x {each:,} bytes), "
-                         f"more than this machine's {_size(memory)} of memory")
-
-
-def _size(n):
-    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if n < 1024 or unit == "PiB":
-            return f"{n:,.0f} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
-        n /= 1024
 
 
 def fraction(text):
@@ -229,18 +193,34 @@ def open_model(path):
     return load_model(path)
 
 
-def out_dir(text):
-    """argparse type for ``--out-dir``: the folder, created (parents too) if missing.
+def check_out_dir(path, names, option="--out-dir"):
+    """Check, before any work, that the files ``names`` can be written in folder ``path``.
 
-    A folder that cannot be created (a file in the way, no permission) is left to the
-    command's :func:`~digitbench.files.check_destination`, which names the reason in
-    one line before any work starts.
+    A folder that does not exist yet is not created here (a command refused later must
+    leave nothing behind): its nearest existing parent must accept a new entry.
+    :func:`make_out_dir` creates it just before the first file is written.
     """
-    path = Path(text)
+    path = Path(path)
+    if path.is_dir():
+        for name in names:
+            check_destination(path / name, option)
+        return
+    parent = path
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UsageError(f"{option} {path}: folder {parent} is not a folder")
+    check_destination(parent / path.relative_to(parent).parts[0], option)  # a new entry there, tried
+
+
+def make_out_dir(path, option="--out-dir"):
+    """Create the folder ``path`` (parents too), once the command's work is done and its
+    files are about to be written; one UsageError line if it cannot be. Returns the Path."""
+    path = Path(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        pass
+    except OSError as e:
+        raise UsageError(f"{option} {path}: cannot create the folder ({e.strerror or e})") from None
     return path
 
 
