@@ -57,7 +57,8 @@ def import_matplotlib():
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot  # noqa: F401  (makes matplotlib.pyplot an attribute)
+    import matplotlib.colors  # noqa: F401  (makes each an attribute of matplotlib)
+    import matplotlib.pyplot  # noqa: F401
 
     return matplotlib
 
@@ -136,7 +137,7 @@ def plot_history(history, path, title=None):
 
 def plot_confusion(matrix, path):
     """The confusion matrix (10, 10) of counts, colour on a log scale, counts written in."""
-    from matplotlib.colors import LogNorm
+    LogNorm = import_matplotlib().colors.LogNorm
 
     matrix = np.asarray(matrix)
     fig, ax = new_figure(1, 1, 5.2, 4.6)
