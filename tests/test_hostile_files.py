@@ -59,6 +59,12 @@ def test_out_naming_a_folder_or_too_long_is_refused_first(ws, capsys, small_dir,
     ws.check_intact()
 
 
+@pytest.mark.parametrize("name", ["m\nx.npz", "m\rx.npz", "m\x1b[31mx.npz"])
+def test_control_characters_in_a_path_stay_on_one_line(ws, capsys, name):
+    _, _, err = attempt(capsys, ["evaluate", "--model", name], status=1)
+    assert err.count("\n") == 1 and repr(name)[1:-1] in err
+
+
 def test_out_through_a_symlink_updates_its_target(ws, capsys, small_dir):
     (ws.root / "link.npz").symlink_to("adir/target.npz")
     ws.before = ws.snapshot()

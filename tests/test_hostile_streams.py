@@ -195,3 +195,23 @@ def test_no_writable_numba_cache_falls_back_to_a_temporary_folder(monkeypatch):
     environ = {"NUMBA_CACHE_DIR": "/mine"}
     options.check_environment(environ)
     assert environ == {"NUMBA_CACHE_DIR": "/mine"}
+
+
+@pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGXCPU])
+def test_a_hangup_or_cpu_limit_during_training_saves_a_checkpoint(small_dir, tmp_path, sig):
+    """A closed terminal (SIGHUP) or a CPU-time limit (SIGXCPU) stops a run as SIGTERM does."""
+    COUNT["attempts"] += 1
+    folder, sums = small_dir
+    out = tmp_path / "m.npz"
+    argv = ["train", *QUICK_TRAIN, "--epochs", "30", "--out", str(out), "--data-dir", str(folder)]
+    proc = subprocess.Popen([sys.executable, "-c", RUNNER, json.dumps(sums), *argv], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().startswith("epoch   1")
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + sig and f"terminated ({sig.name}) in epoch" in err and "Traceback" not in err
+    assert err.count("\n") == 1 and (tmp_path / "m.checkpoint.npz").is_file()

@@ -45,7 +45,13 @@ def main(argv=None):
     stdout = sys.stdout if isinstance(sys.stdout, _SafeStdout) else _SafeStdout(sys.stdout)
     sys.stdout = stdout
     try:
-        args = build_parser().parse_args(argv)
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit:  # --help, --version or a bad option: argparse's own exit
+            if stdout.lost:
+                print(f"digitbench: standard output was lost ({stdout.lost})", file=sys.stderr)
+                raise SystemExit(1) from None
+            raise
         status = _run(args)
         stdout.flush()  # here, not at exit, so that a full disk is reported
     finally:
@@ -68,14 +74,20 @@ def _run(args):
         check_environment()
         return args.func(args) or 0
     except DigitbenchError as e:
-        print(f"digitbench {args.command}: error: {e}", file=sys.stderr)
+        print(f"digitbench {args.command}: error: {one_line(str(e))}", file=sys.stderr)
         return 1
-    except Terminated:
-        print(f"digitbench {args.command}: terminated (SIGTERM)", file=sys.stderr)
-        return 143
+    except Terminated as e:
+        print(f"digitbench {args.command}: {e.words}", file=sys.stderr)
+        return e.status
     except KeyboardInterrupt:
         print(f"digitbench {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def one_line(text):
+    """``text`` on one line: line breaks and other control characters (from a file name,
+    say) shown as backslash escapes, as Python writes them (``\\n``, ``\\x1b``)."""
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
 
 
 class _SafeStdout:

@@ -222,7 +222,7 @@ def write_file(path, write, verify=None, mode=None):
         return path
     tmp = None
     try:
-        with _sigterm_raises():
+        with terminating_signals_raise():
             fd, tmp = _temporary(path.parent, ".tmp")
             with os.fdopen(fd, "wb") as f:
                 write(f)
@@ -258,20 +258,28 @@ def _mode_for(path):
         return 0o666 & ~umask
 
 
-class _sigterm_raises:
-    """While active (main thread only), SIGTERM raises :class:`Terminated`; restored after."""
+#: Signals that end a process by default and that digitbench turns into :class:`Terminated`:
+#: a kill (SIGTERM), a closed terminal or ssh session (SIGHUP), a CPU-time limit (SIGXCPU).
+TERMINATING = (signal.SIGTERM, signal.SIGHUP, signal.SIGXCPU)
+
+
+class terminating_signals_raise:
+    """While active (main thread only), each of :data:`TERMINATING` raises
+    :class:`Terminated` naming it; the previous handlers are restored after. Used around
+    every file write here, and around training by ``digitbench train``."""
 
     def __enter__(self):
         self.active = threading.current_thread() is threading.main_thread()
         if self.active:
-            self.previous = signal.signal(signal.SIGTERM, _raise_terminated)
+            self.previous = {s: signal.signal(s, _raise_terminated) for s in TERMINATING}
         return self
 
     def __exit__(self, *exc):
         if self.active:
-            signal.signal(signal.SIGTERM, self.previous if self.previous is not None else signal.SIG_DFL)
+            for s, previous in self.previous.items():
+                signal.signal(s, previous if previous is not None else signal.SIG_DFL)
         return False
 
 
 def _raise_terminated(signum, frame):
-    raise Terminated()
+    raise Terminated(signum)

@@ -18,7 +18,6 @@ checkpoint saved). A closed standard output stops only the printing
 """
 
 import argparse
-import contextlib
 import os
 import signal
 import sys
@@ -31,7 +30,7 @@ from ..errors import OutputError, UsageError
 from ..plots import plot_history
 from ..recipe import RECIPE_OPTIONS, RECIPES, SCHEDULES, Recipe
 from ..errors import Terminated
-from ..files import check_destination, check_distinct
+from ..files import TERMINATING, check_destination, check_distinct, terminating_signals_raise
 from ..model_io import check_replaceable
 from ..train import TrainingInterrupted, TrainState, train
 from .options import (add_backend_option, add_data_options, add_json_option, batch_size, fraction,
@@ -41,7 +40,7 @@ from .runtime import add_threads_option, load_backend, threaded
 #: Options whose value a checkpoint fixes (argparse names), besides the recipe's own.
 RESUMED = ("recipe", "seed", "dtype", "target_accuracy", "dataset")
 DEFAULTS = dict(recipe="seed", seed=0, dtype="float32", dataset="mnist", out="model.npz")
-EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
+EXIT_INTERRUPTED = 130
 
 
 def add_parser(sub):
@@ -111,11 +110,11 @@ def run(args):
                   f"test {100 * h['test_accuracy']:6.2f}%  lr {h['lr']:.5f}  {h['seconds']:.2f} s")
 
     try:
-        with sigterm_as_interrupt():
+        with terminating_signals_raise():  # SIGTERM, SIGHUP, SIGXCPU: saved as Ctrl-C is
             result = train(backend, data, recipe=recipe, progress=show_progress(args), on_epoch=report, resume=resume)
     except TrainingInterrupted as stop:  # keep the run, say how to continue it
         save_interrupted(args, stop.checkpoint, stop.cause)
-        return EXIT_TERMINATED if isinstance(stop.cause, Terminated) else EXIT_INTERRUPTED
+        return stop.cause.status if isinstance(stop.cause, Terminated) else EXIT_INTERRUPTED
     target = ""
     if args.target_accuracy is not None:
         reached = result.seconds_to_target
@@ -156,12 +155,12 @@ def save_model_or_rescue(result, args):
         return 0
     except (OutputError, KeyboardInterrupt) as e:
         cause = e
-    status = EXIT_TERMINATED if isinstance(cause, Terminated) else \
+    status = cause.status if isinstance(cause, Terminated) else \
         EXIT_INTERRUPTED if isinstance(cause, KeyboardInterrupt) else 1
-    reason = "terminated (SIGTERM)" if status == EXIT_TERMINATED else \
-        "interrupted" if status == EXIT_INTERRUPTED else str(cause)
+    reason = cause.words if isinstance(cause, Terminated) else \
+        "interrupted" if isinstance(cause, KeyboardInterrupt) else str(cause)
     rescue = Path(tempfile.gettempdir()) / f"digitbench-rescued-{os.getpid()}-{Path(args.out).name[:100]}"
-    held = {signal.SIGINT, signal.SIGTERM}
+    held = {signal.SIGINT, *TERMINATING}
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
     try:
         result.save(rescue, **meta)
@@ -173,23 +172,6 @@ def save_model_or_rescue(result, args):
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
     print(f"digitbench train: could not save {args.out} ({reason}); {saved}", file=sys.stderr, flush=True)
     return status
-
-
-@contextlib.contextmanager
-def sigterm_as_interrupt():
-    """SIGTERM raises :class:`~digitbench.errors.Terminated` (a KeyboardInterrupt) while inside."""
-    def handler(signum, frame):
-        raise Terminated()
-
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread: leave SIGTERM alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def default_checkpoint_path(out):
@@ -251,7 +233,7 @@ def save_interrupted(args, state, cause=None):
     path = Path(args.checkpoint) if args.checkpoint else default_checkpoint_path(args.out)
     state.save(path, cli=dict(recipe=args.recipe, dataset=args.dataset, out=args.out, backend=args.backend))
     again = f"digitbench train --resume {path}" + (f" --data-dir {args.data_dir}" if args.data_dir else "")
-    what = "terminated (SIGTERM)" if isinstance(cause, Terminated) else "interrupted"
+    what = cause.words if isinstance(cause, Terminated) else "interrupted"
     print(f"digitbench train: {what} in epoch {state.epoch} at step {state.step} of {state.steps_per_epoch}; "
           f"saved the checkpoint {path}; continue with: {again}", file=sys.stderr, flush=True)
     return path
