@@ -12,7 +12,7 @@ import sys
 from . import __version__
 from .commands import COMMANDS
 from .commands.options import OneLineParser, check_environment
-from .errors import DigitbenchError, Terminated
+from .errors import DigitbenchError, Terminated, one_line
 
 #: The description of ``digitbench --help`` in plain text (not read from ``__doc__``,
 #: which has markup and which ``python -OO`` strips).
@@ -82,12 +82,6 @@ def _run(args):
     except KeyboardInterrupt:
         print(f"digitbench {args.command}: interrupted", file=sys.stderr)
         return 130
-
-
-def one_line(text):
-    """``text`` on one line: line breaks and other control characters (from a file name,
-    say) shown as backslash escapes, as Python writes them (``\\n``, ``\\x1b``)."""
-    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
 
 
 class _SafeStdout:

@@ -10,6 +10,12 @@ mistake of theirs, while a bug in digitbench itself still shows one.
 import signal
 
 
+def one_line(text):
+    """``text`` on one line: line breaks and other control characters (from a file name,
+    say) shown as backslash escapes, as Python writes them (``\\n``, ``\\x1b``)."""
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
+
+
 class DigitbenchError(Exception):
     """Base class: the message is one complete line meant for the user."""
 

@@ -23,8 +23,6 @@ they feed never receive a gradient and keep their random starting values.
 ``digitbench train --plot PATH`` writes the first one at the end of training.
 """
 
-import os
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +30,7 @@ import numpy as np
 from .errors import UsageError
 from .evaluate import confusion_matrix, model_probabilities, predicted_labels
 from .bench_report import format_ratio
+from .drawing import figure_text, import_matplotlib
 from .files import write_file
 from .params import init_params
 
@@ -43,42 +42,6 @@ FILES = {
     "learned": "first-layer-learned.png",
 }
 DPI = 80
-
-
-def import_matplotlib():
-    """matplotlib on the Agg backend (files only, no display), imported on first use.
-
-    Every figure here is a PNG file, so the user's ``MPLBACKEND`` (which matplotlib
-    validates on import: an unknown name would stop it there) is set to Agg for this
-    process before the import.
-    """
-    if "matplotlib" not in sys.modules:
-        os.environ["MPLBACKEND"] = "Agg"
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.colors  # noqa: F401  (makes each an attribute of matplotlib)
-    import matplotlib.pyplot  # noqa: F401
-
-    return matplotlib
-
-
-#: The most characters of outside text (a name from a model file) a figure shows.
-MAX_FIGURE_TEXT = 80
-
-
-def figure_text(value):
-    """Text from a file or the command line made safe to draw, shown as it is.
-
-    matplotlib reads ``$...$`` as math and ends in an error on bad math; characters
-    that cannot be encoded (a lone surrogate from a file name in another encoding)
-    stop its font code; control characters have no glyph. So: ``$`` is escaped,
-    anything unencodable or unprintable becomes a backslash escape, and the text is
-    cut to :data:`MAX_FIGURE_TEXT` characters.
-    """
-    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(value))
-    text = text.encode("utf-8", "backslashreplace").decode("utf-8").replace("$", r"\$")
-    return text if len(text) <= MAX_FIGURE_TEXT else text[:MAX_FIGURE_TEXT - 3] + "..."
 
 
 def new_figure(nrows=1, ncols=1, width=10, height=4, **options):
