@@ -74,7 +74,8 @@ def _run(args):
         check_environment()
         return args.func(args) or 0
     except DigitbenchError as e:
-        print(f"digitbench {args.command}: error: {one_line(str(e))}", file=sys.stderr)
+        lines = str(e).split("\n") if getattr(e, "multiline", False) else [str(e)]
+        print(f"digitbench {args.command}: error: " + "\n".join(map(one_line, lines)), file=sys.stderr)
         return 1
     except Terminated as e:
         print(f"digitbench {args.command}: {e.words}", file=sys.stderr)

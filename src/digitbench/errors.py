@@ -32,6 +32,9 @@ class ForeignFileError(DataError):
 class DownloadError(DataError):
     """No mirror delivered a file whose payload matched its checksum."""
 
+    #: Its message lists each mirror tried on a line of its own.
+    multiline = True
+
 
 class ModelFileError(DigitbenchError):
     """A saved model file cannot be trusted or is not a digitbench model."""
