@@ -114,6 +114,26 @@ class _OneThread:
 PREDICT_CHUNK = 2000
 
 
+def labels_of(logits):
+    """The class of each row of ``logits`` (n, 10): its arg-max, int64 of shape (n,); the
+    first of equal largest values. One rule for every backend, ``evaluate`` and ``predict``."""
+    return np.argmax(logits, axis=1).astype(np.int64)
+
+
+def settle_ties(backend, params, X, p, labels):
+    """``labels`` (n,), the arg-max of the probabilities ``p`` (n, 10), made the arg-max of
+    the logits, in place; returns them.
+
+    The softmax orders the probabilities as the logits, but rounds close logits to
+    equal probabilities (a last layer scaled by 1e-8 gives ten of 0.1 in float32):
+    rows whose largest probability is shared are decided by ``backend.logits``.
+    """
+    tied = np.flatnonzero((p == p.max(axis=1, keepdims=True)).sum(axis=1) > 1)
+    if len(tied):
+        labels[tied] = labels_of(backend.logits(params, np.asarray(X)[tied]))
+    return labels
+
+
 def as_input(params, X):
     """``X`` as the network's input: uint8 pixels are scaled to ``params``' dtype in [0, 1]
     (:func:`digitbench.pixels.scale_pixels`); floats are passed through as they are."""
@@ -161,7 +181,7 @@ class Backend:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        for name in ("forward", "loss_and_grads"):
+        for name in ("forward", "logits", "loss_and_grads"):
             method = cls.__dict__.get(name)
             if method is not None and not getattr(method, "scales_uint8", False):
                 setattr(cls, name, _scaling_uint8(method))
@@ -175,6 +195,10 @@ class Backend:
 
     def forward(self, params, X):
         """Probabilities of shape (n, 10) for ``X`` of shape (n, 784)."""
+        raise NotImplementedError
+
+    def logits(self, params, X):
+        """Logits z3 of shape (n, 10) for ``X`` of shape (n, 784): the outputs before the softmax."""
         raise NotImplementedError
 
     def loss_and_grads(self, params, X, y):
@@ -192,8 +216,9 @@ class Backend:
         return out
 
     def predict(self, params, X, chunk=PREDICT_CHUNK):
-        """Predicted labels (n,) as int64: the argmax of each row of :meth:`predict_proba`."""
-        return np.argmax(self.predict_proba(params, X, chunk), axis=1).astype(np.int64)
+        """Predicted labels (n,) as int64: the arg-max of each row's logits (:func:`settle_ties`)."""
+        p = self.predict_proba(params, X, chunk)
+        return settle_ties(self, params, X, p, np.argmax(p, axis=1).astype(np.int64))
 
     def train_batches(self, params, velocity, images, labels, order, batch_size, lrs, momentum=0.0, mean=None):
         """Run ``len(lrs)`` SGD steps in place; return the loss of each, as float64.

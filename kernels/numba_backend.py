@@ -70,12 +70,13 @@ import numpy as np
 
 from digitbench.params import Params, init_params, zeros_like_params
 
-from .base import Backend, blas_single_thread
+from .base import Backend, blas_single_thread, settle_ties
 from .numba_cache import kernels_cached
 from .numba_infer import argmax_rows, forward_into
 from .numba_layers import backward_layers, dense_forward, dW1_rows, layer1_forward, new_acts
 from .numba_sparse import new_sparse, sparse_from_float
 from .numba_threads import ThreadChooser
+from .numpy_backend import forward_cache
 from .numba_train import Images, new_workspace, train_steps
 
 
@@ -148,11 +149,18 @@ class NumbaBackend(Backend):
         return p
 
     def predict(self, params, X, chunk=None):
-        """Predicted labels (n,) as int64: argmax of :meth:`forward`, in one compiled pass."""
+        """Predicted labels (n,) as int64: argmax of :meth:`forward`, in one compiled pass
+        (rows of tied probabilities decided by the logits: :func:`base.settle_ties`)."""
         p = self.forward(params, X)
         labels = np.empty(len(p), np.int64)
         argmax_rows(p, labels)
-        return labels
+        return settle_ties(self, params, X, p, labels)
+
+    def logits(self, params, X):
+        """The logits (n, 10) by NumPy's BLAS products (:func:`numpy_backend.forward_cache`):
+        for the rows ``predict`` cannot decide by their probabilities."""
+        dtype = _check_params(params)
+        return forward_cache(params, _as_batch(X, dtype))[-1]
 
     def loss_and_grads(self, params, X, y):
         dtype = _check_params(params)

@@ -79,6 +79,9 @@ class NumpyBackend(Backend):
         X = np.asarray(X, dtype=params.W1.dtype)
         return softmax(forward_cache(params, X, self.activation)[-1])
 
+    def logits(self, params, X):
+        return forward_cache(params, np.asarray(X, dtype=params.W1.dtype), self.activation)[-1]
+
     def loss_and_grads(self, params, X, y):
         W1, b1, W2, b2, W3, b3 = params
         X = np.asarray(X, dtype=W1.dtype)

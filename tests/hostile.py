@@ -95,5 +95,24 @@ def attempt(capsys, argv, status=None, words=(), not_words=()):
     return code, out, err
 
 
+#: ``python -c RUNNER SUMS ARGS...``: the CLI in a process of its own, with the checksums
+#: of a small data set (:func:`small_dataset`) patched in.
+RUNNER = ("import json, sys; import digitbench.data as d; d.CHECKSUMS['mnist'] = json.loads(sys.argv[1]); "
+          "from digitbench.cli import main; sys.exit(main(sys.argv[2:]))")
+#: A training run of a second or less on :func:`small_dataset`.
+QUICK_TRAIN = ["--backend", "numpy", "--epochs", "1", "--batch-size", "64", "--seed", "1", "--quiet"]
+
+
+def small_dataset(mnist_data, folder, n_train=600, n_test=200):
+    """The first images of real MNIST as four raw IDX files in ``folder``; returns their checksums."""
+    import idx_factory
+    from digitbench.datasets import MnistData
+
+    small = MnistData(mnist_data[0][:n_train], mnist_data[1][:n_train], mnist_data[2][:n_test],
+                      mnist_data[3][:n_test])
+    sums, _ = idx_factory.write_dataset(folder, gz=False, data=small)
+    return sums
+
+
 def _refuse_constant(name):
     raise AssertionError(f"{name} in --json output: not valid JSON")

@@ -49,17 +49,18 @@ def test_experiment_writes_table_and_figure(name, expect, data_dir, tmp_path, ca
 @pytest.mark.parametrize("command", [["experiment", "softmax-overflow", "--momentum", "5"],
                                      ["plot", "--model", "none.npz"]])
 def test_out_dir_is_created_or_one_line(tmp_path, capsys, monkeypatch, command):
-    """A missing --out-dir is created, parents too; a file in its way is one line (exit 1)."""
+    """A missing --out-dir is created only for the files (a refused command leaves no
+    folder behind); a file in its way is one line (exit 1)."""
     monkeypatch.chdir(tmp_path)
     missing = tmp_path / "new" / "plots"
     # a bad --momentum, or a missing model, stops the run once the options are parsed
     assert cli.main([*command, "--out-dir", str(missing)]) == 1
-    assert missing.is_dir()
+    assert not (tmp_path / "new").exists()
     capsys.readouterr()
     (tmp_path / "file").write_text("x")
     assert cli.main([*command, "--out-dir", str(tmp_path / "file" / "sub")]) == 1
     err = capsys.readouterr().err
-    assert ("does not exist" in err or "--momentum" in err) and len(err.strip().splitlines()) == 1
+    assert ("is not a folder" in err or "--momentum" in err) and len(err.strip().splitlines()) == 1
 
 
 def batch(n=16, seed=1):

@@ -149,7 +149,10 @@ def _build(kind, tmp_path):
         return tmp_path / "nope.npz", "no such file"
     if kind == "a folder":
         (tmp_path / "folder.npz").mkdir()
-        return tmp_path / "folder.npz", "no such file"
+        return tmp_path / "folder.npz", "is a folder, not a digitbench model file"
+    if kind == "a FIFO":  # described as what it is, not as "no such file" (and never read: it would block)
+        os.mkfifo(tmp_path / "fifo.npz")
+        return tmp_path / "fifo.npz", "is a FIFO (named pipe), not a digitbench model file"
     raise ValueError(kind)
 
 
@@ -158,7 +161,7 @@ KINDS = ["object array", "pickle file", "pickle member", "missing key", "missing
          "not a digitbench model", "meta not JSON", "meta deeply nested", "meta a JSON list", "meta not a string", "other layer sizes",
          "truncated zip", "truncated member", "member longer than its header", "oversized member",
          "header claims a huge array", "compressed bomb", "duplicate member", "empty file",
-         "checkpoint instead of model", "no such file", "a folder"]
+         "checkpoint instead of model", "no such file", "a folder", "a FIFO"]
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -35,7 +35,7 @@ def test_cli_default_is_the_seed_recipe(capsys):
     from digitbench.commands.train import resolve_train_args
 
     args = build_parser().parse_args(["train"])
-    resolve_train_args(args, None)
+    resolve_train_args(args)
     assert args.recipe == "seed" and args.seed == 0 and args.dtype == "float32"
     seed = RECIPES["seed"]
     train_parser = build_parser()._subparsers._group_actions[0].choices["train"]

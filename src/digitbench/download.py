@@ -14,6 +14,7 @@ internal copy, or a local server in the tests.
 
 import http.client
 import os
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -36,6 +37,9 @@ MIRRORS = {
 }
 #: Seconds without progress after which a mirror counts as stalled.
 TIMEOUT_SECONDS = 30
+#: Seconds one file's transfer may take in all (a mirror trickling a byte at a time
+#: never stalls, but must end too): 27 MB at 50 KB/s fits.
+TOTAL_SECONDS = 600
 MIRRORS_ENV = "DIGITBENCH_MIRRORS"
 #: The variable that names a data folder (read by :mod:`digitbench.datasets`).
 DATA_ENV = "DIGITBENCH_DATA"
@@ -59,10 +63,16 @@ def mirrors_for(dataset):
     return tuple(url if url.endswith("/") else url + "/" for url in env)
 
 
-def _fetch(url, dest, progress, timeout):
-    """Stream ``url`` into the open binary file ``dest``, with a tqdm bar."""
+def _fetch(url, dest, progress, timeout, total_seconds=None):
+    """Stream ``url`` into the open binary file ``dest``, with a tqdm bar.
+
+    ``timeout``: seconds without data; ``total_seconds`` (default :data:`TOTAL_SECONDS`):
+    seconds for the whole transfer, checked after every piece received.
+    """
     from tqdm import tqdm
 
+    total_seconds = TOTAL_SECONDS if total_seconds is None else total_seconds
+    deadline = time.monotonic() + total_seconds
     request = urllib.request.Request(url, headers={"User-Agent": "digitbench"})
     with urllib.request.urlopen(request, timeout=timeout) as response:
         if response.headers.get_content_type() == "text/html":
@@ -74,7 +84,9 @@ def _fetch(url, dest, progress, timeout):
         received = 0
         with tqdm(total=total, unit="B", unit_scale=True, desc=url.rsplit("/", 1)[-1],
                   disable=not progress, leave=False) as bar:
-            while chunk := response.read(CHUNK):
+            while chunk := response.read1(CHUNK):  # what has arrived: the deadline is checked often
+                if time.monotonic() > deadline:
+                    raise DownloadError(f"transfer too slow: {received} bytes in {total_seconds:g} s")
                 received += len(chunk)
                 if received > MAX_DOWNLOAD_BYTES:
                     raise DownloadError("server sent more bytes than any data file has")

@@ -7,6 +7,14 @@ its message as one line on standard error, so a user never sees a traceback for 
 mistake of theirs, while a bug in digitbench itself still shows one.
 """
 
+import signal
+
+
+def one_line(text):
+    """``text`` on one line: line breaks and other control characters (from a file name,
+    say) shown as backslash escapes, as Python writes them (``\\n``, ``\\x1b``)."""
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
+
 
 class DigitbenchError(Exception):
     """Base class: the message is one complete line meant for the user."""
@@ -23,6 +31,9 @@ class ForeignFileError(DataError):
 
 class DownloadError(DataError):
     """No mirror delivered a file whose payload matched its checksum."""
+
+    #: Its message lists each mirror tried on a line of its own.
+    multiline = True
 
 
 class ModelFileError(DigitbenchError):
@@ -54,10 +65,25 @@ class OutputError(DigitbenchError):
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised by the command line's handlers: during training it stops the run as
-    Ctrl-C does (a checkpoint is saved), during a file write the temporary file is removed
-    (see :mod:`digitbench.files`).
+    """SIGTERM (or SIGHUP, SIGXCPU: :data:`digitbench.files.TERMINATING`), raised by the
+    command line's handlers: during training it stops the run as Ctrl-C does (a
+    checkpoint is saved), during a file write the temporary file is removed (see
+    :mod:`digitbench.files`).
 
     A ``KeyboardInterrupt``, so no ``except Exception`` swallows it on its way to the
-    command line, which reports it in one line with exit status 143.
+    command line, which reports it in one line with exit status ``status`` (128 + the
+    signal's number: 143 for SIGTERM).
     """
+
+    def __init__(self, signum=signal.SIGTERM):
+        super().__init__()
+        self.signum = int(signum)
+
+    @property
+    def words(self):
+        """How the command line says it: "terminated (SIGTERM)"."""
+        return f"terminated ({signal.Signals(self.signum).name})"
+
+    @property
+    def status(self):
+        return 128 + self.signum

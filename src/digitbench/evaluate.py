@@ -10,6 +10,7 @@ that overflow float32, say) is refused with one line instead of being scored, si
 import numpy as np
 
 from .errors import ModelFileError
+from .kernels.base import settle_ties
 from .pixels import scale_pixels
 
 #: Rows per forward pass: bounds the activations' memory, (chunk, 128) floats and so on.
@@ -58,6 +59,17 @@ def require_finite_outputs(probabilities, source="the model", params=None):
                              "(e.g. with a smaller --lr)")
 
 
+def predicted_labels(backend, params, images, probabilities):
+    """The class of each image (n,), int64: the arg-max of its logits.
+
+    ``probabilities`` (n, 10) are the model's on ``images`` (n, 784); where float
+    rounding made their largest value shared, the logits decide
+    (:func:`digitbench.kernels.base.settle_ties`). ``evaluate``, ``predict``, ``plot``
+    and ``Model.predict`` all take their answers from here.
+    """
+    return settle_ties(backend, params, images, probabilities, np.argmax(probabilities, axis=1).astype(np.int64))
+
+
 def confusion_matrix(labels, predictions, n_classes=10):
     """Counts of shape (n_classes, n_classes): row = true label, column = predicted."""
     matrix = np.zeros((n_classes, n_classes), dtype=np.int64)
@@ -72,7 +84,7 @@ def evaluate(backend, params, images, labels, source="the model"):
     ``confusion_matrix`` (10 x 10 nested lists) and ``predictions`` (ndarray). Raises
     ModelFileError, naming ``source``, when the model's outputs are not finite.
     """
-    predictions = model_probabilities(backend, params, images, source).argmax(axis=1)
+    predictions = predicted_labels(backend, params, images, model_probabilities(backend, params, images, source))
     matrix = confusion_matrix(labels, predictions)
     per_class = matrix.diagonal() / np.maximum(matrix.sum(axis=1), 1)
     return {

@@ -1,6 +1,7 @@
 """The figure helpers every plot shares: a matplotlib figure on the Agg backend, and its
 atomic save as PNG (through :func:`digitbench.files.write_file`)."""
 
+from .drawing import import_matplotlib
 from .files import write_file
 
 #: Resolution of the saved figures, dots per inch.
@@ -12,11 +13,7 @@ def new_figure(nrows=1, ncols=1, width=10, height=4, **options):
 
     matplotlib is imported here, on first use: ``import digitbench`` does not load it.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = import_matplotlib().pyplot
     return plt.subplots(nrows, ncols, figsize=(width, height), squeeze=False, **options)
 
 
@@ -29,7 +26,7 @@ def save_figure(fig, path, dpi=DPI, tight=True, colors=None):
     """
     import io
 
-    import matplotlib.pyplot as plt
+    plt = import_matplotlib().pyplot
 
     def save(f):
         if colors is None:

@@ -20,6 +20,7 @@ from .backends import get_backend
 from .errors import ImageError
 from .model_io import load_model as _read_model
 from .params import Params
+from .evaluate import predicted_labels
 from .predict import frame_digit, predict_pixels, preprocess_image
 
 #: The name of each class, by data set (MNIST's classes are the digits themselves).
@@ -83,8 +84,11 @@ class Model(NamedTuple):
         return predict_pixels(backend, self.params, as_pixels(images))
 
     def predict(self, images, backend="numpy"):
-        """Predicted labels, ndarray of shape (n,), int64 (see :meth:`predict_proba`)."""
-        return np.argmax(self.predict_proba(images, backend), axis=1)
+        """Predicted labels, ndarray of shape (n,), int64: the arg-max of the logits
+        (:func:`digitbench.evaluate.predicted_labels`; see :meth:`predict_proba`)."""
+        backend = get_backend(backend) if isinstance(backend, str) else backend
+        pixels = as_pixels(images)
+        return predicted_labels(backend, self.params, pixels, predict_pixels(backend, self.params, pixels))
 
 
 def load_model(path):

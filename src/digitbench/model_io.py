@@ -16,6 +16,8 @@ crash mid-save leaves the previous model intact.
 
 import json
 import math
+import os
+import stat
 import zipfile
 import zlib
 from pathlib import Path
@@ -23,10 +25,12 @@ from pathlib import Path
 import numpy as np
 from numpy.lib import format as npformat
 
-from .errors import ModelFileError
+from .errors import ModelFileError, UsageError
+from .files import describe_kind
 from .files import write_file
 from .params import LAYER_SIZES, PARAM_SHAPES, Params
-from .schema import CHECKPOINT_FORMAT, FORMAT_VERSION, MAX_META_BYTES, MODEL_FORMAT, check_checkpoint, parse_meta
+from .schema import (CHECKPOINT_FORMAT, FORMAT_VERSION, MAX_META_BYTES, MAX_META_CHARS, MODEL_FORMAT, check_checkpoint,
+                     parse_meta)
 
 #: The largest member a model may hold: W1 in float64 is 784*128*8 = 803 KB.
 MAX_MEMBER_BYTES = 4 * 1024 * 1024
@@ -47,8 +51,36 @@ def _save(path, kind, arrays, meta):
         if not np.isfinite(a).all():
             raise ModelFileError(f"{path}: not saved: {name} holds NaN or infinite values")
     info = {"format": kind, "format_version": FORMAT_VERSION, "layer_sizes": list(LAYER_SIZES), **meta}
-    arrays = {**arrays, "meta": np.array(json.dumps(info))}
+    text = json.dumps(info)
+    if len(text) > MAX_META_CHARS:  # a loader would refuse it: refuse it now, before the file is written
+        raise ModelFileError(f"{path}: not saved: its metadata is {len(text):,} characters, more than the "
+                             f"{MAX_META_CHARS:,} a {kind.split('-')[1]} file may hold")
+    arrays = {**arrays, "meta": np.array(text)}
     return write_file(path, lambda f: np.savez(f, **arrays))  # atomic; checks the destination
+
+
+def check_replaceable(path, option):
+    """Refuse (UsageError) to overwrite an existing, non-empty regular file at ``path``
+    that is not a digitbench model or checkpoint: only such files are replaced.
+
+    Judged by the zip's member names, without reading them.
+    """
+    try:
+        info = os.stat(path)
+    except OSError:
+        return
+    if not stat.S_ISREG(info.st_mode) or info.st_size == 0:
+        return
+    known = {f"{name}.npy" for name in (*PARAM_NAMES, *VELOCITY_NAMES, "epoch_losses", "meta")}
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = set(zf.namelist())
+        ours = "meta.npy" in names and names <= known
+    except (zipfile.BadZipFile, OSError, ValueError):
+        ours = False
+    if not ours:
+        raise UsageError(f"{option} {path}: exists and is not a digitbench model or checkpoint; it is left "
+                         "as it is (name another file, or remove it first)")
 
 
 # --------------------------------------------------------------------------- checkpoints
@@ -139,8 +171,14 @@ def read_npz(path, names, limits, default_limit, what="model"):
     dict name -> ndarray (read-only views of the bytes read)
     """
     path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"{path}: no such file")
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise ModelFileError(f"{path}: no such file") from None
+    except OSError as e:
+        raise ModelFileError(f"{path}: cannot read ({e.strerror or e})") from None
+    if not stat.S_ISREG(mode):
+        raise ModelFileError(f"{path}: is {describe_kind(mode)}, not a digitbench {what} file")
     try:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()

@@ -29,9 +29,10 @@ from pathlib import Path
 import numpy as np
 
 from .errors import UsageError
-from .evaluate import confusion_matrix, model_probabilities
+from .evaluate import confusion_matrix, model_probabilities, predicted_labels
 from .bench_report import format_ratio
 from .figures import DPI, new_figure, save_figure  # noqa: F401  (DPI re-exported)
+from .drawing import figure_text, import_matplotlib
 from .params import init_params
 from .weight_plots import LEARNED_CAPTION, WEIGHTS_CAPTION, plot_weights, weight_mosaic  # noqa: F401
 
@@ -75,13 +76,13 @@ def plot_history(history, path, title=None):
         a.grid(alpha=0.3)
         a.xaxis.get_major_locator().set_params(integer=True)
     if title:
-        fig.suptitle(title, fontsize=10)
+        fig.suptitle(figure_text(title), fontsize=10)
     return save_figure(fig, path)
 
 
 def plot_confusion(matrix, path):
     """The confusion matrix (10, 10) of counts, colour on a log scale, counts written in."""
-    from matplotlib.colors import LogNorm
+    LogNorm = import_matplotlib().colors.LogNorm
 
     matrix = np.asarray(matrix)
     fig, ax = new_figure(1, 1, 5.2, 4.6)
@@ -141,7 +142,8 @@ def write_model_plots(params, meta, data, backend, out_dir, source="the model"):
     if meta.get("history"):
         written["curves"] = plot_history(meta["history"], out_dir / FILES["curves"],
                                          title=f"{meta.get('recipe', '')} recipe, {meta.get('backend', '')} backend")
-    written["confusion"] = plot_confusion(confusion_matrix(labels, probabilities.argmax(axis=1)),
+    predictions = predicted_labels(backend, params, data.test_images, probabilities)
+    written["confusion"] = plot_confusion(confusion_matrix(labels, predictions),
                                           out_dir / FILES["confusion"])
     written["misclassified"] = plot_misclassified(data.test_images, labels, probabilities,
                                                   out_dir / FILES["misclassified"])

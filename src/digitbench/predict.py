@@ -4,9 +4,9 @@ MNIST's own preprocessing (LeCun et al.): white digit on black, the digit's boun
 box scaled to fit 20 x 20 keeping its aspect ratio, then placed in a 28 x 28 field so
 that its centre of mass is at the centre. :func:`preprocess_image` does the same:
 
-1. read with Pillow; transparent parts become a backdrop that contrasts with the opaque
-   parts (white behind dark strokes, black behind light ones); 16-bit images are scaled
-   to 8 bits;
+1. read with Pillow and turned upright as its EXIF Orientation says; transparent parts
+   become a backdrop that contrasts with the opaque parts (white behind dark strokes,
+   black behind light ones); 16-bit images are scaled to 8 bits;
 2. grayscale; inverted when the background (the border pixels) is light;
 3. cropped to the pixels brighter than 20% of the maximum;
 4. resized (Lanczos) so that the longer side is 20 pixels;
@@ -89,11 +89,14 @@ def _short(error, limit=120):
 
 
 def _to_gray(image, path):
-    """The image as float64 grayscale in [0, 255], shape (height, width)."""
+    """The image as float64 grayscale in [0, 255], shape (height, width), upright: turned
+    as its EXIF Orientation tag says (a phone stores a portrait shot sideways, tag 6)."""
+    from PIL import ImageOps
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return _gray_pixels(image, path)
+            return _gray_pixels(ImageOps.exif_transpose(image), path)
     except ImageError:
         raise
     except _decode_errors() as e:

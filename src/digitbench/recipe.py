@@ -32,12 +32,14 @@ SCHEDULES = ("constant", "inverse-time", "linear", "linear-floor")
 #: The ``linear-floor`` schedule stops falling at this fraction of the initial rate.
 LINEAR_FLOOR = 0.1
 DTYPES = ("float32", "float64")
-#: Each epoch adds one record of at most HISTORY_RECORD_BYTES of JSON to a model file's
-#: history, which a loader reads up to MAX_HISTORY_BYTES (:mod:`digitbench.schema`): so
-#: at most MAX_EPOCHS epochs (4,915) give a model that can be loaded again.
-HISTORY_RECORD_BYTES = 200
-MAX_HISTORY_BYTES = 960 * 1024
-MAX_EPOCHS = MAX_HISTORY_BYTES // HISTORY_RECORD_BYTES
+#: Each epoch adds one record to a model file's history: at most HISTORY_RECORD_CHARS
+#: characters of JSON (six keys, a whole number and five floats of at most 23 characters
+#: each, such as ``1.2345678901234567e-300``, and the ", " between records: 210). A
+#: loader reads at most MAX_HISTORY_CHARS of history (:mod:`digitbench.schema` counts the
+#: bytes of its encoding), so at most MAX_EPOCHS epochs (4,681) give a loadable model.
+HISTORY_RECORD_CHARS = 210
+MAX_HISTORY_CHARS = 960 * 1024
+MAX_EPOCHS = MAX_HISTORY_CHARS // HISTORY_RECORD_CHARS
 #: No data set here has more training images (MNIST and Fashion-MNIST: 60,000 each);
 #: a batch is at most the training set, which :func:`digitbench.train.train` checks.
 MAX_BATCH_SIZE = 60_000

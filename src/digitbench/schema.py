@@ -18,13 +18,16 @@ from .backends import BACKENDS
 from .data import DATASETS
 from .errors import DigitbenchError, ModelFileError, UsageError
 from .params import LAYER_SIZES
-from .recipe import DTYPES, MAX_EPOCHS, MAX_HISTORY_BYTES, MAX_SEED, RECIPES, Recipe
+from .recipe import DTYPES, MAX_EPOCHS, MAX_HISTORY_CHARS, MAX_SEED, RECIPES, Recipe
 
 MODEL_FORMAT = "digitbench-model"
 CHECKPOINT_FORMAT = "digitbench-checkpoint"
 FORMAT_VERSION = 1
-#: The largest metadata a loader reads: the history, and room for the rest.
-MAX_META_BYTES = MAX_HISTORY_BYTES + 64 * 1024
+#: The longest metadata a file may hold, in characters of JSON: the history, and room for the rest.
+MAX_META_CHARS = MAX_HISTORY_CHARS + 64 * 1024
+#: The metadata is a NumPy unicode string, which stores 4 bytes a character (UTF-32):
+#: the largest metadata member a loader reads, in bytes.
+MAX_META_BYTES = 4 * MAX_META_CHARS
 MAX_TEXT = 1000  # characters of a name or path in the metadata
 
 
@@ -175,6 +178,16 @@ def check_checkpoint(path, meta, epoch_losses):
         raise ModelFileError(f"{path}: incompatible checkpoint: its losses do not match its step")
     if len(meta["history"]) != meta["epoch"] - 1:
         raise ModelFileError(f"{path}: incompatible checkpoint: its history does not match its epoch")
+    clock = meta["train_clock"]
+    if meta["epoch_start_clock"] > clock:
+        raise ModelFileError(f"{path}: incompatible checkpoint: its epoch started at {meta['epoch_start_clock']} s "
+                             f"of training, after its {clock} s of training so far")
+    if meta["reached_at"] is not None:
+        if recipe.target_accuracy is None:
+            raise ModelFileError(f"{path}: incompatible checkpoint: it records reaching a target it does not have")
+        if meta["reached_at"] > clock:
+            raise ModelFileError(f"{path}: incompatible checkpoint: it reached its target at {meta['reached_at']} s "
+                                 f"of training, after its {clock} s of training so far")
 
 
 def check_resume(state, recipe, n_train, backend, chunk_starts):

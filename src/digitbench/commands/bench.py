@@ -22,7 +22,8 @@ from ..files import check_destination, check_distinct, write_file
 from ..peers import make_peers
 from ..plots import plot_bench, plot_sweep
 from ..targets import check_sweep, check_targets, format_targets
-from .options import add_data_options, batch_size, fraction, peer_hint, plain_json, positive_int, print_json, show_progress
+from .options import (add_data_options, batch_size, fraction, peer_hint, plain_json, positive_int, print_json,
+                      show_progress, thread_count)
 from .runtime import default_threads, load_backend
 
 SWEEPS = ("batch", "threads")
@@ -36,7 +37,7 @@ def add_parser(sub):
     p = sub.add_parser("bench", help="time training and inference of every backend (and peers) side by side")
     p.add_argument("--backends", help="comma-separated backends to time (default: every registered one)")
     p.add_argument("--batch-size", type=batch_size, default=64, help="samples per SGD step (default: 64)")
-    p.add_argument("--threads", type=positive_int, default=default_threads(),
+    p.add_argument("--threads", type=thread_count, default=default_threads(),
                    help=f"threads for every contender: BLAS, OpenMP, numba, torch, XLA (default: every core, "
                         f"here {default_threads()})")
     p.add_argument("--repeats", type=positive_int,

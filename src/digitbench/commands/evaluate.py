@@ -20,6 +20,14 @@ def add_parser(sub):
     p.set_defaults(func=threaded(run))
 
 
+def epochs_run(meta):
+    """The epochs a model was trained for: its history's length (a run stopped at its
+    target ran fewer than planned), else the recipe's epochs, else None."""
+    if "history" in meta:
+        return len(meta["history"])
+    return meta.get("config", {}).get("epochs")
+
+
 def run(args):
     params, meta = open_model(args.model)
     dataset, data = load_model_data(args, meta)
@@ -36,6 +44,6 @@ def run(args):
     if args.json:
         record = {k: v for k, v in result.items() if k != "predictions"}
         record.update(backend=args.backend, dataset=dataset, model=str(args.model),
-                      epochs_run=meta.get("config", {}).get("epochs"), train_seconds=None, seconds_to_target=None)
+                      epochs_run=epochs_run(meta), train_seconds=None, seconds_to_target=None)
         print_json(record)
     return 0

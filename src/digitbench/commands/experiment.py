@@ -2,15 +2,15 @@
 :mod:`digitbench.experiments`)."""
 
 import time
+from pathlib import Path
 
 from ..experiments import EXPERIMENTS
 from ..experiments.common import load_subset
-from ..files import check_destination
 from ..plots import (plot_experiment_initialization, plot_experiment_learning_rate, plot_experiment_sigmoid,
                      plot_experiment_softmax_overflow, save_figure)
 from ..recipe import Recipe
 from .options import (TEST_IMAGES, TRAIN_IMAGES, add_backend_option, add_data_options, add_json_option, at_most,
-                      out_dir, positive_int, print_json, seed_value)
+                      check_out_dir, make_out_dir, positive_int, print_json, seed_value)
 from .runtime import add_threads_option, load_backend, threaded
 
 #: name -> the function that draws its figure from its Results
@@ -25,7 +25,7 @@ def add_parser(sub):
                    help="; ".join(f"{k}: {v[3]}" for k, v in EXPERIMENTS.items()))
     add_backend_option(p)
     add_data_options(p)
-    p.add_argument("--out-dir", type=out_dir, default=".",
+    p.add_argument("--out-dir", type=Path, default=".",
                    help="where to write experiment-NAME.png, created if missing (default: .)")
     p.add_argument("--subset", type=at_most(TRAIN_IMAGES, "the training images there are"),
                    help="train on the first N training images (default: per experiment)")
@@ -48,7 +48,7 @@ def run(args):
     draw = FIGURES[args.name]
     # the one check of training settings, before the data are loaded
     Recipe(**{k: v for k, v in (("momentum", args.momentum), ("epochs", args.epochs)) if v is not None})
-    check_destination(args.out_dir / f"experiment-{args.name}.png", "--out-dir")
+    check_out_dir(args.out_dir, [f"experiment-{args.name}.png"])
     args.subset = args.subset or subset
     args.epochs = args.epochs or epochs
     backend = load_backend(args.backend)
@@ -56,7 +56,7 @@ def run(args):
     data = load_subset(args.data_dir, args.subset, args.test_subset, args.dataset)
     results = module.compute(args, data, backend)
     seconds = time.perf_counter() - t0
-    path = save_figure(draw(results), args.out_dir / f"experiment-{args.name}.png")
+    path = save_figure(draw(results), make_out_dir(args.out_dir) / f"experiment-{args.name}.png")
     print("\n".join(results.lines))
     trained = f", test accuracy on {len(data.test_labels)} test images" if epochs is not None else ""
     print(f"wrote {path} ({seconds:.1f} s, backend {backend.name}{trained})")

@@ -1,13 +1,17 @@
 """``digitbench gradcheck``: every backend's gradients against central finite differences."""
 
+import argparse
 import sys
 
 import numpy as np
 
 from ..backends import BACKENDS
 from ..gradcheck import TOLERANCE, format_table, gradcheck
-from .options import (add_json_option, backend_name, bytes_per_sample, check_memory, positive_float, positive_int,
-                      print_json, seed_value)
+from .options import add_json_option, at_most, backend_name, positive_float, print_json, seed_value
+
+#: Bounds of the check's size: a few samples and entries already test every path, and the
+#: naive backend takes about a second for each entry of a batch this large.
+MAX_BATCH, MAX_ENTRIES, MAX_EPS = 64, 1000, 0.1
 from .runtime import add_threads_option, load_backend, threaded
 
 
@@ -15,10 +19,14 @@ def add_parser(sub):
     p = sub.add_parser("gradcheck", help="check every backend's gradients against finite differences")
     p.add_argument("--backend", action="append", type=backend_name, metavar="{" + ",".join(BACKENDS) + "}",
                    help="backend to check; repeat for several (default: all)")
-    p.add_argument("--batch-size", type=positive_int, default=4, help="samples in the random batch (default: 4)")
-    p.add_argument("--entries", type=positive_int, default=10,
-                   help="entries checked per tensor, sampled at random (default: 10)")
-    p.add_argument("--eps", type=positive_float, default=1e-5, help="finite-difference step (default: 1e-5)")
+    p.add_argument("--batch-size", type=at_most(MAX_BATCH, "a gradient check's batch (a few samples test every "
+                                                           "path; each entry costs two passes over the batch)"),
+                   default=4, help=f"samples in the random batch, at most {MAX_BATCH} (default: 4)")
+    p.add_argument("--entries", type=at_most(MAX_ENTRIES, "a gradient check's entries per tensor (each costs two "
+                                                          "passes over the batch)"), default=10,
+                   help=f"entries checked per tensor, sampled at random, at most {MAX_ENTRIES} (default: 10)")
+    p.add_argument("--eps", type=step, default=1e-5,
+                   help=f"finite-difference step, at most {MAX_EPS:g} (default: 1e-5)")
     p.add_argument("--tolerance", type=positive_float, default=TOLERANCE,
                    help=f"largest relative error that passes (default: {TOLERANCE:g})")
     p.add_argument("--seed", type=seed_value, default=0, help="seeds parameters, batch and entries (default: 0)")
@@ -27,10 +35,17 @@ def add_parser(sub):
     p.set_defaults(func=threaded(run))
 
 
+def step(text):
+    """argparse type for ``--eps``: a positive number at most :data:`MAX_EPS`."""
+    value = positive_float(text)
+    if value > MAX_EPS:
+        raise argparse.ArgumentTypeError(f"{text} is more than {MAX_EPS:g}: a step that large measures no "
+                                         "derivative (weights are about 0.05)")
+    return value
+
+
 def run(args):
     names = args.backend or list(BACKENDS)
-    # float64 batch; a few copies live at once while the differences are taken
-    check_memory(args.batch_size, 2 * bytes_per_sample(8), f"--batch-size {args.batch_size}")
     results, failed = {}, []
     for name in dict.fromkeys(names):
         backend = load_backend(name)

@@ -5,10 +5,13 @@ never sees an argparse namespace's types.
 """
 
 import argparse
+import ctypes
+import importlib.util
 import json
 import math
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +20,8 @@ from ..backends import BACKENDS, DEFAULT_BACKEND
 from ..data import DATASETS, RAW_SIZES
 from ..datasets import load_mnist
 from ..errors import ForeignFileError, UsageError
+from ..files import check_destination
 from ..model import load_model
-from ..params import LAYER_SIZES
 from ..recipe import MAX_SEED
 
 #: Training images of MNIST and of Fashion-MNIST alike: the largest batch there is.
@@ -85,47 +88,93 @@ def at_most(limit, what):
     return parse
 
 
-def machine_memory():
-    """Bytes of physical memory (``SC_PHYS_PAGES * SC_PAGE_SIZE``), or None where unknown."""
-    try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, ValueError, OSError):
-        return None
-
-
-def bytes_per_sample(itemsize):
-    """Memory one sample of a batch takes in a training step, from the layer sizes.
-
-    The input row and each layer's activations (784 + 128 + 64 + 10 values), their
-    gradients, and as much again for the temporaries of the matrix products: four
-    copies of every value, ``itemsize`` bytes each.
-    """
-    return 4 * sum(LAYER_SIZES) * itemsize
-
-
-def check_memory(count, each, what):
-    """Refuse ``count`` items of ``each`` bytes when they would not fit in this machine's memory.
-
-    ``what`` starts the message: the option and its value, and what the items are.
-    """
-    memory = machine_memory()
-    if memory is not None and count * each > memory:
-        raise UsageError(f"{what}: needs about {_size(count * each)} ({count:,} x {each:,} bytes), "
-                         f"more than this machine's {_size(memory)} of memory")
-
-
-def _size(n):
-    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if n < 1024 or unit == "PiB":
-            return f"{n:,.0f} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
-        n /= 1024
-
-
 def fraction(text):
     value = positive_float(text)
     if value > 1:
         raise argparse.ArgumentTypeError(f"{text} must be a fraction in (0, 1], e.g. 0.97")
     return value
+
+
+def most_threads():
+    """The most threads ``--threads`` and ``NUMBA_NUM_THREADS`` may ask for: 8 per core.
+
+    More threads than cores only slow a computation down; far more (tens of thousands)
+    exhaust the OpenMP runtime or the stack space of the process before any work starts.
+    """
+    return THREADS_PER_CORE * (os.cpu_count() or 1)
+
+
+THREADS_PER_CORE = 8
+
+
+def thread_count(text):
+    """argparse type for ``--threads``: a whole number from 1 to :func:`most_threads`."""
+    return at_most(most_threads(), f"{THREADS_PER_CORE} threads for each of this machine's "
+                                    f"{os.cpu_count() or 1} cores")(text)
+
+
+#: Values numba accepts for NUMBA_THREADING_LAYER, and the module each needs (None: any).
+THREADING_LAYERS = {"default": None, "safe": "tbbpool", "threadsafe": None, "forksafe": None,
+                    "workqueue": None, "omp": "omppool", "tbb": "tbbpool"}
+
+
+def check_environment(environ=os.environ):
+    """The environment variables read by numba and matplotlib, checked once before any command.
+
+    ``NUMBA_NUM_THREADS`` must be a whole number from 1 to :func:`most_threads`;
+    ``NUMBA_THREADING_LAYER`` a layer numba has and this installation can load. A bad
+    value is one :class:`~digitbench.errors.UsageError` line naming the variable. When
+    numba could cache its compiled kernels nowhere (a read-only installation and a
+    read-only home folder), ``NUMBA_CACHE_DIR`` is pointed at a private temporary
+    folder. (``MPLBACKEND`` needs no check: figures are always drawn with Agg, see
+    :func:`digitbench.plots.import_matplotlib`.)
+    """
+    threads = environ.get("NUMBA_NUM_THREADS")
+    if threads is not None:
+        try:
+            value = int(threads)
+        except ValueError:
+            value = 0
+        if not 1 <= value <= most_threads():
+            raise UsageError(f"environment variable NUMBA_NUM_THREADS={threads!r}: must be a whole number from 1 "
+                             f"to {most_threads()}; unset it, or use --threads")
+    layer = environ.get("NUMBA_THREADING_LAYER")
+    if layer is not None:
+        if layer not in THREADING_LAYERS:
+            raise UsageError(f"environment variable NUMBA_THREADING_LAYER={layer!r}: numba has no such threading "
+                             f"layer ({', '.join(THREADING_LAYERS)}); unset it")
+        if THREADING_LAYERS[layer] and not _loads(THREADING_LAYERS[layer]):
+            raise UsageError(f"environment variable NUMBA_THREADING_LAYER={layer!r}: this installation cannot load "
+                             f"it (its library is missing); unset it or choose workqueue")
+    if "NUMBA_CACHE_DIR" not in environ and not any(map(_writable, _numba_cache_folders())):
+        environ["NUMBA_CACHE_DIR"] = str(Path(tempfile.gettempdir()) / f"digitbench-numba-cache-{os.getuid()}")
+
+
+def _loads(module):
+    """Whether numba's threading-layer extension ``module`` loads (the library it links,
+    TBB or OpenMP, is present); tried with ctypes, so that numba is not imported yet."""
+    try:
+        spec = importlib.util.find_spec(f"numba.np.ufunc.{module}")
+        ctypes.CDLL(spec.origin)
+    except (ImportError, AttributeError, OSError):
+        return False
+    return True
+
+
+def _numba_cache_folders():
+    """Where numba would cache the kernels: beside their source, else in the user's cache."""
+    spec = importlib.util.find_spec("digitbench.kernels")
+    source = Path(next(iter(spec.submodule_search_locations)))
+    cache_home = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return source / "__pycache__", Path(cache_home) / "numba"
+
+
+def _writable(folder):
+    """Whether a file could be created in ``folder`` (or in the nearest existing parent)."""
+    folder = Path(folder)
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return os.access(folder, os.W_OK | os.X_OK)
 
 
 #: Where ``digitbench train`` saves its model, and where evaluate, predict and plot look for it.
@@ -144,18 +193,34 @@ def open_model(path):
     return load_model(path)
 
 
-def out_dir(text):
-    """argparse type for ``--out-dir``: the folder, created (parents too) if missing.
+def check_out_dir(path, names, option="--out-dir"):
+    """Check, before any work, that the files ``names`` can be written in folder ``path``.
 
-    A folder that cannot be created (a file in the way, no permission) is left to the
-    command's :func:`~digitbench.files.check_destination`, which names the reason in
-    one line before any work starts.
+    A folder that does not exist yet is not created here (a command refused later must
+    leave nothing behind): its nearest existing parent must accept a new entry.
+    :func:`make_out_dir` creates it just before the first file is written.
     """
-    path = Path(text)
+    path = Path(path)
+    if path.is_dir():
+        for name in names:
+            check_destination(path / name, option)
+        return
+    parent = path
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UsageError(f"{option} {path}: folder {parent} is not a folder")
+    check_destination(parent / path.relative_to(parent).parts[0], option)  # a new entry there, tried
+
+
+def make_out_dir(path, option="--out-dir"):
+    """Create the folder ``path`` (parents too), once the command's work is done and its
+    files are about to be written; one UsageError line if it cannot be. Returns the Path."""
+    path = Path(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        pass
+    except OSError as e:
+        raise UsageError(f"{option} {path}: cannot create the folder ({e.strerror or e})") from None
     return path
 
 

@@ -1,17 +1,18 @@
 """``digitbench plot``: pictures of a trained model (see :mod:`digitbench.plots`)."""
 
+from pathlib import Path
+
 from ..backends import get_backend
 from ..data import DATASETS
-from ..files import check_destination
 from ..plots import FILES, write_model_plots
 from .options import (add_backend_option, add_data_dir_option, add_json_option, add_model_option, load_model_data,
-                      open_model, out_dir, print_json)
+                      check_out_dir, make_out_dir, open_model, print_json)
 
 
 def add_parser(sub):
     p = sub.add_parser("plot", help="pictures of a trained model: curves, confusion matrix, mistakes, weights")
     add_model_option(p)
-    p.add_argument("--out-dir", type=out_dir, default=".",
+    p.add_argument("--out-dir", type=Path, default=".",
                    help="where to write the PNG files, created if missing (default: .)")
     add_backend_option(p)
     add_data_dir_option(p)
@@ -21,10 +22,10 @@ def add_parser(sub):
 
 
 def run(args):
-    for name in FILES.values():
-        check_destination(args.out_dir / name, "--out-dir")
+    check_out_dir(args.out_dir, FILES.values())
     params, meta = open_model(args.model)
     _, data = load_model_data(args, meta)  # an explicit --dataset wins over the model's
+    make_out_dir(args.out_dir)
     written = write_model_plots(params, meta, data, get_backend(args.backend), args.out_dir, source=args.model)
     if "curves" not in written:
         print(f"{args.model}: no training history in the model file; skipped {FILES['curves']}")

@@ -12,6 +12,7 @@ import sys
 import numpy as np
 
 from ..errors import ImageError, ModelFileError
+from ..evaluate import predicted_labels
 from ..predict import predict_pixels, preprocess_image
 from .options import add_backend_option, add_json_option, add_model_option, open_model, positive_int, print_json
 from .runtime import add_threads_option, load_backend, threaded
@@ -49,18 +50,18 @@ def run(args):
         if not np.isfinite(probabilities).all():
             raise ModelFileError(f"{args.model}: the model's outputs are not finite numbers (NaN or infinite); "
                                  "its weights are broken, train it again")
-        for path, p in zip(good, probabilities):
-            records.append(report(path, p, model, args.top))
+        labels = predicted_labels(backend, model.params, np.stack(pixels), probabilities)
+        for path, p, best in zip(good, probabilities, labels):
+            records.append(report(path, p, int(best), model, args.top))
     if args.json:
         print_json({"backend": args.backend, "model": str(args.model), "dataset": model.dataset,
                     "predictions": records, "errors": errors})
     return 1 if errors else 0
 
 
-def report(path, p, model, top):
-    """Print one image's line; return its JSON record."""
-    order = np.argsort(p)[::-1][:min(top, 10)]
-    best = int(order[0])
+def report(path, p, best, model, top):
+    """Print one image's line (``best``: its class, the arg-max of its logits); return its JSON record."""
+    order = [best, *(int(d) for d in np.argsort(p, kind="stable")[::-1] if d != best)][:min(top, 10)]
     names = model.class_names(range(10))
     answer = best if model.dataset == "mnist" else f"{best} {names[best]}"
     unsure = bool(p[best] < UNSURE_BELOW)

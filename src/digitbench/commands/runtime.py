@@ -24,7 +24,7 @@ import numpy as np
 
 from ..backends import get_backend
 from ..bench import prepare_threads, thread_limits
-from .options import positive_int
+from .options import thread_count
 
 #: Seconds a warm-up may take before the notice appears (a cache load takes ~0.3 s idle, 1 s when busy).
 NOTICE_DELAY = 2.0
@@ -39,7 +39,7 @@ def default_threads():
 
 
 def add_threads_option(parser):
-    parser.add_argument("--threads", type=positive_int, default=default_threads(),
+    parser.add_argument("--threads", type=thread_count, default=default_threads(),
                         help=f"threads for BLAS, OpenMP and numba (default: every core, here {default_threads()})")
 
 

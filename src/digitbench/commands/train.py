@@ -6,25 +6,32 @@ Ctrl-C (or SIGTERM) during training leaves the state at the last chunk boundary 
 A resumed run takes every setting from its checkpoint; an option that contradicts it is
 an error, and so is a missing or foreign file: ``--resume`` never starts afresh.
 
+A resumed run saves its model where ``--out`` says, else under the name its checkpoint
+recorded but in the checkpoint's own folder (said before training); no output
+replaces an existing file that is not a digitbench model or checkpoint. When the final
+save fails (a full disk, SIGTERM or Ctrl-C while writing), the weights are written to
+the temporary folder instead and one line says where.
+
 Exit status: 0 done; 1 an error (one line on stderr); 130 Ctrl-C and 143 SIGTERM (the
-checkpoint saved); 141 standard output was closed (e.g. ``| head -1``): the printing
-stopped, but the run finished and saved what it was asked to.
+checkpoint saved). A closed standard output stops only the printing
+(:func:`digitbench.cli.main`).
 """
 
 import argparse
-import contextlib
 import os
 import signal
 import sys
+import tempfile
 from pathlib import Path
 
 from ..backends import DEFAULT_BACKEND
 from ..datasets import load_mnist, split_validation
-from ..errors import UsageError
+from ..errors import OutputError, UsageError
 from ..plots import plot_history
 from ..recipe import RECIPE_OPTIONS, RECIPES, SCHEDULES, Recipe
 from ..errors import Terminated
-from ..files import check_destination, check_distinct
+from ..files import TERMINATING, check_destination, check_distinct, terminating_signals_raise
+from ..model_io import check_replaceable
 from ..train import TARGET_CHECKS_PER_EPOCH, TrainingInterrupted, TrainState, train
 from .options import (add_backend_option, add_data_options, add_json_option, batch_size, fraction,
                       positive_float, positive_int, print_json, seed_value, show_progress)
@@ -33,7 +40,7 @@ from .runtime import add_threads_option, load_backend, threaded
 #: Options whose value a checkpoint fixes (argparse names), besides the recipe's own.
 RESUMED = ("recipe", "seed", "dtype", "target_accuracy", "dataset")
 DEFAULTS = dict(recipe="seed", seed=0, dtype="float32", dataset="mnist", out="model.npz")
-EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_STDOUT_CLOSED = 130, 143, 141
+EXIT_INTERRUPTED = 130
 
 
 def add_parser(sub):
@@ -84,6 +91,8 @@ def check_outputs(args):
         outputs["--plot"] = args.plot
     for option, path in outputs.items():
         check_destination(path, option)
+        if option != "--plot":
+            check_replaceable(path, option)
     options = list(outputs)
     for i, first in enumerate(options):
         for second in options[i + 1:]:
@@ -91,8 +100,7 @@ def check_outputs(args):
 
 
 def run(args):
-    out = Stdout()
-    resume = resolve_train_args(args, out)  # fills the options left unset, from a checkpoint or the defaults
+    resume = resolve_train_args(args)  # fills the options left unset, from a checkpoint or the defaults
     recipe = Recipe.named(args.recipe, **{k: getattr(args, k) for k in RECIPE_OPTIONS}, seed=args.seed,
                           dtype=args.dtype, target_accuracy=args.target_accuracy,
                           stop_at_target=args.stop_at_target)  # checked before the data are loaded
@@ -104,17 +112,17 @@ def run(args):
         data, validation = split_validation(data, args.validation)
 
     def report(h):
-        out.print(f"epoch {h['epoch']:>3}  loss {h['loss']:.4f}  train {100 * h['train_accuracy']:6.2f}%  "
-                  + (f"valid {100 * h['validation_accuracy']:6.2f}%  " if "validation_accuracy" in h else "")
-                  + f"test {100 * h['test_accuracy']:6.2f}%  lr {h['lr']:.5f}  {h['seconds']:.2f} s")
+        print(f"epoch {h['epoch']:>3}  loss {h['loss']:.4f}  train {100 * h['train_accuracy']:6.2f}%  "
+              + (f"valid {100 * h['validation_accuracy']:6.2f}%  " if "validation_accuracy" in h else "")
+              + f"test {100 * h['test_accuracy']:6.2f}%  lr {h['lr']:.5f}  {h['seconds']:.2f} s")
 
     try:
-        with sigterm_as_interrupt():
+        with terminating_signals_raise():  # SIGTERM, SIGHUP, SIGXCPU: saved as Ctrl-C is
             result = train(backend, data, recipe=recipe, progress=show_progress(args), on_epoch=report, resume=resume,
                            validation=validation)
     except TrainingInterrupted as stop:  # keep the run, say how to continue it
         save_interrupted(args, stop.checkpoint, stop.cause)
-        return EXIT_TERMINATED if isinstance(stop.cause, Terminated) else EXIT_INTERRUPTED
+        return stop.cause.status if isinstance(stop.cause, Terminated) else EXIT_INTERRUPTED
     target = ""
     if args.target_accuracy is not None:
         reached = result.seconds_to_target
@@ -125,80 +133,79 @@ def run(args):
                   else f"; never reached {100 * args.target_accuracy:.2f}% ({checked})")
     valid = result.summary()["validation_accuracy"]
     valid = "" if valid is None else f"validation accuracy {100 * valid:.2f}% ({result.validation_images} held out), "
-    out.print(f"{args.backend}: {valid}test accuracy {100 * result.test_accuracy:.2f}% after {result.epochs_run} epoch{'' if result.epochs_run == 1 else 's'}, "
+    print(f"{args.backend}: {valid}test accuracy {100 * result.test_accuracy:.2f}% after {result.epochs_run} epoch{'' if result.epochs_run == 1 else 's'}, "
               f"{result.train_seconds:.2f} s of training (+{result.eval_seconds:.2f} s evaluating"
               + (f", +{result.warmup_seconds:.2f} s compiling or loading kernels" if result.warmup_seconds else "")
               + f"){target}")
     if result.threads:
-        out.print(f"threads: {result.threads['threads']} of {result.threads['max_threads']} "
+        print(f"threads: {result.threads['threads']} of {result.threads['max_threads']} "
                   f"({result.threads['reason']})")
     if args.out:
-        result.save(args.out, dataset=args.dataset, recipe=args.recipe)
-        out.print(f"saved {args.out}")
+        status = save_model_or_rescue(result, args)
+        if status:
+            return status
     if args.plot:
         title = f"{args.recipe} recipe, {args.backend} backend"
-        out.print(f"wrote {plot_history(result.history, args.plot, title=title)}")
+        print(f"wrote {plot_history(result.history, args.plot, title=title)}")
     if args.json:
-        out.print_json({**result.summary(), "recipe": args.recipe, "dataset": args.dataset})
-    if out.closed:
-        saved = f"; saved {args.out}" if args.out else ""
-        print(f"digitbench train: standard output was closed; the run finished{saved}", file=sys.stderr)
-        return EXIT_STDOUT_CLOSED
+        print_json({**result.summary(), "recipe": args.recipe, "dataset": args.dataset})
     return 0
 
 
-class Stdout:
-    """Printing that survives a closed standard output: the work goes on, ``closed`` says so."""
+def save_model_or_rescue(result, args):
+    """Save the trained model to ``--out``; if that fails, keep the weights anyway.
 
-    closed = False
-
-    def print(self, line):
-        if self.closed:
-            return
-        try:
-            print(line, flush=True)
-        except BrokenPipeError:
-            self.closed = True
-            with contextlib.suppress(OSError, ValueError, AttributeError):
-                devnull = os.open(os.devnull, os.O_WRONLY)  # so that the exit's flush does not fail again
-                os.dup2(devnull, sys.stdout.fileno())
-                os.close(devnull)
-
-    def print_json(self, record):
-        if not self.closed:
-            try:
-                print_json(record)
-            except BrokenPipeError:
-                self.print("")  # marks it closed, as above
-
-
-@contextlib.contextmanager
-def sigterm_as_interrupt():
-    """SIGTERM raises :class:`~digitbench.errors.Terminated` (a KeyboardInterrupt) while inside."""
-    def handler(signum, frame):
-        raise Terminated()
-
+    A full disk, a file too large, an I/O error, SIGTERM or Ctrl-C during the final
+    save leave ``--out`` as it was (:func:`~digitbench.files.write_file`); the model is
+    then written to a file of its own in the temporary folder, with SIGTERM and Ctrl-C
+    held off, and one line on stderr says where. Returns the exit status: 0 saved,
+    else 1, 130 or 143 as for the cause.
+    """
+    meta = dict(dataset=args.dataset, recipe=args.recipe)
     try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread: leave SIGTERM alone
-        yield
-        return
+        result.save(args.out, **meta)
+        print(f"saved {args.out}")
+        return 0
+    except (OutputError, KeyboardInterrupt) as e:
+        cause = e
+    status = cause.status if isinstance(cause, Terminated) else \
+        EXIT_INTERRUPTED if isinstance(cause, KeyboardInterrupt) else 1
+    reason = cause.words if isinstance(cause, Terminated) else \
+        "interrupted" if isinstance(cause, KeyboardInterrupt) else str(cause)
+    rescue = Path(tempfile.gettempdir()) / f"digitbench-rescued-{os.getpid()}-{Path(args.out).name[:100]}"
+    held = {signal.SIGINT, *TERMINATING}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
     try:
-        yield
+        result.save(rescue, **meta)
+        saved = f"the trained model was saved instead as {rescue}; move it where it belongs"
+    except OutputError as e:
+        saved = f"nor could it be saved as {rescue} ({e}): the trained weights are lost"
+        status = 1
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+    print(f"digitbench train: could not save {args.out} ({reason}); {saved}", file=sys.stderr, flush=True)
+    return status
 
 
 def default_checkpoint_path(out):
-    """``model.npz`` -> ``model.checkpoint.npz``; without a model file, in the current folder."""
+    """``model.npz`` -> ``model.checkpoint.npz``; without a model file, in the current folder.
+
+    The stem is shortened when needed so that the name stays within 255 bytes (the
+    limit of common file systems), however long a name ``--out`` was given.
+    """
     if not out:
         return Path("digitbench.checkpoint.npz")
     out = Path(out)
     stem = out.name[:-4] if out.name.endswith(".npz") else out.name
+    while len(os.fsencode(f"{stem}.checkpoint.npz")) > NAME_MAX:
+        stem = stem[:-1]
     return out.with_name(f"{stem}.checkpoint.npz")
 
 
-def resolve_train_args(args, out):
+NAME_MAX = 255
+
+
+def resolve_train_args(args):
     """Fill the unset options of ``args`` in place; return the TrainState to resume, or None.
 
     Without ``--resume`` the defaults are those of :data:`DEFAULTS`. With it, every
@@ -225,9 +232,12 @@ def resolve_train_args(args, out):
         raise UsageError(f"--stop-at-target contradicts the checkpoint {args.resume}, made without it")
     args.stop_at_target = state.recipe.stop_at_target
     args.backend = args.backend or cli.get("backend") or DEFAULT_BACKEND
-    args.out = cli.get("out", DEFAULTS["out"]) if args.out is None else args.out
+    if args.out is None:  # the recorded name, in the checkpoint's own folder: never a path the file chooses
+        recorded = cli.get("out", DEFAULTS["out"])
+        args.out = str(Path(args.resume).parent / Path(recorded).name) if recorded else ""
     args.checkpoint = args.checkpoint or str(args.resume)
-    out.print(f"resuming {args.resume}: epoch {state.epoch}, step {state.step} of {state.steps_per_epoch}")
+    where = f"; the model will be saved as {args.out}" if args.out else "; no model will be saved (--out '')"
+    print(f"resuming {args.resume}: epoch {state.epoch}, step {state.step} of {state.steps_per_epoch}{where}")
     return state
 
 
@@ -236,7 +246,7 @@ def save_interrupted(args, state, cause=None):
     path = Path(args.checkpoint) if args.checkpoint else default_checkpoint_path(args.out)
     state.save(path, cli=dict(recipe=args.recipe, dataset=args.dataset, out=args.out, backend=args.backend))
     again = f"digitbench train --resume {path}" + (f" --data-dir {args.data_dir}" if args.data_dir else "")
-    what = "terminated (SIGTERM)" if isinstance(cause, Terminated) else "interrupted"
+    what = cause.words if isinstance(cause, Terminated) else "interrupted"
     print(f"digitbench train: {what} in epoch {state.epoch} at step {state.step} of {state.steps_per_epoch}; "
           f"saved the checkpoint {path}; continue with: {again}", file=sys.stderr, flush=True)
     return path
