@@ -6,8 +6,8 @@ Two ways, chosen by the number of rows (:func:`forward_into`):
   the non-zero inputs of each layer. About 81% of the pixels are 0 (layer 1 runs over
   the others, as in training), and about half of ``a1`` and ``a2`` are 0 after the
   ReLUs, so a sample costs about a quarter of the dense multiply-adds; and without BLAS
-  there is no BLAS thread pool to hold at one thread, which costs ~10 us a call
-  (threadpoolctl) and would dominate one-image latency. From :data:`PARALLEL_MIN_ROWS`
+  there is no BLAS thread pool to hold at one thread, whose cost would dominate
+  one-image latency. From :data:`PARALLEL_MIN_ROWS`
   rows on, one contiguous part of the rows per thread (:func:`forward_parallel`).
   Each row is computed by one thread in the same order: the same bits on any number
   of threads.
@@ -19,19 +19,15 @@ Two ways, chosen by the number of rows (:func:`forward_into`):
   cache once per non-zero pixel), and BLAS over every pixel used in a block (~530) does
   twice the multiply-adds. The lists come from byte masks made while counting
   (:func:`~digitbench.kernels.numba_sparse.sparse_from_masks`): scanning every pixel of
-  a row again cost as much as the lists saved. Measured here (one thread, the 10,000
-  test images, best of 15, Intel Xeon, three rounds): 16.8-18.4 ms, against 19.6-20.4
-  for BLAS over the used pixels in the same rounds, 21.9-22.9 for the sparse loops and
-  24.2-25.2 for PyTorch.
+  a row again cost as much as the lists saved (docs/results.md has the figures).
   BLAS's blocking depends on the block, so this path may differ from the other in the
   last bits (tests/test_agreement.py's tolerances hold), and across thread counts.
 """
 
-import numba
 import numpy as np
 from numba import njit, prange
 
-from .base import blas_single_thread
+from . import numba_cache  # noqa: F401  (first: the cache keyed by every kernel's source)
 from .numba_layers import FASTMATH, layer1_forward, softmax_rows
 from .numba_sparse import Sparse, sparse_from_float, sparse_from_masks
 
@@ -146,14 +142,13 @@ def argmax_rows(p, labels):
         labels[i] = best
 
 
-def forward_into(X, params, p, block):
+def forward_into(X, params, p, block, threads):
     """Fill p (n, 10) for X (n, 784): sparse on one thread below PARALLEL_MIN_ROWS rows,
-    sparse on all threads below DENSE_MIN_ROWS, else BLAS on the frequent pixels and
-    lists for the others."""
-    threads = numba.get_num_threads()
+    sparse in ``threads`` parts below DENSE_MIN_ROWS, else BLAS on the frequent pixels and
+    lists for the others, in ``threads`` parts (each part runs its own BLAS products: with
+    more than one, the caller holds BLAS at one thread, :func:`digitbench.threads.blas_single_thread`)."""
     if len(X) >= DENSE_MIN_ROWS:
-        with blas_single_thread():  # each thread runs its own products
-            forward_dense_parallel(X, params, p, DENSE_BLOCK, threads)
+        forward_dense_parallel(X, params, p, DENSE_BLOCK, threads)
     elif len(X) >= PARALLEL_MIN_ROWS and threads > 1:
         forward_parallel(X, params, p, block, threads)
     else:

@@ -17,6 +17,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from . import numba_cache  # noqa: F401  (first: the cache keyed by every kernel's source)
 from .stack_row import ROW, check_row_width, stack_row
 
 FASTMATH = {"contract"}
@@ -202,7 +203,7 @@ def relu_backward_rows(n, z, d):
 
 
 @njit(cache=True)
-def sgd_update_inplace(w, v, g, lr, momentum):
+def sgd_update(w, v, g, lr, momentum):
     """In place, flat: v <- momentum * v + g; w <- w - lr * v (w <- w - lr * g if momentum = 0)."""
     wf = w.reshape(-1)
     vf = v.reshape(-1)

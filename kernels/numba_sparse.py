@@ -19,6 +19,8 @@ from numba import njit
 from numba.cpython.unsafe.numbers import trailing_zeros
 from numba.extending import overload
 
+from . import numba_cache  # noqa: F401  (first: the cache keyed by every kernel's source)
+
 
 class Sparse(NamedTuple):
     """A batch of n samples' non-zero pixels in CSR and CSC form (capacity ``cap`` entries)."""

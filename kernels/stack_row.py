@@ -24,6 +24,8 @@ from numba.extending import intrinsic, overload
 
 from digitbench.params import LAYER_SIZES
 
+from . import numba_cache  # noqa: F401  (first: the cache keyed by every kernel's source)
+
 #: The row's width: the 128 units of hidden layer 1 (a constant, so that loops over a
 #: row have a fixed length: what lets LLVM keep the row in registers).
 ROW = LAYER_SIZES[1]

@@ -173,3 +173,38 @@ def test_the_cycle_check_resolves_relative_imports(tmp_path):
     found = [(own(name), lazy) for name, _, lazy in imports_of("digitbench.demo", path)]
     assert found == [("digitbench.data", False), ("digitbench.bench", False),
                      ("digitbench.kernels.base", False), (None, True)]
+
+
+#: What only :mod:`digitbench.threads` may do: hold process-wide thread counts.
+THREAD_POLICY_CALLS = {"set_num_threads", "get_num_threads"}
+
+
+def thread_policy_uses(path):
+    """(line, what) for each import of threadpoolctl and each use of numba's
+    ``set_num_threads`` / ``get_num_threads`` in ``path``."""
+    tree = ast.parse(path.read_text(), str(path))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, a.name) for a in node.names if a.name.split(".")[0] == "threadpoolctl"]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            if node.module.split(".")[0] == "threadpoolctl":
+                found.append((node.lineno, node.module))
+            found += [(node.lineno, a.name) for a in node.names if a.name in THREAD_POLICY_CALLS]
+        elif isinstance(node, ast.Attribute) and node.attr in THREAD_POLICY_CALLS:
+            found.append((node.lineno, node.attr))
+    return found
+
+
+def test_kernels_only_compute_and_leave_thread_policy_to_the_threads_module():
+    """Kernels take ``threads`` as a value; holding a count is ``digitbench.threads``' job."""
+    wrong = [f"{path}:{line}: {what}" for m, path in MODULES.items() if layer_of(m) == "kernels"
+             for line, what in thread_policy_uses(path)]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_thread_policy_rule_would_catch_a_kernel_that_sets_threads(tmp_path):
+    path = tmp_path / "k.py"
+    path.write_text("import numba\nfrom threadpoolctl import threadpool_limits\n\n\n"
+                    "def f():\n    numba.set_num_threads(1)\n    return numba.get_num_threads()\n")
+    assert [what for _, what in thread_policy_uses(path)] == ["threadpoolctl", "set_num_threads", "get_num_threads"]

@@ -131,7 +131,7 @@ def test_trailing_zero_bits_compiled_and_plain_agree():
 def test_blas_single_thread_holds_every_blas_library_at_one_and_restores_it():
     from threadpoolctl import threadpool_info
 
-    from digitbench.kernels.base import blas_single_thread
+    from digitbench.threads import blas_single_thread
 
     def blas():
         return {i["filepath"]: i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}

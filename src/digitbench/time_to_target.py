@@ -27,10 +27,9 @@ import time
 
 import numpy as np
 
-from .bench import MOMENTUM
 from .pixels import mean_image
 from .sgd import chunk_bounds
-from .recipe import RECIPES, learning_rates
+from .recipe import RECIPES, THROUGHPUT, learning_rates
 
 TARGET = 0.97
 CHECKS_PER_EPOCH = 20
@@ -53,7 +52,7 @@ def closed_recipe(name="fast"):
     values = dataclasses.asdict(recipe) if dataclasses.is_dataclass(recipe) else dict(recipe)
     extra = {k: v for k, v in values.items()
              if k not in RECIPE_FIELDS + DESCRIPTIVE_FIELDS and v not in (None, False, 0, "", "float32")}
-    if extra or values.get("momentum") != MOMENTUM:
+    if extra or values.get("momentum") != THROUGHPUT.momentum:
         raise ValueError(f"recipe {name!r} needs {extra or {'momentum': values.get('momentum')}}, "
                          "which the peers do not implement")
     return {k: values[k] for k in RECIPE_FIELDS} | {"name": name}

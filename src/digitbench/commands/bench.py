@@ -19,6 +19,7 @@ from ..files import check_destination, check_distinct, write_file
 from ..peers import make_peers
 from ..plots import plot_bench, plot_sweep
 from ..targets import check_sweep, check_targets, format_targets
+from ..threads import prepare_threads, thread_limits, thread_report
 from .options import add_data_options, batch_size, plain_json, positive_int, print_json, show_progress
 from .runtime import default_threads, load_backend
 
@@ -82,7 +83,7 @@ def run(args):
         if not args.no_plot:
             check_distinct(plot, args.out_json, "--plot", "--out-json")
     repeats = args.repeats or (1 if args.quick else 3)
-    bench.prepare_threads(args.threads)  # before numba is imported (get_backend imports it)
+    prepare_threads(args.threads)  # before numba is imported (get_backend imports it)
     contenders = [bench.BackendContender(load_backend(n), args.threads, adaptive=not args.sweep) for n in names]
     if args.peers:
         contenders += make_peers(args.threads)  # imported now: jax reads its thread flags here
@@ -116,7 +117,7 @@ def run(args):
 def run_table(args, contenders, data, repeats):
     """The throughput table, time to target and target verdicts; the record's fields."""
     records = []
-    with bench.thread_limits(args.threads) as reapply_limits:
+    with thread_limits(args.threads) as reapply_limits:
         machine = bench.machine_info(contenders)
         how = f"best of {repeats}; " + ("quick: 4,096 samples, extrapolated" if args.quick else "full epochs")
         print(bench_report.format_header(machine, args.threads, args.batch_size, how,
@@ -127,7 +128,7 @@ def run_table(args, contenders, data, repeats):
         for c in contenders:
             records.append(_measure_one(c, data, args, repeats))
             reapply_limits()  # a warm-up may have loaded another thread pool
-        threads = bench.thread_report()
+        threads = thread_report()
         ttt = {} if args.quick or args.no_time_to_target else _time_to_target(contenders, data, records, args)
     reference = next((r for r in records if r["name"] == "pytorch" and "error" not in r), None)
     for r in records:
@@ -210,7 +211,7 @@ def run_sweep(args, names, contenders, data):
         sizes = f"{min(sweeps.BATCH_SIZES)}-{max(sweeps.BATCH_SIZES)}"
         print(bench_report.format_header(machine, args.threads, sizes, how,
                                          [(c.name, c.threads_note) for c in contenders]), flush=True)
-        with bench.thread_limits(args.threads) as reapply:
+        with thread_limits(args.threads) as reapply:
             points = sweeps.sweep_batch(contenders, data, args.threads, reapply=reapply, **timing)
         axis = "batch_size"
     else:
