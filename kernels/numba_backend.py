@@ -28,7 +28,7 @@ Where the speed comes from
   gathers its rows straight from the uint8 images (skipping all-black 8-pixel words,
   scaling by a 256-entry table equal to ``v / 255``); buffers are allocated once a call.
 - **Fused update of W1.** With momentum ``m`` the step is ``v <- m v + g;
-  W <- W - lr v``; :func:`~.numba_layers.fused_W1_rows` does it row by row, adding
+  W <- W - lr v``; :func:`~.numba_layers.sgd_update_sparse` does it row by row, adding
   ``g``'s row from the batch's non-zero pixels on the way, so ``dW1`` never exists as a
   dense array and each row of ``v`` and ``W1`` is read and written once per step.
 - **BLAS for the small dense layers in training.** ``a1 @ W2``, ``a2 @ W3`` and their
@@ -70,7 +70,7 @@ from digitbench.params import Params, init_params, zeros_like_params
 from . import numba_cache  # noqa: F401  (first: the cache keyed by every kernel's source)
 from .base import Backend
 from .numba_infer import argmax_rows, forward_into
-from .numba_layers import backward_layers, dense_forward, dW1_rows, layer1_forward, new_acts
+from .numba_layers import dense_backward, dense_forward, linear_backward_sparse, linear_forward_sparse, new_acts
 from .numba_sparse import new_sparse, sparse_from_float
 from .numba_train import Images, new_workspace, train_steps
 
@@ -141,10 +141,10 @@ class NumbaBackend(Backend):
         sparse_from_float(X, sp, True)
         acts = new_acts(n, 128, 64, 10, dtype)
         grads = Params(*(np.zeros_like(a) if i == 0 else np.empty_like(a) for i, a in enumerate(params)))
-        layer1_forward(0, n, sp, W1, params.b1, acts.z1)
+        linear_forward_sparse(0, n, sp, W1, params.b1, acts.z1)  # z1 = X @ W1 + b1
         dense_forward(n, params, acts)
-        loss = backward_layers(n, y, params, acts, grads)
-        dW1_rows(sp, acts.dz1, grads.W1, 0, W1.shape[0])  # dW1 = X.T @ dz1
+        loss = dense_backward(n, y, params, acts, grads)
+        linear_backward_sparse(sp, acts.dz1, grads.W1, 0, W1.shape[0])  # dW1 = X.T @ dz1
         return float(loss / n), grads
 
     def new_workspace(self, batch_size, params):

@@ -28,7 +28,7 @@ import numpy as np
 from numba import njit, prange
 
 from . import numba_cache  # noqa: F401  (first: the cache keyed by every kernel's source)
-from .numba_layers import FASTMATH, layer1_forward, softmax_rows
+from .numba_layers import FASTMATH, add_bias_rows, linear_forward_sparse, relu_forward, softmax_rows
 from .numba_sparse import Sparse, sparse_from_float, sparse_from_masks
 
 #: From this many rows on, :func:`forward_parallel` splits them across the threads.
@@ -44,11 +44,11 @@ FREQUENT_SHARE = 0.2
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def dense_layer_rows(first, last, a, W, b, z):
+def linear_forward_nonzero(first, last, a, W, b, z):
     """z[i] = b + sum over k with a[i, k] != 0 of a[i, k] W[k], for rows first:last.
 
     The non-zero entries of a[i] are listed first (``a`` is a ReLU output, about half
-    zeros), then added four rows of W per pass, as :func:`layer1_forward` does.
+    zeros), then added four rows of W per pass, as :func:`~.numba_layers.linear_forward_sparse` does.
     """
     K, H = W.shape
     nz = np.empty(K, np.int64)
@@ -76,14 +76,6 @@ def dense_layer_rows(first, last, a, W, b, z):
             t += 1
 
 
-@njit(cache=True, inline="always")
-def relu_range(first, last, z, a):
-    """a = max(z, 0) for rows first:last."""
-    for i in range(first, last):
-        for h in range(z.shape[1]):
-            a[i, h] = 0 if z[i, h] <= 0 else z[i, h]  # a NaN stays NaN, as in np.maximum
-
-
 @njit(cache=True)
 def forward_range(X, first, last, params, p, block):
     """p[first:last] = softmax(forward(X[first:last])), ``block`` rows at a time.
@@ -109,11 +101,11 @@ def forward_range(X, first, last, params, p, block):
     for start in range(first, last, block):
         n = min(start + block, last) - start
         sparse_from_float(X[start:start + n], sp, False)
-        layer1_forward(0, n, sp, W1, b1, z1)  # z1 = X @ W1 + b1 (non-zero pixels)
-        relu_range(0, n, z1, a1)  # a1 = relu(z1)
-        dense_layer_rows(0, n, a1, W2, b2, z2)  # z2 = a1 @ W2 + b2 (non-zero a1)
-        relu_range(0, n, z2, a2)  # a2 = relu(z2)
-        dense_layer_rows(0, n, a2, W3, b3, z3)  # z3 = a2 @ W3 + b3 (non-zero a2)
+        linear_forward_sparse(0, n, sp, W1, b1, z1)  # z1 = X @ W1 + b1 (non-zero pixels)
+        relu_forward(0, n, z1, a1)  # a1 = relu(z1)
+        linear_forward_nonzero(0, n, a1, W2, b2, z2)  # z2 = a1 @ W2 + b2 (non-zero a1)
+        relu_forward(0, n, z2, a2)  # a2 = relu(z2)
+        linear_forward_nonzero(0, n, a2, W3, b3, z3)  # z3 = a2 @ W3 + b3 (non-zero a2)
         softmax_rows(0, n, z3, p[start:start + n])  # p = softmax(z3)
 
 
@@ -192,7 +184,7 @@ def forward_dense_range(X, first, last, params, p, block, share=FREQUENT_SHARE):
       them) are copied into ``Xc`` (n, m) and their rows of W1 into ``Wc`` (m, 128):
       ``zd = Xc @ Wc``, one BLAS product;
     - the rare ones' non-zero entries are listed as CSR and added row by row by
-      :func:`layer1_forward`: ``z1 = b1 + sum over listed j of x_ij W1[j]``;
+      :func:`~.numba_layers.linear_forward_sparse`: ``z1 = b1 + sum over listed j of x_ij W1[j]``;
     - a1 = relu(z1 + zd).
 
     Every pixel is either frequent or listed (or 0 in the row), so
@@ -222,37 +214,25 @@ def forward_dense_range(X, first, last, params, p, block, share=FREQUENT_SHARE):
         for c in range(m):
             Wc[c] = W1[dense_cols[c]]
         sparse_from_masks(Xb, nonzero_words, listed_words, sp)  # the rare pixels' entries
-        layer1_forward(0, n, sp, W1, b1, z1)  # z1 = b1 + the rare pixels' part of X @ W1
+        linear_forward_sparse(0, n, sp, W1, b1, z1)  # z1 = b1 + the rare pixels' part of X @ W1
         if m > 0:
             np.dot(Xc, Wc[:m], zd[:n])  # zd = the frequent pixels' part
-            relu_add_rows(n, zd, z1)  # a1 = relu(z1 + zd), in z1
-        else:
-            relu_range(0, n, z1, z1)  # no frequent pixel (e.g. blank images): a1 = relu(z1)
+            add_rows(n, zd, z1)  # z1 += zd: the whole of X @ W1 + b1
+        relu_forward(0, n, z1, z1)  # a1 = relu(z1), in z1
         np.dot(z1[:n], W2, z2[:n])
-        relu_bias_rows(n, z2, b2, a2)  # a2 = relu(a1 @ W2 + b2)
+        add_bias_rows(n, z2, b2)
+        relu_forward(0, n, z2, a2)  # a2 = relu(a1 @ W2 + b2)
         np.dot(a2[:n], W3, z3[:n])
-        for i in range(n):
-            for c in range(K):
-                z3[i, c] += b3[c]  # z3 = a2 @ W3 + b3
+        add_bias_rows(n, z3, b3)  # z3 = a2 @ W3 + b3
         softmax_rows(0, n, z3, p[start:start + n])
 
 
 @njit(cache=True, inline="always")
-def relu_add_rows(n, z, a):
-    """a = relu(z + a) for the first n rows."""
+def add_rows(n, z, a):
+    """a += z for the first n rows."""
     for i in range(n):
         for h in range(z.shape[1]):
-            v = z[i, h] + a[i, h]
-            a[i, h] = 0 if v <= 0 else v  # a NaN stays NaN, as in np.maximum
-
-
-@njit(cache=True, inline="always")
-def relu_bias_rows(n, z, b, a):
-    """a = relu(z + b) for the first n rows (a may be z)."""
-    for i in range(n):
-        for h in range(z.shape[1]):
-            v = z[i, h] + b[h]
-            a[i, h] = 0 if v <= 0 else v  # a NaN stays NaN, as in np.maximum
+            a[i, h] += z[i, h]
 
 
 @njit(cache=True, parallel=True)

@@ -35,8 +35,8 @@ from digitbench.params import Params
 
 from . import numba_cache  # noqa: F401  (first: the cache keyed by every kernel's source)
 from .denormals import flush_subnormals_on, mxcsr_restore
-from .numba_layers import (Acts, backward_layers, dense_forward, layer1_forward, momentum_step_W1_rows, new_acts,
-                           sgd_step_W1_rows, sgd_update)
+from .numba_layers import (Acts, dense_backward, dense_forward, linear_forward_sparse, new_acts, sgd_update,
+                           sgd_update_sparse_momentum, sgd_update_sparse_plain)
 from .numba_sparse import Sparse, csc_of_pixels, dot_rows, new_sparse, sparse_from_uint8, touch_rows
 
 #: W1's 784 rows are updated in at least this many ranges (more with more threads).
@@ -146,7 +146,7 @@ def layer1_in_parts(n, threads, sp, W1, b1, z1, mean, x_dot_mean):
     (and x_i . mean for each sample, for centred inputs)."""
     for part in prange(threads):
         first, last = part * n // threads, (part + 1) * n // threads
-        layer1_forward(first, last, sp, W1, b1, z1)
+        linear_forward_sparse(first, last, sp, W1, b1, z1)
         if mean.shape[0] > 0:
             dot_rows(first, last, sp, mean, x_dot_mean)
 
@@ -182,9 +182,9 @@ def update_W1_in_parts(parts, sp, dz1, W1, V1, lr, momentum, mean, dz1_sum):
         saved_mxcsr = flush_subnormals_on()
         first, last = part * D // parts, (part + 1) * D // parts
         if momentum != 0:  # V1 <- m V1 + dW1; W1 <- W1 - lr V1
-            momentum_step_W1_rows(sp, dz1, W1, V1, lr, momentum, first, last, mean, dz1_sum)
+            sgd_update_sparse_momentum(sp, dz1, W1, V1, lr, momentum, first, last, mean, dz1_sum)
         else:  # W1 <- W1 + (-lr) dW1
-            sgd_step_W1_rows(sp, dz1, W1, lr, first, last, mean, dz1_sum)
+            sgd_update_sparse_plain(sp, dz1, W1, lr, first, last, mean, dz1_sum)
         mxcsr_restore(saved_mxcsr)
 
 
@@ -201,7 +201,7 @@ def dense_step(n, params, velocity, acts, grads, lr, momentum, mean, one_plus_me
     """
     x_dot_mean, dz1_sum, db1_total = buf.x_dot_mean, buf.dz1_sum, buf.db1_total
     dense_forward(n, params, acts)
-    loss = backward_layers(n, buf.yb, params, acts, grads)
+    loss = dense_backward(n, buf.yb, params, acts, grads)
     if mean.shape[0] > 0:
         db1, dz1 = grads.b1, acts.dz1
         dz1_sum[:] = db1
