@@ -35,8 +35,8 @@ class Acts(NamedTuple):
     dz1: np.ndarray  # (n, 128)  dL/dz1
     dz2: np.ndarray  # (n, 64)   dL/dz2
     dz3: np.ndarray  # (n, 10)   dL/dz3 = (p - Y) / n
-    W2T: np.ndarray  # (64, 128) W2.T, contiguous: BLAS multiplies by it ~3x faster than by
-    W3T: np.ndarray  # (10, 64)  W3.T (the transposed view), measured at batch 64
+    W2T: np.ndarray  # (64, 128) W2.T, contiguous: BLAS multiplies by it faster than by
+    W3T: np.ndarray  # (10, 64)  W3.T (the transposed view)
 
 
 @njit(cache=True)
