@@ -67,7 +67,6 @@ import numpy as np
 
 from digitbench.params import Params, init_params, zeros_like_params
 
-from . import numba_cache  # noqa: F401  (first: the cache keyed by every kernel's source)
 from .base import Backend
 from .numba_infer import argmax_rows, forward_into
 from .numba_layers import dense_backward, dense_forward, linear_backward_sparse, linear_forward_sparse, new_acts

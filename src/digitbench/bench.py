@@ -44,7 +44,6 @@ that work over the time, beside the dense-equivalent figure (which can pass 100%
 a sparse backend, being work not done).
 """
 
-import contextlib
 import math
 import os
 import platform
