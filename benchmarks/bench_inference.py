@@ -1,6 +1,6 @@
 """Inference: predicted labels for the 10,000 test images, and for the first 100."""
 
-from .common import ALL_BACKENDS, PROFILES, backend_or_skip, params, test_set
+from .common import ALL_BACKENDS, PROFILES, backend_or_skip, params, predictor, test_set
 
 
 class PredictTestSet:
@@ -11,11 +11,12 @@ class PredictTestSet:
 
     def setup(self, profile, backend):
         self.backend = backend_or_skip(backend)
+        self.predict = predictor(self.backend)
         self.weights = params()
         self.X, _ = test_set()
 
     def time_predict_test_set(self, profile, backend):
-        self.backend.predict(self.weights, self.X)
+        self.predict(self.weights, self.X)
 
 
 class PredictHundred:
@@ -26,8 +27,9 @@ class PredictHundred:
 
     def setup(self, profile, backend):
         self.backend = backend_or_skip(backend, batch_size=1)
+        self.predict = predictor(self.backend)
         self.weights = params()
         self.X = test_set()[0][:100].copy()
 
     def time_predict_100(self, profile, backend):
-        self.backend.predict(self.weights, self.X)
+        self.predict(self.weights, self.X)

@@ -248,18 +248,46 @@ def epoch_order(n=EPOCH_SAMPLES, seed=0):
 # --------------------------------------------------------------------------- training
 
 
+def trainer(backend):
+    """What calls ``train_batches``: a run with digitbench's thread policy (every step on
+    the threads :func:`hold_threads` holds, BLAS as the trainer holds it) on commits that
+    have one (``digitbench.threads.RunThreads``), else the backend itself."""
+    try:
+        from digitbench.threads import RunThreads
+    except ImportError:
+        return backend
+    return RunThreads(backend, adaptive=False)
+
+
+def predictor(backend):
+    """``predict(weights, X)`` on the threads :func:`hold_threads` holds, on commits whose
+    backends take ``threads`` (``digitbench.threads.inference_threads``), else the backend's."""
+    try:
+        from digitbench.threads import inference_threads
+    except ImportError:
+        return backend.predict
+
+    def predict(weights, X):
+        with inference_threads(backend) as threads:
+            return backend.predict(weights, X, threads=threads)
+
+    return predict
+
+
 def run_steps(backend, p, velocity, images, labels, order, batch_size, steps, lr=0.01, momentum=0.9):
-    """``steps`` SGD steps of ``batch_size`` rows of ``order`` through ``backend.train_batches``.
+    """``steps`` SGD steps of ``batch_size`` rows of ``order`` through ``backend.train_batches``
+    (by :func:`trainer`).
 
     At most a quarter of the steps per call (as the trainer hands them over), and no
     more than the backend's :func:`steps_per_call`. Returns the losses, shape (steps,).
     """
     lrs = np.full(steps, lr)
     chunk = steps_per_call(backend, math.ceil(steps / 4))
+    run = trainer(backend)
     losses = []
     for first in range(0, steps, chunk):
         k = min(chunk, steps - first)
-        losses.append(backend.train_batches(p, velocity, images, labels,
+        losses.append(run.train_batches(p, velocity, images, labels,
                                             order[first * batch_size:(first + k) * batch_size],
                                             batch_size, lrs[first:first + k], momentum))
     return np.concatenate(losses)

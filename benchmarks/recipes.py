@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from .common import DTYPE, steps_per_call
+from .common import DTYPE, steps_per_call, trainer
 
 #: name -> recipe. ``seed``: the recipe of the write-up this project started from, lr 0.01 / (1 + 0.05 e)
 #: in epoch e, momentum 0.9, batch 64, 30 epochs. ``fast``: the quickest route to 97%
@@ -88,12 +88,13 @@ def train(backend, data, recipe, target=None, epochs=None):
     velocity = type(p)(*(np.zeros_like(w) for w in p))
     rng = np.random.default_rng(SEED)
     clock, reached = 0.0, None
+    run = trainer(backend)  # one run: its threads and buffers kept from call to call
     for epoch in range(recipe["epochs"]):
         order = rng.permutation(len(Xtr)).astype(np.int64)
         step = 0
         while step < per_epoch:
             k = min(CHECK_EVERY_STEPS, per_epoch - step)
-            clock += _steps(backend, p, velocity, Xtr, labels, order, bs, step, k,
+            clock += _steps(backend, run, p, velocity, Xtr, labels, order, bs, step, k,
                             lrs[epoch * per_epoch:], recipe["momentum"], mean)
             step += k
             if target is not None:
@@ -107,7 +108,7 @@ def train(backend, data, recipe, target=None, epochs=None):
     return {"test_accuracy": accuracy, "train_seconds": clock, "seconds_to_target": reached}
 
 
-def _steps(backend, p, velocity, images, labels, order, bs, first, k, lrs, momentum, mean=None):
+def _steps(backend, run, p, velocity, images, labels, order, bs, first, k, lrs, momentum, mean=None):
     """Steps ``first .. first + k`` of an epoch in calls of at most ``steps_per_call``; seconds taken.
 
     With ``mean``, the steps are those of centred inputs; a commit whose backends predate
@@ -121,8 +122,8 @@ def _steps(backend, p, velocity, images, labels, order, bs, first, k, lrs, momen
     start = time.perf_counter()
     for s in range(first, first + k, chunk):
         n = min(chunk, first + k - s)
-        losses = backend.train_batches(p, velocity, images, labels, order[s * bs:(s + n) * bs], bs,
-                                       lrs[s:s + n], momentum, **centring)
+        losses = run.train_batches(p, velocity, images, labels, order[s * bs:(s + n) * bs], bs,
+                                   lrs[s:s + n], momentum, **centring)
         if not np.all(np.isfinite(losses)):
             raise RuntimeError(f"training diverged at step {s} (loss {losses[-1]})")
     return time.perf_counter() - start

@@ -12,12 +12,19 @@ Gradients come back as a ``Params`` of the same shapes (``dW1, db1, ...``). The
 backends use these very names, so that they can be read side by side.
 
 Training runs through :meth:`Backend.train_batches`: plain mini-batch SGD with
-optional heavy-ball momentum (PyTorch's convention)::
+optional heavy-ball momentum (PyTorch's convention), each backend's ``sgd_update``
+(here :func:`sgd_update`)::
 
     v <- momentum * v + g          (v is the velocity, one array per parameter)
     w <- w - lr * v                (with momentum = 0 this is w <- w - lr * g)
 
 A backend may override it to keep the whole loop in compiled code.
+
+Threads are a value: ``threads`` (the parts of a backend's parallel loops) is an
+argument of ``forward``, ``predict_proba``, ``predict`` and ``train_batches``. No
+backend reads or sets a process-wide thread count; :mod:`digitbench.threads` holds the
+pools at the count, and what belongs to one training run (the thread chooser, the
+workspace) lives in its :class:`digitbench.threads.RunThreads`, not on the backend.
 
 Centred inputs (``mean`` given, the recipe's ``center``): the network is trained as if
 its input were ``x - mean`` (the training set's mean image), which gives SGD a better
@@ -29,13 +36,11 @@ bias of the centred network (``x W1 + b1 = (x - mean) W1 + c``), a step on
 """
 
 import functools
+from typing import Protocol, runtime_checkable
 
 import numpy as np
-from threadpoolctl import ThreadpoolController
 
 from digitbench.pixels import scale_pixels
-
-_controller = None
 
 
 def center_gradients(grads, mean):
@@ -68,46 +73,24 @@ def center_start(params, mean):
     return params._replace(b1=(params.b1 - mean.astype(W1.dtype) @ W1).astype(W1.dtype))
 
 
-def blas_single_thread():
-    """A context in which the BLAS libraries (NumPy's, and SciPy's, which ``np.dot``
-    calls inside numba kernels) run on one thread; restored on exit.
+def sgd_update(w, v, g, lr, momentum):
+    """In place: ``v <- momentum * v + g; w <- w - lr * v`` (``w <- w - lr * g`` when
+    momentum = 0), whole arrays at once.
 
-    The products of a batch of 64 are small (64 x 784 @ 784 x 128 at most): a second
-    BLAS thread gains little on them and loses more in waking and waiting (measured
-    on the NumPy backend: an epoch in 0.35 s on one thread, 0.45 s on two). The
-    libraries are the ones threadpoolctl finds at the first call.
+    Parameters
+    ----------
+    w, v, g : ndarrays of one shape and dtype: the parameter, its velocity, its gradient
+        (``g`` is overwritten: it holds ``lr * v`` afterwards)
+    lr, momentum : floats
     """
-    global _controller
-    if _controller is None:
-        import scipy.linalg.cython_blas  # noqa: F401  (load SciPy's BLAS so that it is seen)
-
-        _controller = [lib for lib in ThreadpoolController().lib_controllers if lib.user_api == "blas"]
-    return _OneThread(_controller)
-
-
-class _OneThread:
-    """Each library's own ``set_num_threads(1)`` on entry, its count back on exit.
-
-    Called directly on threadpoolctl's library controllers: its ``limit()`` context costs
-    ~10 us a call here, a twentieth of predicting 256 images (measured: 246-270 us a call
-    through it, 222-234 us this way).
-    """
-
-    def __init__(self, libs):
-        self.libs = libs
-
-    def __enter__(self):
-        self.before = [(lib, lib.num_threads) for lib in self.libs]
-        for lib, threads in self.before:
-            if threads != 1:
-                lib.set_num_threads(1)
-        return self
-
-    def __exit__(self, *exc):
-        for lib, threads in self.before:
-            if threads != 1:
-                lib.set_num_threads(threads)
-        return False
+    t = w.dtype.type
+    step = g
+    if momentum:
+        v *= t(momentum)
+        v += g
+        step = v
+    np.multiply(step, t(lr), out=g)
+    w -= g
 
 
 #: Rows per call of ``forward`` in :meth:`Backend.predict_proba` and :meth:`Backend.predict`.
@@ -173,11 +156,12 @@ class Backend:
     #: The most SGD steps one ``train_batches`` call should get (int), or None for any
     #: number. The trainer and ``bench`` cut their chunks to it (the naive backend: 1).
     steps_per_call = None
-    #: How the last ``train_batches`` call chose its thread count: a dict with
-    #: ``threads``, ``max_threads`` and ``reason`` (the numba backend times its chunks
-    #: and falls back to fewer threads on a busy machine), or None for a backend that
-    #: does not choose. The trainer puts it in its summary.
-    thread_choice = None
+    #: Whether ``forward`` and ``train_batches`` split their work into ``threads`` parts
+    #: run on numba's threads (the caller holds numba's count: :mod:`digitbench.threads`).
+    parallel = False
+    #: Batches up to this size train with BLAS on one thread (the caller enters
+    #: :func:`digitbench.threads.blas_single_thread`); 0: never.
+    single_thread_blas_batch = 0
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -193,8 +177,8 @@ class Backend:
         """
         return 0.0
 
-    def forward(self, params, X):
-        """Probabilities of shape (n, 10) for ``X`` of shape (n, 784)."""
+    def forward(self, params, X, threads=1):
+        """Probabilities of shape (n, 10) for ``X`` of shape (n, 784), on ``threads`` parts."""
         raise NotImplementedError
 
     def logits(self, params, X):
@@ -205,22 +189,28 @@ class Backend:
         """(mean cross-entropy as a float, gradients as Params) for one batch."""
         raise NotImplementedError
 
-    def predict_proba(self, params, X, chunk=PREDICT_CHUNK):
+    def predict_proba(self, params, X, chunk=PREDICT_CHUNK, threads=1):
         """Probabilities (n, 10) in the parameters' dtype, ``chunk`` rows per ``forward``.
 
         uint8 rows are scaled chunk by chunk, so no float copy of all of ``X`` is made.
         """
         out = np.empty((len(X), 10), dtype=params.W1.dtype)
         for start in range(0, len(X), chunk):
-            out[start:start + chunk] = self.forward(params, X[start:start + chunk])
+            out[start:start + chunk] = self.forward(params, X[start:start + chunk], threads=threads)
         return out
 
-    def predict(self, params, X, chunk=PREDICT_CHUNK):
+    def predict(self, params, X, chunk=PREDICT_CHUNK, threads=1):
         """Predicted labels (n,) as int64: the arg-max of each row's logits (:func:`settle_ties`)."""
-        p = self.predict_proba(params, X, chunk)
+        p = self.predict_proba(params, X, chunk, threads)
         return settle_ties(self, params, X, p, np.argmax(p, axis=1).astype(np.int64))
 
-    def train_batches(self, params, velocity, images, labels, order, batch_size, lrs, momentum=0.0, mean=None):
+    def new_workspace(self, batch_size, params):
+        """Buffers ``train_batches`` may reuse across calls of one run (``workspace=``), or
+        None for a backend that keeps none. The caller owns them (:class:`digitbench.threads.RunThreads`)."""
+        return None
+
+    def train_batches(self, params, velocity, images, labels, order, batch_size, lrs, momentum=0.0, mean=None, *,
+                      threads=1, workspace=None):
         """Run ``len(lrs)`` SGD steps in place; return the loss of each, as float64.
 
         Parameters
@@ -236,6 +226,8 @@ class Backend:
         momentum : float in [0, 1)
         mean : ndarray of shape (784,) in params' dtype, optional: train as on centred
             inputs ``x - mean`` (:func:`center_gradients`)
+        threads : int, parts of the backend's parallel loops (results do not depend on it)
+        workspace : the backend's :meth:`new_workspace` for this batch size, or None
         """
         dtype = params.W1.dtype
         losses = np.empty(len(lrs))
@@ -247,12 +239,42 @@ class Backend:
                 center_gradients(grads, mean)
             losses[k] = loss
             for w, v, g in zip(params, velocity, grads):
-                if momentum:
-                    v *= momentum
-                    v += g
-                    g = v
-                w -= dtype.type(lr) * g
+                sgd_update(w, v, g, lr, momentum)
         return losses
 
     def __repr__(self):
         return f"<digitbench backend {self.name!r}>"
+
+
+@runtime_checkable
+class Contender(Protocol):
+    """What ``digitbench bench`` times: a digitbench backend (``bench.BackendContender``)
+    or a peer library (``digitbench.peers``), trained the same way.
+
+    Attributes: ``name`` (str), ``kind`` ("digitbench" or "peer"), ``version`` (str or
+    None), ``threads_note`` (str: how its threads are held), ``slow`` (bool: timed on
+    fewer samples). Training uses :data:`digitbench.recipe.THROUGHPUT`'s learning rate
+    and momentum.
+    """
+
+    name: str
+    kind: str
+    version: object
+    threads_note: str
+    slow: bool
+
+    def prepare(self, data, batch_size, seed=0):
+        """Keep the data, build the model and compile whatever is compiled, off the clock."""
+
+    def reset(self, seed, mean=None):
+        """Weights ``init_params(seed)``, momentum zero; with ``mean`` (784,), trained as on
+        centred inputs ``x - mean`` until the next reset."""
+
+    def train(self, order, lrs=None):
+        """One SGD step per batch of the rows ``order``, one learning rate per step."""
+
+    def weights(self):
+        """The current weights as ``Params``."""
+
+    def predict(self, X):
+        """Predicted labels (n,) for X (n, 784) floats in [0, 1]."""

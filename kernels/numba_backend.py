@@ -10,7 +10,6 @@ module              what it holds
 ``numba_sparse``    a batch's non-zero pixels, gathered in CSR and CSC form
 ``numba_layers``    forward and backward layers, the fused update of W1
 ``numba_train``     the training loop: chunks of steps in one call, N threads
-``numba_threads``   how many threads to use now (measured: a busy machine)
 ``stack_row``       a 128-wide row on a kernel's stack, which LLVM keeps in registers
 ``numba_infer``     forward and predict for any number of rows, without BLAS
 ``denormals``       flush-to-zero inside the kernels
@@ -29,17 +28,18 @@ Where the speed comes from
   gathers its rows straight from the uint8 images (skipping all-black 8-pixel words,
   scaling by a 256-entry table equal to ``v / 255``); buffers are allocated once a call.
 - **Fused update of W1.** With momentum ``m`` the step is ``v <- m v + g;
-  W <- W - lr v``; :func:`~.numba_layers.fused_W1_rows` does it row by row, adding
+  W <- W - lr v``; :func:`~.numba_layers.sgd_update_sparse` does it row by row, adding
   ``g``'s row from the batch's non-zero pixels on the way, so ``dW1`` never exists as a
   dense array and each row of ``v`` and ``W1`` is read and written once per step.
 - **BLAS for the small dense layers in training.** ``a1 @ W2``, ``a2 @ W3`` and their
   gradients are ``np.dot`` calls, which numba sends to SciPy's BLAS, held to one thread
-  (:func:`blas_single_thread`): a second one only waits on products this small.
+  by the caller (:func:`digitbench.threads.blas_single_thread`, for every batch size:
+  :attr:`NumbaBackend.single_thread_blas_batch`): a second one only waits on products this small.
 - **Flush-to-zero** inside the kernels (``kernels/denormals.py``): decaying momentum
   would otherwise leave thousands of W1's velocities subnormal, ~100x slower each.
 - **Any number of threads, bit-identical results**, three parallel regions per step
-  (:mod:`~.numba_train`), and the count chosen by measurement on a busy machine
-  (:mod:`~.numba_threads`, :attr:`NumbaBackend.thread_choice`).
+  (:mod:`~.numba_train`), in ``threads`` parts given by the caller (a training run
+  chooses the count by measurement: :mod:`digitbench.threads`).
 - **Inference chosen by size** (:mod:`~.numba_infer`): without BLAS (sparse in all
   three layers) for small batches, where one-image latency is all call overhead; BLAS
   on the pixels used in each block of 256 rows for large ones; one part of the rows
@@ -53,29 +53,25 @@ Python (slowly), flush-to-zero included, and agrees with the compiled one.
 Compilation
 -----------
 The kernels are generic over float32 and float64 and compiled on first use per dtype,
-with ``cache=True`` so that later processes load the machine code from ``__pycache__``.
+with ``cache=True`` so that later processes load the machine code from the cache
+(:mod:`~.numba_cache`: keyed by the sources of every kernel module, so that editing any
+kernel recompiles every function, including those that inline it).
 :meth:`NumbaBackend.warmup` triggers (and times) that compilation, so that callers can
 keep it out of timed regions; :func:`compile_report` measures the first-call (compile)
-and cached start times in fresh processes. Numba checks a cached function against its
-own file only: after editing a kernel that others in other modules call (and inline),
-delete ``kernels/__pycache__`` (an install writes every file anew, so users never meet
-this; a developer who does sees results that differ in the last bits between
-processes).
+and cached start times in fresh processes.
 """
 
 import time
 
-import numba
 import numpy as np
 
 from digitbench.params import Params, init_params, zeros_like_params
 
-from .base import Backend, blas_single_thread, settle_ties
+from .base import Backend, settle_ties
 from .numba_cache import kernels_cached
 from .numba_infer import argmax_rows, forward_into
-from .numba_layers import backward_layers, dense_forward, dW1_rows, layer1_forward, new_acts
+from .numba_layers import dense_backward, dense_forward, linear_backward_sparse, linear_forward_sparse, new_acts
 from .numba_sparse import new_sparse, sparse_from_float
-from .numba_threads import ThreadChooser
 from .numpy_backend import forward_cache
 from .numba_train import Images, new_workspace, train_steps
 
@@ -106,12 +102,6 @@ def _as_batch(X, dtype):
     return _readonly(X)
 
 
-def _chunk_seconds(threads, steps, seconds):
-    """The seconds a chunk of training steps took, as the thread chooser sees them (the
-    measured ones; tests replace this to simulate slow threads)."""
-    return seconds
-
-
 class NumbaBackend(Backend):
     """Numba-jitted kernels; float32 or float64 as the parameters are. Deterministic,
     whatever the number of threads."""
@@ -120,38 +110,23 @@ class NumbaBackend(Backend):
     deterministic = True
     #: Rows per block in :meth:`forward` (buffers of one block stay in cache).
     block = 64
-    #: Hook: chunk_seconds(threads, steps, measured_seconds) -> the seconds the thread
-    #: chooser is told. The identity; tests replace it to simulate a slowed thread.
-    chunk_seconds = staticmethod(_chunk_seconds)
-    #: Whether :meth:`train_batches` picks its thread count by measurement (see
-    #: :mod:`~.numba_threads`); False runs every step on ``numba.get_num_threads()``
-    #: (a thread-count sweep wants that).
-    adaptive_threads = True
+    parallel = True
+    #: Every batch trains with BLAS on one thread (the dense layers' products are small).
+    single_thread_blas_batch = float("inf")
 
-    def __init__(self):
-        self.chooser = ThreadChooser()
-
-    @property
-    def thread_choice(self):
-        """The training thread count in use and why: a dict with ``threads``,
-        ``max_threads``, ``reason`` and ``seconds_per_step`` (per count tried)."""
-        if not self.adaptive_threads:
-            threads = numba.get_num_threads()
-            return {"threads": threads, "max_threads": threads, "seconds_per_step": {},
-                    "reason": "fixed: numba.get_num_threads() (adaptive_threads is False)"}
-        return self.chooser.record_dict
-
-    def forward(self, params, X):
+    def forward(self, params, X, threads=1):
+        """Probabilities (n, 10), in ``threads`` parts (more than one: the caller holds
+        BLAS at one thread, :func:`digitbench.threads.blas_single_thread`)."""
         dtype = _check_params(params)
         X = _as_batch(X, dtype)
         p = np.empty((len(X), 10), dtype)
-        forward_into(X, params, p, self.block)
+        forward_into(X, params, p, self.block, int(threads))
         return p
 
-    def predict(self, params, X, chunk=None):
+    def predict(self, params, X, chunk=None, threads=1):
         """Predicted labels (n,) as int64: argmax of :meth:`forward`, in one compiled pass
         (rows of tied probabilities decided by the logits: :func:`base.settle_ties`)."""
-        p = self.forward(params, X)
+        p = self.forward(params, X, threads)
         labels = np.empty(len(p), np.int64)
         argmax_rows(p, labels)
         return settle_ties(self, params, X, p, labels)
@@ -174,16 +149,24 @@ class NumbaBackend(Backend):
         sparse_from_float(X, sp, True)
         acts = new_acts(n, 128, 64, 10, dtype)
         grads = Params(*(np.zeros_like(a) if i == 0 else np.empty_like(a) for i, a in enumerate(params)))
-        with blas_single_thread():
-            layer1_forward(0, n, sp, W1, params.b1, acts.z1)
-            dense_forward(n, params, acts)
-            loss = backward_layers(n, y, params, acts, grads)
-        dW1_rows(sp, acts.dz1, grads.W1, 0, W1.shape[0])  # dW1 = X.T @ dz1
+        linear_forward_sparse(0, n, sp, W1, params.b1, acts.z1)  # z1 = X @ W1 + b1
+        dense_forward(n, params, acts)
+        loss = dense_backward(n, y, params, acts, grads)
+        linear_backward_sparse(sp, acts.dz1, grads.W1, 0, W1.shape[0])  # dW1 = X.T @ dz1
         return float(loss / n), grads
 
-    def train_batches(self, params, velocity, images, labels, order, batch_size, lrs, momentum=0.0, mean=None):
-        """SGD steps as :meth:`Backend.train_batches`, in timed chunks of compiled steps
-        on the thread count that is fastest now (:attr:`thread_choice`)."""
+    def new_workspace(self, batch_size, params):
+        """:func:`~.numba_train.train_steps`'s buffers for this batch size and dtype: a run
+        keeps them from call to call (fresh pages cost a fault each on first touch)."""
+        _check_params(params)
+        return new_workspace(int(batch_size), params)
+
+    def train_batches(self, params, velocity, images, labels, order, batch_size, lrs, momentum=0.0, mean=None, *,
+                      threads=1, workspace=None):
+        """SGD steps as :meth:`Backend.train_batches`, in one compiled call whose parallel
+        regions have ``threads`` parts (the results do not depend on it); ``workspace``
+        from :meth:`new_workspace` (None: fresh buffers). The caller holds BLAS at one
+        thread (:func:`digitbench.threads.blas_single_thread`)."""
         dtype = _check_params(params)
         _check_params(velocity, "velocity")
         if velocity.W1.dtype != dtype:
@@ -212,50 +195,20 @@ class NumbaBackend(Backend):
             mean = _readonly(np.ascontiguousarray(mean, dtype=dtype))
             if mean.shape != (images.shape[1],):
                 raise ValueError(f"numba backend: mean must have shape ({images.shape[1]},), not {mean.shape}")
-        work = self._workspace(B, params)
-        allowed = numba.get_num_threads()
-        with blas_single_thread():
-            if not self.adaptive_threads:
-                train_steps(params, velocity, data, order, B, lrs, momentum, losses, allowed, work, mean)
-                return losses
-            done = 0
-            try:
-                while done < steps:
-                    threads, chunk = self.chooser.next_chunk(allowed, steps - done)
-                    numba.set_num_threads(threads)
-                    t0 = time.perf_counter()
-                    train_steps(params, velocity, data, order[done * B:], B, lrs[done:done + chunk],
-                                momentum, losses[done:done + chunk], threads, work, mean)
-                    seconds = time.perf_counter() - t0
-                    self.chooser.record(threads, chunk, self.chunk_seconds(threads, chunk, seconds))
-                    done += chunk
-            finally:
-                numba.set_num_threads(allowed)
+        if workspace is None:
+            workspace = new_workspace(B, params)
+        train_steps(params, velocity, data, order, B, lrs, momentum, losses, int(threads), workspace, mean)
         return losses
-
-    def _workspace(self, batch_size, params):
-        """train_steps's buffers for this batch size and dtype: the last call's if they fit
-        (their pages are already mapped: fresh ones cost ~0.5 ms a call to fault in). So
-        one backend instance trains one model at a time (as the trainer does)."""
-        key = (batch_size, params.W1.dtype)
-        if getattr(self, "_work_key", None) != key:
-            self._work = new_workspace(batch_size, params)
-            self._work_key = key
-        return self._work
 
     def kernels_cached(self, dtypes=(np.float32,)):
         """True when numba's cache holds every kernel for ``dtypes``: :meth:`warmup` loads, not compiles."""
         return kernels_cached(dtypes)
 
-    #: Seconds the last :meth:`warmup` took (None before the first).
-    last_warmup_seconds = None
-
     def warmup(self, dtypes=(np.float32,)):
         """Compile (or load from the cache) every kernel for ``dtypes``; return the seconds taken.
 
         Call it before timing anything: the first call of a jitted function compiles it
-        (tens of seconds) or loads it from numba's on-disk cache (about a second); after
-        that, calls cost nothing extra. Also sets :attr:`last_warmup_seconds`.
+        or loads it from numba's on-disk cache; after that, calls cost nothing extra.
         """
         t0 = time.perf_counter()
         rng = np.random.default_rng(0)
@@ -265,15 +218,12 @@ class NumbaBackend(Backend):
             params = init_params(0, dtype)
             X = images.astype(dtype) / 255
             self.predict(params, X[:1])  # forward_serial
-            self.predict(params, np.repeat(X, 8, axis=0))  # forward_parallel (32 rows)
+            self.predict(params, np.repeat(X, 8, axis=0), threads=2)  # forward_parallel (32 rows)
             self.predict(params, np.repeat(X, 64, axis=0))  # forward_dense_parallel (256 rows)
             self.loss_and_grads(params, X, labels)
-            chooser, self.chooser = self.chooser, ThreadChooser()  # warm-up times are not measurements
             self.train_batches(params, zeros_like_params(params), images, labels,
                                np.arange(4, dtype=np.int64), 2, np.array([0.0, 0.0]), 0.9)
-            self.chooser = chooser
-        self.last_warmup_seconds = time.perf_counter() - t0
-        return self.last_warmup_seconds
+        return time.perf_counter() - t0
 
 
 def compile_report(dtypes=("float32",), cache_dir=None):

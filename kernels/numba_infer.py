@@ -6,8 +6,8 @@ Two ways, chosen by the number of rows (:func:`forward_into`):
   the non-zero inputs of each layer. About 81% of the pixels are 0 (layer 1 runs over
   the others, as in training), and about half of ``a1`` and ``a2`` are 0 after the
   ReLUs, so a sample costs about a quarter of the dense multiply-adds; and without BLAS
-  there is no BLAS thread pool to hold at one thread, which costs ~10 us a call
-  (threadpoolctl) and would dominate one-image latency. From :data:`PARALLEL_MIN_ROWS`
+  there is no BLAS thread pool to hold at one thread, whose cost would dominate
+  one-image latency. From :data:`PARALLEL_MIN_ROWS`
   rows on, one contiguous part of the rows per thread (:func:`forward_parallel`).
   Each row is computed by one thread in the same order: the same bits on any number
   of threads.
@@ -19,20 +19,16 @@ Two ways, chosen by the number of rows (:func:`forward_into`):
   cache once per non-zero pixel), and BLAS over every pixel used in a block (~530) does
   twice the multiply-adds. The lists come from byte masks made while counting
   (:func:`~digitbench.kernels.numba_sparse.sparse_from_masks`): scanning every pixel of
-  a row again cost as much as the lists saved. Measured here (one thread, the 10,000
-  test images, best of 15, Intel Xeon, three rounds): 16.8-18.4 ms, against 19.6-20.4
-  for BLAS over the used pixels in the same rounds, 21.9-22.9 for the sparse loops and
-  24.2-25.2 for PyTorch.
+  a row again cost as much as the lists saved (docs/results.md has the figures).
   BLAS's blocking depends on the block, so this path may differ from the other in the
   last bits (tests/test_agreement.py's tolerances hold), and across thread counts.
 """
 
-import numba
 import numpy as np
 from numba import njit, prange
 
-from .base import blas_single_thread
-from .numba_layers import FASTMATH, layer1_forward, softmax_rows
+from . import numba_cache  # noqa: F401  (first: the cache keyed by every kernel's source)
+from .numba_layers import FASTMATH, add_bias_rows, linear_forward_sparse, relu_forward, softmax_rows
 from .numba_sparse import Sparse, sparse_from_float, sparse_from_masks
 
 #: From this many rows on, :func:`forward_parallel` splits them across the threads.
@@ -48,11 +44,11 @@ FREQUENT_SHARE = 0.2
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def dense_layer_rows(first, last, a, W, b, z):
+def linear_forward_nonzero(first, last, a, W, b, z):
     """z[i] = b + sum over k with a[i, k] != 0 of a[i, k] W[k], for rows first:last.
 
     The non-zero entries of a[i] are listed first (``a`` is a ReLU output, about half
-    zeros), then added four rows of W per pass, as :func:`layer1_forward` does.
+    zeros), then added four rows of W per pass, as :func:`~.numba_layers.linear_forward_sparse` does.
     """
     K, H = W.shape
     nz = np.empty(K, np.int64)
@@ -80,14 +76,6 @@ def dense_layer_rows(first, last, a, W, b, z):
             t += 1
 
 
-@njit(cache=True, inline="always")
-def relu_range(first, last, z, a):
-    """a = max(z, 0) for rows first:last."""
-    for i in range(first, last):
-        for h in range(z.shape[1]):
-            a[i, h] = 0 if z[i, h] <= 0 else z[i, h]  # a NaN stays NaN, as in np.maximum
-
-
 @njit(cache=True)
 def forward_range(X, first, last, params, p, block):
     """p[first:last] = softmax(forward(X[first:last])), ``block`` rows at a time.
@@ -113,11 +101,11 @@ def forward_range(X, first, last, params, p, block):
     for start in range(first, last, block):
         n = min(start + block, last) - start
         sparse_from_float(X[start:start + n], sp, False)
-        layer1_forward(0, n, sp, W1, b1, z1)  # z1 = X @ W1 + b1 (non-zero pixels)
-        relu_range(0, n, z1, a1)  # a1 = relu(z1)
-        dense_layer_rows(0, n, a1, W2, b2, z2)  # z2 = a1 @ W2 + b2 (non-zero a1)
-        relu_range(0, n, z2, a2)  # a2 = relu(z2)
-        dense_layer_rows(0, n, a2, W3, b3, z3)  # z3 = a2 @ W3 + b3 (non-zero a2)
+        linear_forward_sparse(0, n, sp, W1, b1, z1)  # z1 = X @ W1 + b1 (non-zero pixels)
+        relu_forward(0, n, z1, a1)  # a1 = relu(z1)
+        linear_forward_nonzero(0, n, a1, W2, b2, z2)  # z2 = a1 @ W2 + b2 (non-zero a1)
+        relu_forward(0, n, z2, a2)  # a2 = relu(z2)
+        linear_forward_nonzero(0, n, a2, W3, b3, z3)  # z3 = a2 @ W3 + b3 (non-zero a2)
         softmax_rows(0, n, z3, p[start:start + n])  # p = softmax(z3)
 
 
@@ -146,14 +134,13 @@ def argmax_rows(p, labels):
         labels[i] = best
 
 
-def forward_into(X, params, p, block):
+def forward_into(X, params, p, block, threads):
     """Fill p (n, 10) for X (n, 784): sparse on one thread below PARALLEL_MIN_ROWS rows,
-    sparse on all threads below DENSE_MIN_ROWS, else BLAS on the frequent pixels and
-    lists for the others."""
-    threads = numba.get_num_threads()
+    sparse in ``threads`` parts below DENSE_MIN_ROWS, else BLAS on the frequent pixels and
+    lists for the others, in ``threads`` parts (each part runs its own BLAS products: with
+    more than one, the caller holds BLAS at one thread, :func:`digitbench.threads.blas_single_thread`)."""
     if len(X) >= DENSE_MIN_ROWS:
-        with blas_single_thread():  # each thread runs its own products
-            forward_dense_parallel(X, params, p, DENSE_BLOCK, threads)
+        forward_dense_parallel(X, params, p, DENSE_BLOCK, threads)
     elif len(X) >= PARALLEL_MIN_ROWS and threads > 1:
         forward_parallel(X, params, p, block, threads)
     else:
@@ -197,7 +184,7 @@ def forward_dense_range(X, first, last, params, p, block, share=FREQUENT_SHARE):
       them) are copied into ``Xc`` (n, m) and their rows of W1 into ``Wc`` (m, 128):
       ``zd = Xc @ Wc``, one BLAS product;
     - the rare ones' non-zero entries are listed as CSR and added row by row by
-      :func:`layer1_forward`: ``z1 = b1 + sum over listed j of x_ij W1[j]``;
+      :func:`~.numba_layers.linear_forward_sparse`: ``z1 = b1 + sum over listed j of x_ij W1[j]``;
     - a1 = relu(z1 + zd).
 
     Every pixel is either frequent or listed (or 0 in the row), so
@@ -227,37 +214,25 @@ def forward_dense_range(X, first, last, params, p, block, share=FREQUENT_SHARE):
         for c in range(m):
             Wc[c] = W1[dense_cols[c]]
         sparse_from_masks(Xb, nonzero_words, listed_words, sp)  # the rare pixels' entries
-        layer1_forward(0, n, sp, W1, b1, z1)  # z1 = b1 + the rare pixels' part of X @ W1
+        linear_forward_sparse(0, n, sp, W1, b1, z1)  # z1 = b1 + the rare pixels' part of X @ W1
         if m > 0:
             np.dot(Xc, Wc[:m], zd[:n])  # zd = the frequent pixels' part
-            relu_add_rows(n, zd, z1)  # a1 = relu(z1 + zd), in z1
-        else:
-            relu_range(0, n, z1, z1)  # no frequent pixel (e.g. blank images): a1 = relu(z1)
+            add_rows(n, zd, z1)  # z1 += zd: the whole of X @ W1 + b1
+        relu_forward(0, n, z1, z1)  # a1 = relu(z1), in z1
         np.dot(z1[:n], W2, z2[:n])
-        relu_bias_rows(n, z2, b2, a2)  # a2 = relu(a1 @ W2 + b2)
+        add_bias_rows(n, z2, b2)
+        relu_forward(0, n, z2, a2)  # a2 = relu(a1 @ W2 + b2)
         np.dot(a2[:n], W3, z3[:n])
-        for i in range(n):
-            for c in range(K):
-                z3[i, c] += b3[c]  # z3 = a2 @ W3 + b3
+        add_bias_rows(n, z3, b3)  # z3 = a2 @ W3 + b3
         softmax_rows(0, n, z3, p[start:start + n])
 
 
 @njit(cache=True, inline="always")
-def relu_add_rows(n, z, a):
-    """a = relu(z + a) for the first n rows."""
+def add_rows(n, z, a):
+    """a += z for the first n rows."""
     for i in range(n):
         for h in range(z.shape[1]):
-            v = z[i, h] + a[i, h]
-            a[i, h] = 0 if v <= 0 else v  # a NaN stays NaN, as in np.maximum
-
-
-@njit(cache=True, inline="always")
-def relu_bias_rows(n, z, b, a):
-    """a = relu(z + b) for the first n rows (a may be z)."""
-    for i in range(n):
-        for h in range(z.shape[1]):
-            v = z[i, h] + b[h]
-            a[i, h] = 0 if v <= 0 else v  # a NaN stays NaN, as in np.maximum
+            a[i, h] += z[i, h]
 
 
 @njit(cache=True, parallel=True)

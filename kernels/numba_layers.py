@@ -17,6 +17,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from . import numba_cache  # noqa: F401  (first: the cache keyed by every kernel's source)
 from .stack_row import ROW, check_row_width, stack_row
 
 FASTMATH = {"contract"}
@@ -34,8 +35,8 @@ class Acts(NamedTuple):
     dz1: np.ndarray  # (n, 128)  dL/dz1
     dz2: np.ndarray  # (n, 64)   dL/dz2
     dz3: np.ndarray  # (n, 10)   dL/dz3 = (p - Y) / n
-    W2T: np.ndarray  # (64, 128) W2.T, contiguous: BLAS multiplies by it ~3x faster than by
-    W3T: np.ndarray  # (10, 64)  W3.T (the transposed view), measured at batch 64
+    W2T: np.ndarray  # (64, 128) W2.T, contiguous: BLAS multiplies by it faster than by
+    W3T: np.ndarray  # (10, 64)  W3.T (the transposed view)
 
 
 @njit(cache=True)
@@ -48,7 +49,7 @@ def new_acts(n, H1, H2, K, dtype):
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def layer1_forward(first, last, sp, W1, b1, z1):
+def linear_forward_sparse(first, last, sp, W1, b1, z1):
     """z1 = X @ W1 + b1 over the non-zero pixels only, for samples first:last:
     z1[i] = b1 + sum_j x_ij W1[j].
 
@@ -88,20 +89,44 @@ def layer1_forward(first, last, sp, W1, b1, z1):
 def dense_forward(n, params, acts):
     """The layers after z1 (filled) for the first n rows, with BLAS for the products:
     a1 = relu(z1); z2 = a1 @ W2 + b2; a2 = relu(z2); z3 = a2 @ W3 + b3."""
-    relu_rows(n, acts.z1, acts.a1)
-    np.dot(acts.a1[:n], params.W2, acts.z2[:n])
-    add_bias_rows(n, acts.z2, params.b2)
-    relu_rows(n, acts.z2, acts.a2)
-    np.dot(acts.a2[:n], params.W3, acts.z3[:n])
-    add_bias_rows(n, acts.z3, params.b3)
+    relu_forward(0, n, acts.z1, acts.a1)  # a1 = relu(z1)
+    linear_forward(n, acts.a1, params.W2, params.b2, acts.z2)  # z2 = a1 @ W2 + b2
+    relu_forward(0, n, acts.z2, acts.a2)  # a2 = relu(z2)
+    linear_forward(n, acts.a2, params.W3, params.b3, acts.z3)  # z3 = a2 @ W3 + b3
+
+
+@njit(cache=True)
+def linear_forward(n, a, W, b, z):
+    """z = a @ W + b for the first n rows (BLAS for the product)."""
+    np.dot(a[:n], W, z[:n])
+    add_bias_rows(n, z, b)
+
+
+@njit(cache=True)
+def linear_backward(n, a, dz, W, WT, dW, db, da):
+    """Backprop through z = a @ W + b for the first n rows, given dz = dL/dz:
+    dW = a.T @ dz, db = sum_i dz_i, da = dz @ W.T (``WT`` receives W.T, contiguous)."""
+    np.dot(a[:n].T, dz[:n], dW)
+    sum_rows(n, dz, db)
+    WT[:] = W.T
+    np.dot(dz[:n], WT, da[:n])
 
 
 @njit(cache=True, inline="always")
-def relu_rows(n, z, a):
-    """a = max(z, 0) for the first n rows."""
-    for i in range(n):
+def relu_forward(first, last, z, a):
+    """a = max(z, 0) for rows first:last (a may be z)."""
+    for i in range(first, last):
         for h in range(z.shape[1]):
             a[i, h] = 0 if z[i, h] <= 0 else z[i, h]  # a NaN stays NaN, as in np.maximum
+
+
+@njit(cache=True, inline="always")
+def relu_backward(n, z, d):
+    """d *= relu'(z) in place: zero where z <= 0 (first n rows)."""
+    for i in range(n):
+        for h in range(z.shape[1]):
+            if not z[i, h] > 0:
+                d[i, h] = 0
 
 
 @njit(cache=True, inline="always")
@@ -137,25 +162,18 @@ def softmax_rows(first, last, z3, p):
 
 
 @njit(cache=True)
-def backward_layers(n, y, params, acts, grads):
-    """Loss and the gradients of every layer but dW1 (see :func:`dW1_rows`).
+def softmax_cross_entropy(n, y, z3, dz3):
+    """The summed (not yet averaged) cross-entropy of softmax(z3) against the labels y, in
+    float64; fills dz3 (first n rows) with dL/dz3 = (p - Y) / n, Y the one-hot labels.
 
-    Returns the summed (not yet averaged) cross-entropy, in float64. Fills the first n
-    rows of acts.dz3 (n, 10), acts.dz2 (n, 64), acts.dz1 (n, 128), and the grads dW3, db3,
-    dW2, db2, db1.
+    loss_i = -(z3[i, y] - m - log(sum exp(z3 - m))), m the row max. Each exp once, in
+    the parameters' dtype, kept in dz3's row until the sum (in float64) is known.
     """
-    z1, a1, z2, a2, z3, dz1, dz2, dz3, W2T, W3T = acts
-    dW1, db1, dW2, db2, dW3, db3 = grads  # dW1 is not touched here
     K = z3.shape[1]
     t = dz3.dtype.type
     inv_n = t(1) / t(n)
     loss = 0.0
     for i in range(n):
-        # softmax + cross-entropy: loss_i = -(z3[i, y] - m - log(sum exp(z3 - m)));
-        # together they give the shortcut dL/dz3 = (p - Y) / n, Y the one-hot labels.
-        # Each exp once, in the parameters' dtype (float32's expf is ~2x faster than exp
-        # here: 5.6 against 9.4 us a batch of 64), kept in dz3's row until the sum
-        # (in float64) is known.
         m = row_max(z3, i)
         s = 0.0
         for c in range(K):
@@ -167,19 +185,25 @@ def backward_layers(n, y, params, acts, grads):
         for c in range(K):
             dz3[i, c] *= scale
         dz3[i, y[i]] -= inv_n
-    # layer 3: dW3 = a2.T @ dz3, db3 = sum_i dz3, da2 = dz3 @ W3.T, dz2 = da2 * relu'(z2)
-    np.dot(a2[:n].T, dz3[:n], dW3)
-    sum_rows(n, dz3, db3)
-    W3T[:] = params.W3.T
-    np.dot(dz3[:n], W3T, dz2[:n])
-    relu_backward_rows(n, z2, dz2)  # relu'(z) = 1 where z > 0, else 0
-    sum_rows(n, dz2, db2)
-    # layer 2: dW2 = a1.T @ dz2, da1 = dz2 @ W2.T, dz1 = da1 * relu'(z1)
-    np.dot(a1[:n].T, dz2[:n], dW2)
-    W2T[:] = params.W2.T
-    np.dot(dz2[:n], W2T, dz1[:n])
-    relu_backward_rows(n, z1, dz1)
-    sum_rows(n, dz1, db1)
+    return loss
+
+
+@njit(cache=True)
+def dense_backward(n, y, params, acts, grads):
+    """Loss and the gradients of every layer but dW1 (see :func:`linear_backward_sparse`).
+
+    Returns the summed (not yet averaged) cross-entropy, in float64. Fills the first n
+    rows of acts.dz3 (n, 10), acts.dz2 (n, 64), acts.dz1 (n, 128), and the grads dW3, db3,
+    dW2, db2, db1.
+    """
+    z1, a1, z2, a2, z3, dz1, dz2, dz3, W2T, W3T = acts
+    dW1, db1, dW2, db2, dW3, db3 = grads  # dW1: linear_backward_sparse, or fused into W1's update
+    loss = softmax_cross_entropy(n, y, z3, dz3)  # dz3 = (p - Y) / n
+    linear_backward(n, a2, dz3, params.W3, W3T, dW3, db3, dz2)  # dW3 = a2.T @ dz3, db3, da2 = dz3 @ W3.T
+    relu_backward(n, z2, dz2)  # dz2 = da2 * relu'(z2)
+    linear_backward(n, a1, dz2, params.W2, W2T, dW2, db2, dz1)  # dW2 = a1.T @ dz2, db2, da1 = dz2 @ W2.T
+    relu_backward(n, z1, dz1)  # dz1 = da1 * relu'(z1)
+    sum_rows(n, dz1, db1)  # db1 = sum_i dz1_i
     return loss
 
 
@@ -193,45 +217,47 @@ def sum_rows(n, d, out):
 
 
 @njit(cache=True, inline="always")
-def relu_backward_rows(n, z, d):
-    """d *= relu'(z) in place: zero where z <= 0 (first n rows)."""
-    for i in range(n):
-        for h in range(z.shape[1]):
-            if not z[i, h] > 0:
-                d[i, h] = 0
+def momentum_step(w, v, g, lr, momentum):
+    """One entry's step of SGD with momentum: (w - lr * v', v') with v' = momentum * v + g.
+
+    The one place of the update rule: :func:`sgd_update` and W1's fused update
+    (:func:`sgd_update_sparse`) both take their step here (inlined, so each is compiled
+    with its caller's fastmath flags, as before).
+    """
+    v_new = momentum * v + g
+    return w - lr * v_new, v_new
 
 
 @njit(cache=True)
-def sgd_update_inplace(w, v, g, lr, momentum):
+def sgd_update(w, v, g, lr, momentum):
     """In place, flat: v <- momentum * v + g; w <- w - lr * v (w <- w - lr * g if momentum = 0)."""
     wf = w.reshape(-1)
     vf = v.reshape(-1)
     gf = g.reshape(-1)
     if momentum != 0:
         for k in range(wf.shape[0]):
-            vf[k] = momentum * vf[k] + gf[k]
-            wf[k] -= lr * vf[k]
+            wf[k], vf[k] = momentum_step(wf[k], vf[k], gf[k], lr, momentum)
     else:
         for k in range(wf.shape[0]):
             wf[k] -= lr * gf[k]
 
 
-# ----------------------------------------------------- the fused update of W1, and its uses
+# ----------------------------------------------------- W1's fused backward and update, and its uses
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def fused_W1_rows(sp, dz1, W1, V1, lr, decay, scale, first, last, mean, dz1_sum):
+def sgd_update_sparse(sp, dz1, W1, V1, lr, decay, scale, first, last, mean, dz1_sum):
     """For each pixel j in first:last, with g_j = sum_i x_ij dz1[i] (row j of dW1 = X.T @ dz1),
     minus mean[j] dz1_sum for centred inputs (``mean`` of shape (784,), else (0,)):
 
-        V1[j] <- decay * V1[j] + scale * g_j        (decay = 1: dW1_rows and plain SGD)
+        V1[j] <- decay * V1[j] + scale * g_j        (decay = 1: linear_backward_sparse and plain SGD)
         W1[j] <- W1[j] - lr * V1[j]                  (lr = 0: no update)
 
     scale * g_j is summed in a row on the stack (:func:`~.stack_row.stack_row`), which
     LLVM keeps in registers, from the batch's CSC entries of pixel j, sample by sample:
     dW1 never exists as a dense array. Then V1[j] and W1[j] are read and written in one
-    pass. Its three uses are :func:`dW1_rows`, :func:`momentum_step_W1_rows` and
-    :func:`sgd_step_W1_rows`.
+    pass (:func:`momentum_step`). Its three uses are :func:`linear_backward_sparse`,
+    :func:`sgd_update_sparse_momentum` and :func:`sgd_update_sparse_plain`.
     """
     check_row_width(W1)
     col_ptr, row_idx, vals = sp.col_ptr, sp.row_idx, sp.vals
@@ -255,30 +281,28 @@ def fused_W1_rows(sp, dz1, W1, V1, lr, decay, scale, first, last, mean, dz1_sum)
         if lr != 0:
             w = W1[j]
             for h in range(ROW):
-                v_new = decay * v[h] + g[h]
-                v[h] = v_new
-                w[h] -= lr * v_new
+                w[h], v[h] = momentum_step(w[h], v[h], g[h], lr, decay)
         else:
             for h in range(ROW):
                 v[h] = decay * v[h] + g[h]
 
 
 @njit(cache=True)
-def dW1_rows(sp, dz1, dW1, first, last):
+def linear_backward_sparse(sp, dz1, dW1, first, last):
     """Rows first:last of dW1 = X.T @ dz1, into a zeroed ``dW1`` (784, 128)."""
     one = dW1.dtype.type(1)
     none = np.empty(0, dW1.dtype)  # not centred
-    fused_W1_rows(sp, dz1, dW1, dW1, dW1.dtype.type(0), one, one, first, last, none, none)
+    sgd_update_sparse(sp, dz1, dW1, dW1, dW1.dtype.type(0), one, one, first, last, none, none)
 
 
 @njit(cache=True)
-def momentum_step_W1_rows(sp, dz1, W1, V1, lr, momentum, first, last, mean, dz1_sum):
+def sgd_update_sparse_momentum(sp, dz1, W1, V1, lr, momentum, first, last, mean, dz1_sum):
     """Rows first:last of SGD with momentum: V1 <- m V1 + dW1; W1 <- W1 - lr V1."""
-    fused_W1_rows(sp, dz1, W1, V1, lr, momentum, W1.dtype.type(1), first, last, mean, dz1_sum)
+    sgd_update_sparse(sp, dz1, W1, V1, lr, momentum, W1.dtype.type(1), first, last, mean, dz1_sum)
 
 
 @njit(cache=True)
-def sgd_step_W1_rows(sp, dz1, W1, lr, first, last, mean, dz1_sum):
+def sgd_update_sparse_plain(sp, dz1, W1, lr, first, last, mean, dz1_sum):
     """Rows first:last of plain SGD: W1 <- W1 + (-lr) dW1 (W1 is its own "velocity")."""
     one = W1.dtype.type(1)
-    fused_W1_rows(sp, dz1, W1, W1, W1.dtype.type(0), one, -lr, first, last, mean, dz1_sum)
+    sgd_update_sparse(sp, dz1, W1, W1, W1.dtype.type(0), one, -lr, first, last, mean, dz1_sum)

@@ -19,6 +19,8 @@ from numba import njit
 from numba.cpython.unsafe.numbers import trailing_zeros
 from numba.extending import overload
 
+from . import numba_cache  # noqa: F401  (first: the cache keyed by every kernel's source)
+
 
 class Sparse(NamedTuple):
     """A batch of n samples' non-zero pixels in CSR and CSC form (capacity ``cap`` entries)."""
@@ -82,9 +84,8 @@ def touch_rows(words, rows):
     """Read one word of each 64-byte cache line of ``words[rows]`` and return their XOR.
 
     This brings the rows of a batch that will be gathered later into cache: the rows are
-    scattered over 47 MB of images, and a gathering that meets them cold waits on memory
-    (measured here: 60-68 us a batch of 64 cold, 42 us with the rows touched one batch
-    ahead). The loads are independent, so the CPU keeps many in flight (~3 us a batch).
+    scattered over 47 MB of images, and a gathering that meets them cold waits on memory.
+    The loads are independent, so the CPU keeps many in flight.
     The caller keeps the result (in ``Workspace.touched``), so the compiler cannot drop
     the reads.
     """

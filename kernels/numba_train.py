@@ -4,10 +4,10 @@
 <digitbench.kernels.base.Backend.train_batches>` (``v <- m v + g; w <- w - lr v``) on
 the parameters in place. Each step gathers its rows straight from the uint8 images
 (:func:`~digitbench.kernels.numba_sparse.sparse_from_uint8`); the buffers come in a
-:class:`Workspace` that the backend keeps from call to call.
+:class:`Workspace` that the training run keeps from call to call.
 
-Threads: ``threads`` parts (``numba.get_num_threads()``, passed in), in three parallel
-regions per step, each its own ``parallel=True`` function:
+Threads: ``threads`` parts (a value from the caller, who holds numba's thread count at
+it), in three parallel regions per step, each its own ``parallel=True`` function:
 
 1. layer 1's samples split into as many parts as threads;
 2. step k's dense layers, backward pass and the updates of b1, W2, b2, W3, b3
@@ -15,18 +15,15 @@ regions per step, each its own ``parallel=True`` function:
    which needs nothing from step k, and the touching of batch k + 2's rows of images,
    which brings them into cache for the next step's gathering (:func:`touch_rows`);
    then each of the two sorts half of batch k's pixels by column (CSC, for region 3:
-   :func:`~digitbench.kernels.numba_sparse.csc_of_pixels`), which evens the two out.
-   Timed inside the loop (AMD EPYC, 2 threads, batch 64): the dense step took 28-30 us
-   and the gathering with the whole sort 47-63 us; with the sort split, 40-43 and
-   40-44 us;
+   :func:`~digitbench.kernels.numba_sparse.csc_of_pixels`), which evens the two out;
 3. W1's rows, updated in :func:`row_parts` ranges (at least one per thread).
 
 No value is ever summed across threads: each sample of z1, each row of W1 is one
 thread's work, done in the same order whatever the thread count. So the same inputs
 give the same bits on 1, 2 or any number of threads (tests/test_numba_threads.py). A
-batch of 64 is little work, so each region is ~25-45 us and numba's OpenMP layer (~1.5 us
-a region) is what makes this pay; on cores busy with other work it does not, which
-:mod:`~digitbench.kernels.numba_threads` detects.
+batch of 64 is little work, so each region is short and numba's light OpenMP layer is
+what makes this pay; on cores busy with other work it does not, which
+:mod:`digitbench.thread_chooser` detects.
 """
 
 from typing import NamedTuple
@@ -36,9 +33,10 @@ from numba import njit, prange
 
 from digitbench.params import Params
 
+from . import numba_cache  # noqa: F401  (first: the cache keyed by every kernel's source)
 from .denormals import flush_subnormals_on, mxcsr_restore
-from .numba_layers import (Acts, backward_layers, dense_forward, layer1_forward, momentum_step_W1_rows, new_acts,
-                           sgd_step_W1_rows, sgd_update_inplace)
+from .numba_layers import (Acts, dense_backward, dense_forward, linear_forward_sparse, new_acts, sgd_update,
+                           sgd_update_sparse_momentum, sgd_update_sparse_plain)
 from .numba_sparse import Sparse, csc_of_pixels, dot_rows, new_sparse, sparse_from_uint8, touch_rows
 
 #: W1's 784 rows are updated in at least this many ranges (more with more threads).
@@ -108,8 +106,7 @@ def train_steps(params, velocity, data, order, batch_size, lrs, momentum, losses
     lrs : ndarray of shape (steps,), float64
     momentum : float of the parameters' dtype; 0 is plain SGD
     losses : ndarray of shape (steps,), float64, filled
-    threads : int, parts of the parallel regions (``numba.get_num_threads()``; the
-        results do not depend on it)
+    threads : int, parts of the parallel regions (the results do not depend on it)
     work : Workspace for batches of ``batch_size`` (:func:`new_workspace`), overwritten
     mean : ndarray of shape (784,) of the parameters' dtype: train as on centred inputs
         ``x - mean`` (:func:`digitbench.kernels.base.center_gradients`); or of shape (0,): not
@@ -149,7 +146,7 @@ def layer1_in_parts(n, threads, sp, W1, b1, z1, mean, x_dot_mean):
     (and x_i . mean for each sample, for centred inputs)."""
     for part in prange(threads):
         first, last = part * n // threads, (part + 1) * n // threads
-        layer1_forward(first, last, sp, W1, b1, z1)
+        linear_forward_sparse(first, last, sp, W1, b1, z1)
         if mean.shape[0] > 0:
             dot_rows(first, last, sp, mean, x_dot_mean)
 
@@ -185,9 +182,9 @@ def update_W1_in_parts(parts, sp, dz1, W1, V1, lr, momentum, mean, dz1_sum):
         saved_mxcsr = flush_subnormals_on()
         first, last = part * D // parts, (part + 1) * D // parts
         if momentum != 0:  # V1 <- m V1 + dW1; W1 <- W1 - lr V1
-            momentum_step_W1_rows(sp, dz1, W1, V1, lr, momentum, first, last, mean, dz1_sum)
+            sgd_update_sparse_momentum(sp, dz1, W1, V1, lr, momentum, first, last, mean, dz1_sum)
         else:  # W1 <- W1 + (-lr) dW1
-            sgd_step_W1_rows(sp, dz1, W1, lr, first, last, mean, dz1_sum)
+            sgd_update_sparse_plain(sp, dz1, W1, lr, first, last, mean, dz1_sum)
         mxcsr_restore(saved_mxcsr)
 
 
@@ -204,7 +201,7 @@ def dense_step(n, params, velocity, acts, grads, lr, momentum, mean, one_plus_me
     """
     x_dot_mean, dz1_sum, db1_total = buf.x_dot_mean, buf.dz1_sum, buf.db1_total
     dense_forward(n, params, acts)
-    loss = backward_layers(n, buf.yb, params, acts, grads)
+    loss = dense_backward(n, buf.yb, params, acts, grads)
     if mean.shape[0] > 0:
         db1, dz1 = grads.b1, acts.dz1
         dz1_sum[:] = db1
@@ -214,9 +211,9 @@ def dense_step(n, params, velocity, acts, grads, lr, momentum, mean, one_plus_me
             for h in range(db1.shape[0]):
                 db1_total[h] += c * dz1[i, h]
         db1[:] = db1_total
-    sgd_update_inplace(params.b1, velocity.b1, grads.b1, lr, momentum)
-    sgd_update_inplace(params.W2, velocity.W2, grads.W2, lr, momentum)
-    sgd_update_inplace(params.b2, velocity.b2, grads.b2, lr, momentum)
-    sgd_update_inplace(params.W3, velocity.W3, grads.W3, lr, momentum)
-    sgd_update_inplace(params.b3, velocity.b3, grads.b3, lr, momentum)
+    sgd_update(params.b1, velocity.b1, grads.b1, lr, momentum)
+    sgd_update(params.W2, velocity.W2, grads.W2, lr, momentum)
+    sgd_update(params.b2, velocity.b2, grads.b2, lr, momentum)
+    sgd_update(params.W3, velocity.W3, grads.W3, lr, momentum)
+    sgd_update(params.b3, velocity.b3, grads.b3, lr, momentum)
     return loss

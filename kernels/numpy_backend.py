@@ -5,16 +5,11 @@ was built with (OpenBLAS in the wheels), which is where nearly all the time goes
 Shapes are in :mod:`digitbench.kernels.base`.
 """
 
-import contextlib
-
 import numpy as np
 
 from digitbench.params import Params
 
-from .base import Backend, blas_single_thread, center_gradients
-
-#: Batches up to this size train with BLAS on one thread (see blas_single_thread).
-SINGLE_THREAD_MAX_BATCH = 256
+from .base import Backend, center_gradients, sgd_update
 #: Every this many steps, velocities below float32's smallest normal number are set to 0.
 FLUSH_EVERY = 16
 
@@ -72,10 +67,14 @@ class NumpyBackend(Backend):
     """Vectorized NumPy, float32 or float64 as the parameters are."""
 
     name = "numpy"
+    #: Batches up to this size train with BLAS on one thread (the caller holds it:
+    #: :func:`digitbench.threads.blas_single_thread`): products this small lose more in
+    #: waking and waiting for a second BLAS thread than it gains.
+    single_thread_blas_batch = 256
     #: The hidden activation, a key of ACTIVATIONS (a subclass may choose another).
     activation = "relu"
 
-    def forward(self, params, X):
+    def forward(self, params, X, threads=1):
         X = np.asarray(X, dtype=params.W1.dtype)
         return softmax(forward_cache(params, X, self.activation)[-1])
 
@@ -113,7 +112,8 @@ class NumpyBackend(Backend):
         """log-probabilities (n, 10) from the logits: the stable :func:`log_softmax`."""
         return log_softmax(z3)
 
-    def train_batches(self, params, velocity, images, labels, order, batch_size, lrs, momentum=0.0, mean=None):
+    def train_batches(self, params, velocity, images, labels, order, batch_size, lrs, momentum=0.0, mean=None, *,
+                      threads=1, workspace=None):
         """SGD steps as in :meth:`Backend.train_batches`, with every array preallocated.
 
         The math is exactly :meth:`loss_and_grads` followed by the momentum update; it
@@ -124,23 +124,26 @@ class NumpyBackend(Backend):
           needs only ``a``;
         - the logits are shifted by their row max and exponentiated in place;
         - ``1/n`` of the mean is folded into ``dz3``, as in :meth:`loss_and_grads`;
-        - batches up to ``SINGLE_THREAD_MAX_BATCH`` run BLAS on one thread, which is faster
-          for products this small;
         - the six parameters, their velocities and gradients live, for the duration of
           the call, in three flat arrays of 109,386 values (the six arrays are views into
-          them), so the SGD update is three whole-array operations instead of 24 small
-          ones; the parameters and velocities are copied back at the end;
+          them), so the SGD update (:func:`~.base.sgd_update`) is one call on whole
+          arrays instead of six; the parameters and velocities are copied back at the end;
         - every ``FLUSH_EVERY`` steps, subnormal velocities (below 1.2e-38 in float32) are
           set to 0. A pixel that is rarely non-zero has its velocity decay by the
-          momentum every step until it is subnormal, where arithmetic is ~100x slower
-          (measured: ~2,000 of W1's velocities after one epoch, and epochs 20% slower
-          by the fourth). The numba backend gets the same effect from the CPU's
+          momentum every step until it is subnormal, where arithmetic is much slower.
+          The numba backend gets the same effect from the CPU's
           flush-to-zero mode (kernels/denormals.py).
 
-        The agreement tests hold it to :meth:`loss_and_grads` to rounding error.
+        The agreement tests hold it to :meth:`loss_and_grads` to rounding error. A
+        subclass with another ``activation`` trains by the plain loop of
+        :meth:`Backend.train_batches` (``loss_and_grads``, then the update), since the
+        in-place steps here are ReLU's.
         """
+        if self.activation != "relu":
+            return Backend.train_batches(self, params, velocity, images, labels, order, batch_size, lrs, momentum,
+                                         mean)
         dtype = params.W1.dtype
-        flat_w, flat_v, flat_g, flat_u = (np.empty(sum(w.size for w in params), dtype) for _ in range(4))
+        flat_w, flat_v, flat_g = (np.empty(sum(w.size for w in params), dtype) for _ in range(3))
         views = [_views(flat, params) for flat in (flat_w, flat_v, flat_g)]
         for view, w, v in zip(views[0], params, velocity):  # copy in
             view[...] = w
@@ -154,61 +157,52 @@ class NumpyBackend(Backend):
         inv255 = dtype.type(1 / 255)
         tiny = np.finfo(dtype).tiny
         losses = np.empty(len(lrs))
-        threads = blas_single_thread() if B <= SINGLE_THREAD_MAX_BATCH else contextlib.nullcontext()
-        with threads:
-            for k, lr in enumerate(lrs):
-                rows = order[k * B:(k + 1) * B]
-                n = len(rows)
-                # X, a1, z2/a2 ... name the rows of this batch; z1 and z2 are overwritten
-                # by a1 and a2, and z3 becomes p, then dz3 (each buffer reused in place)
-                X, a1, da1, a2, da2, z3 = (buffer[:n] for buffer in buffers)
-                y = labels[rows]
-                np.multiply(images[rows], inv255, out=X)  # uint8 pixels to [0, 1]
-                # forward: z = a @ W + b, then relu in place (a1 = relu(z1), a2 = relu(z2))
-                np.dot(X, W1, out=a1)
-                a1 += b1
-                np.maximum(a1, 0, out=a1)
-                np.dot(a1, W2, out=a2)
-                a2 += b2
-                np.maximum(a2, 0, out=a2)
-                np.dot(a2, W3, out=z3)
-                z3 += b3
-                # softmax and cross-entropy: z3 <- z3 - m (m the row max); p = exp(z3) / sum(exp(z3))
-                z3 -= z3.max(axis=1, keepdims=True)
-                picked = z3[np.arange(n), y]  # shifted logit of the true class (a copy)
-                np.exp(z3, out=z3)
-                total = z3.sum(axis=1, keepdims=True)
-                # mean cross-entropy: -log p[i, y_i] = log(sum(exp(z3 - m))) - (z3[i, y_i] - m)
-                losses[k] = np.mean(np.log(total[:, 0]) - picked)
-                z3 /= total  # z3 is now p
-                z3[np.arange(n), y] -= 1  # dz3 = (p - Y) / n
-                z3 *= dtype.type(1 / n)
-                dz3 = z3
-                # backward, layer by layer (relu'(z) = [a > 0])
-                np.dot(a2.T, dz3, out=dW3)
-                np.sum(dz3, axis=0, out=db3)
-                np.dot(dz3, W3.T, out=da2)
-                da2 *= a2 > 0  # now dz2
-                dz2 = da2
-                np.dot(a1.T, dz2, out=dW2)
-                np.sum(dz2, axis=0, out=db2)
-                np.dot(dz2, W2.T, out=da1)
-                da1 *= a1 > 0  # now dz1
-                dz1 = da1
-                np.dot(X.T, dz1, out=dW1)
-                np.sum(dz1, axis=0, out=db1)
-                if mean is not None:  # centred inputs: the steps of the centred network
-                    center_gradients(views[2], mean)
-                # v <- momentum * v + g; w <- w - lr * v, for all six at once
-                step = flat_g
-                if momentum:
-                    flat_v *= dtype.type(momentum)
-                    flat_v += flat_g
-                    step = flat_v
-                np.multiply(step, dtype.type(lr), out=flat_u)
-                flat_w -= flat_u
-                if momentum and k % FLUSH_EVERY == FLUSH_EVERY - 1:
-                    flat_v[np.abs(flat_v) < tiny] = 0
+        for k, lr in enumerate(lrs):
+            rows = order[k * B:(k + 1) * B]
+            n = len(rows)
+            # X, a1, z2/a2 ... name the rows of this batch; z1 and z2 are overwritten
+            # by a1 and a2, and z3 becomes p, then dz3 (each buffer reused in place)
+            X, a1, da1, a2, da2, z3 = (buffer[:n] for buffer in buffers)
+            y = labels[rows]
+            np.multiply(images[rows], inv255, out=X)  # uint8 pixels to [0, 1]
+            # forward: z = a @ W + b, then relu in place (a1 = relu(z1), a2 = relu(z2))
+            np.dot(X, W1, out=a1)
+            a1 += b1
+            np.maximum(a1, 0, out=a1)
+            np.dot(a1, W2, out=a2)
+            a2 += b2
+            np.maximum(a2, 0, out=a2)
+            np.dot(a2, W3, out=z3)
+            z3 += b3
+            # softmax and cross-entropy: z3 <- z3 - m (m the row max); p = exp(z3) / sum(exp(z3))
+            z3 -= z3.max(axis=1, keepdims=True)
+            picked = z3[np.arange(n), y]  # shifted logit of the true class (a copy)
+            np.exp(z3, out=z3)
+            total = z3.sum(axis=1, keepdims=True)
+            # mean cross-entropy: -log p[i, y_i] = log(sum(exp(z3 - m))) - (z3[i, y_i] - m)
+            losses[k] = np.mean(np.log(total[:, 0]) - picked)
+            z3 /= total  # z3 is now p
+            z3[np.arange(n), y] -= 1  # dz3 = (p - Y) / n
+            z3 *= dtype.type(1 / n)
+            dz3 = z3
+            # backward, layer by layer (relu'(z) = [a > 0])
+            np.dot(a2.T, dz3, out=dW3)
+            np.sum(dz3, axis=0, out=db3)
+            np.dot(dz3, W3.T, out=da2)
+            da2 *= a2 > 0  # now dz2
+            dz2 = da2
+            np.dot(a1.T, dz2, out=dW2)
+            np.sum(dz2, axis=0, out=db2)
+            np.dot(dz2, W2.T, out=da1)
+            da1 *= a1 > 0  # now dz1
+            dz1 = da1
+            np.dot(X.T, dz1, out=dW1)
+            np.sum(dz1, axis=0, out=db1)
+            if mean is not None:  # centred inputs: the steps of the centred network
+                center_gradients(views[2], mean)
+            sgd_update(flat_w, flat_v, flat_g, lr, momentum)  # all six at once
+            if momentum and k % FLUSH_EVERY == FLUSH_EVERY - 1:
+                flat_v[np.abs(flat_v) < tiny] = 0
         for w, v, view_w, view_v in zip(params, velocity, views[0], views[1]):  # copy out
             w[...] = view_w
             v[...] = view_v

@@ -7,9 +7,7 @@ run time that it does not overlap the rows being read, because numba tells LLVM 
 about which arrays may overlap. A row allocated on the kernel's own stack (an LLVM
 ``alloca``) cannot overlap anything else. With its width fixed at 128, LLVM keeps it in
 registers for a whole loop (8 AVX-512 registers of float32), and each pixel costs 8
-loads and 8 multiply-adds. Measured on AMD EPYC, one thread, a batch of 64 (9,787
-non-zero pixels), alternating old and new in one process: layer 1 42 against 57 us, and
-W1's update 44 against 66 us.
+loads and 8 multiply-adds.
 
 Use: ``acc = stack_row(W1)`` inside the kernel that fills it. It must never be returned:
 it is gone when that kernel returns. Its values start undefined. With
@@ -23,6 +21,8 @@ from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
 from digitbench.params import LAYER_SIZES
+
+from . import numba_cache  # noqa: F401  (first: the cache keyed by every kernel's source)
 
 #: The row's width: the 128 units of hidden layer 1 (a constant, so that loops over a
 #: row have a fixed length: what lets LLVM keep the row in registers).

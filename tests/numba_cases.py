@@ -35,13 +35,12 @@ def run_case(dtype="float64", threads=None, images=24, batch=8, steps=3, infer_r
     from digitbench.kernels.numba_backend import NumbaBackend
     from digitbench.params import Params, zeros_like_params
     from digitbench.pixels import mean_image
+    from digitbench.threads import RunThreads, blas_single_thread, numba_threads
 
-    before = numba.get_num_threads()
-    if threads is not None:
-        numba.set_num_threads(threads)
-    try:
+    threads = threads or numba.get_num_threads()
+    with numba_threads(threads), blas_single_thread():
         backend = NumbaBackend()
-        backend.adaptive_threads = False
+        run = RunThreads(backend, adaptive=False)  # every step on `threads` threads
         x, y = mnist_like(images, seed=7)
         params = init_params(1, np.dtype(dtype).type)
         velocity = zeros_like_params(params)
@@ -49,15 +48,14 @@ def run_case(dtype="float64", threads=None, images=24, batch=8, steps=3, infer_r
         order = np.tile(order, -(-steps * batch // images))[:steps * batch]
         lrs = np.linspace(0.1, 0.02, steps)
         mean = mean_image(x, params.W1.dtype) if center else None
-        losses = backend.train_batches(params, velocity, x, y, order, batch, lrs, 0.9, mean=mean)
+        losses = run.train_batches(params, velocity, x, y, order, batch, lrs, 0.9, mean=mean)
         X = mnist_like(infer_rows, seed=8)[0].astype(dtype) / 255
-        p = backend.forward(params, X)
-        labels = backend.predict(params, X)
+        p = backend.forward(params, X, threads=threads)
+        labels = backend.predict(params, X, threads=threads)
         X_dense = mnist_like(256, seed=9)[0].astype(dtype) / 255  # numba_infer.DENSE_MIN_ROWS rows: BLAS
-        p_dense = backend.forward(params, X_dense)
-    finally:
-        numba.set_num_threads(before)
-    out = {"losses": losses, "p": p, "labels": labels, "p_dense": p_dense}
+        p_dense = backend.forward(params, X_dense, threads=threads)
+        running = numba.get_num_threads()
+    out = {"losses": losses, "p": p, "labels": labels, "p_dense": p_dense, "threads": np.array(running)}
     out.update({f"param_{k}": a for k, a in zip(Params._fields, params)})
     out.update({f"velocity_{k}": a for k, a in zip(Params._fields, velocity)})
     return out
@@ -69,9 +67,13 @@ def main():
     parser.add_argument("--dtype", default="float64")
     parser.add_argument("--threads", type=int)
     parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--images", type=int, default=24)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--infer-rows", type=int, default=40)
     parser.add_argument("--center", action="store_true")
     args = parser.parse_args()
-    np.savez(args.out, **run_case(args.dtype, args.threads, steps=args.steps, center=args.center))
+    np.savez(args.out, **run_case(args.dtype, args.threads, images=args.images, batch=args.batch, steps=args.steps,
+                                  infer_rows=args.infer_rows, center=args.center))
 
 
 if __name__ == "__main__":

@@ -173,3 +173,71 @@ def test_the_cycle_check_resolves_relative_imports(tmp_path):
     found = [(own(name), lazy) for name, _, lazy in imports_of("digitbench.demo", path)]
     assert found == [("digitbench.data", False), ("digitbench.bench", False),
                      ("digitbench.kernels.base", False), (None, True)]
+
+
+#: What only :mod:`digitbench.threads` may do: hold process-wide thread counts.
+THREAD_POLICY_CALLS = {"set_num_threads", "get_num_threads"}
+
+
+def thread_policy_uses(path):
+    """(line, what) for each import of threadpoolctl and each use of numba's
+    ``set_num_threads`` / ``get_num_threads`` in ``path``."""
+    tree = ast.parse(path.read_text(), str(path))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, a.name) for a in node.names if a.name.split(".")[0] == "threadpoolctl"]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            if node.module.split(".")[0] == "threadpoolctl":
+                found.append((node.lineno, node.module))
+            found += [(node.lineno, a.name) for a in node.names if a.name in THREAD_POLICY_CALLS]
+        elif isinstance(node, ast.Attribute) and node.attr in THREAD_POLICY_CALLS:
+            found.append((node.lineno, node.attr))
+    return found
+
+
+def test_kernels_only_compute_and_leave_thread_policy_to_the_threads_module():
+    """Kernels take ``threads`` as a value; holding a count is ``digitbench.threads``' job."""
+    wrong = [f"{path}:{line}: {what}" for m, path in MODULES.items() if layer_of(m) == "kernels"
+             for line, what in thread_policy_uses(path)]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_thread_policy_rule_would_catch_a_kernel_that_sets_threads(tmp_path):
+    path = tmp_path / "k.py"
+    path.write_text("import numba\nfrom threadpoolctl import threadpool_limits\n\n\n"
+                    "def f():\n    numba.set_num_threads(1)\n    return numba.get_num_threads()\n")
+    assert [what for _, what in thread_policy_uses(path)] == ["threadpoolctl", "set_num_threads", "get_num_threads"]
+
+
+def momentum_products(path):
+    """Functions of ``path`` that multiply by ``momentum`` (``momentum * v``, ``v *= t(momentum)``):
+    where the update rule v <- momentum v + g is written."""
+    def is_momentum(node):
+        if isinstance(node, ast.Call) and len(node.args) == 1:
+            node = node.args[0]  # t(momentum): the dtype's scalar
+        return isinstance(node, ast.Name) and node.id == "momentum"
+
+    found = set()
+    for function in ast.walk(ast.parse(path.read_text(), str(path))):
+        if not isinstance(function, ast.FunctionDef):
+            continue
+        for node in ast.walk(function):
+            if (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult)
+                    and (is_momentum(node.left) or is_momentum(node.right))) or \
+                    (isinstance(node, ast.AugAssign) and isinstance(node.op, ast.Mult) and is_momentum(node.value)):
+                found.add(function.name)
+    return found
+
+
+def test_the_update_rule_is_written_once_per_backend():
+    """A new term of the update (weight decay, say) is one change per backend: the
+    momentum update is written in naive's sgd_update, base's sgd_update (NumPy, and the
+    plain loop every backend inherits) and numba's momentum_step, which numba's
+    sgd_update and W1's fused update both call; nowhere else in the package."""
+    where = {f"{m.rsplit('.', 1)[-1]}.{f}" for m, path in MODULES.items() if m.startswith("digitbench.kernels")
+             for f in momentum_products(path)}
+    assert where == {"naive.sgd_update", "base.sgd_update", "numba_layers.momentum_step"}, where
+    library = {f"{m}.{f}" for m, path in MODULES.items() if layer_of(m) == "library"
+               for f in momentum_products(path)}
+    assert library == set(), f"the update rule written outside the backends: {library}"

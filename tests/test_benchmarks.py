@@ -39,7 +39,7 @@ def thread_limit():
     if not n:
         yield
         return
-    from digitbench.bench import prepare_threads, thread_limits
+    from digitbench.threads import prepare_threads, thread_limits
 
     prepare_threads(n)
     with thread_limits(n) as reapply:

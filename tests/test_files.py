@@ -167,8 +167,26 @@ def test_any_file_name_round_trips_and_leaves_one_file(name, content):
         assert open(path, "rb").read() == content and os.listdir(folder) == [name]
 
 
-def test_a_zip_written_through_a_device(tmp_path):
-    """np.savez seeks; /dev/null cannot: the content is built in memory, then written."""
+def test_a_zip_written_through_a_device(tmp_path, monkeypatch):
+    """np.savez seeks; a device may not: the content is built in memory, then written in
+    one piece. A regular file stands for the device (its bytes can be read back)."""
     import numpy as np
 
-    write_file("/dev/null", lambda f: np.savez(f, a=np.zeros(3)))
+    from digitbench import files
+
+    device = tmp_path / "device"
+    device.write_bytes(b"")
+    monkeypatch.setattr(files, "_is_char_device", lambda path: os.fspath(path) == os.fspath(device))
+    seekable = []
+
+    def save(f):
+        seekable.append(f.seekable())
+        np.savez(f, a=np.arange(3.0))
+
+    assert os.fspath(write_file(device, save)) == os.fspath(device)
+    assert seekable == [True] and _names(tmp_path) == ["device"]  # written through: no temporary, no rename
+    with np.load(device) as saved:
+        assert np.array_equal(saved["a"], np.arange(3.0))
+    monkeypatch.undo()  # the real check again: a real device takes the same path
+    write_file("/dev/null", save)
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode) and seekable == [True, True]

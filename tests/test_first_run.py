@@ -73,7 +73,9 @@ class FakeBackend:
 
 
 def test_announce_warmup_wraps_the_instance_once(capsys):
-    backend = announce_warmup(announce_warmup(FakeBackend(0.5), delay=0.1), delay=0.1)
+    shared = FakeBackend(0.5)
+    backend = announce_warmup(announce_warmup(shared, delay=0.1), delay=0.1)
+    assert "warmup" not in vars(shared), "the shared backend was changed"
     assert backend.warmup() == 0.5 and backend.calls == 1
     notice, done = capsys.readouterr().err.splitlines()
     assert notice == "compiling the fake kernels (once; later runs load it from the cache)..."

@@ -131,7 +131,7 @@ def test_trailing_zero_bits_compiled_and_plain_agree():
 def test_blas_single_thread_holds_every_blas_library_at_one_and_restores_it():
     from threadpoolctl import threadpool_info
 
-    from digitbench.kernels.base import blas_single_thread
+    from digitbench.threads import blas_single_thread
 
     def blas():
         return {i["filepath"]: i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
@@ -148,7 +148,7 @@ def test_blas_single_thread_holds_every_blas_library_at_one_and_restores_it():
 
 
 def test_the_stack_row_kernels_refuse_other_widths_and_keep_rows_apart():
-    from digitbench.kernels.numba_layers import dW1_rows, layer1_forward
+    from digitbench.kernels.numba_layers import linear_backward_sparse, linear_forward_sparse
     from digitbench.kernels.numba_sparse import new_sparse, sparse_from_float
 
     rng = np.random.default_rng(3)
@@ -157,14 +157,14 @@ def test_the_stack_row_kernels_refuse_other_widths_and_keep_rows_apart():
     sparse_from_float(X, sp, True)
     narrow = np.zeros((784, 64))
     with pytest.raises(ValueError, match="128 units"):
-        layer1_forward(0, 5, sp, narrow, np.zeros(64), np.zeros((5, 64)))
+        linear_forward_sparse(0, 5, sp, narrow, np.zeros(64), np.zeros((5, 64)))
     with pytest.raises(ValueError, match="128 units"):
-        dW1_rows(sp, np.zeros((5, 64)), np.zeros((784, 64)), 0, 784)
+        linear_backward_sparse(sp, np.zeros((5, 64)), np.zeros((784, 64)), 0, 784)
     # each sample's and each pixel's sum starts afresh in the kernel's stack row
     W1, b1 = rng.standard_normal((784, 128)), rng.standard_normal(128)
     z1, dz1, dW1 = np.empty((5, 128)), rng.standard_normal((5, 128)), np.zeros((784, 128))
-    layer1_forward(0, 5, sp, W1, b1, z1)
-    dW1_rows(sp, dz1, dW1, 0, 784)
+    linear_forward_sparse(0, 5, sp, W1, b1, z1)
+    linear_backward_sparse(sp, dz1, dW1, 0, 784)
     assert np.allclose(z1, X @ W1 + b1, rtol=1e-12, atol=1e-12)
     assert np.allclose(dW1, X.T @ dz1, rtol=1e-12, atol=1e-12)
 

@@ -26,6 +26,8 @@ def test_plain_python_training_and_inference_agree_with_the_compiled_kernels(tmp
     plain, compiled = dict(np.load(out)), run_case("float64")
     assert np.array_equal(plain["labels"], compiled["labels"])
     for key, want in compiled.items():
+        if key == "threads":  # how many threads ran: not a result
+            continue
         err = np.max(np.abs(plain[key] - want)) / max(np.max(np.abs(want)), 1e-300)
         assert err <= TOL, f"{key}: plain Python vs compiled, rel err {err:.1e}"
 

@@ -1,13 +1,16 @@
 """The numba backend on any number of threads: same bits, and the count chosen by speed.
 
 Thread counts: the parallel regions split their work into parts that do not depend on
-the thread count and never sum across threads, so 1, 2 and 3 threads (3 in a fresh
-process with ``NUMBA_NUM_THREADS=3``, which runs on two cores too) give identical bits.
+the thread count and never sum across threads, so 1, 2 and 3 threads give identical bits.
+2 and 3 threads run in a fresh process with ``NUMBA_NUM_THREADS`` set (numba reads it
+once, at start-up; it runs on a machine of fewer cores too), so that the comparison is
+never one thread against one thread.
 
-The choice: :class:`~digitbench.kernels.numba_threads.ThreadChooser` is fed simulated
-timings (no clock involved) and a simulated count of other running processes; the
-backend is given slow threads through its ``chunk_seconds`` hook, and must fall back
-without changing a number. The count of other processes is checked against a real one.
+The choice: :class:`~digitbench.thread_chooser.ThreadChooser` is fed simulated timings
+(no clock involved) and a simulated count of other running processes; a training run
+(:class:`~digitbench.threads.RunThreads`) is given slow threads through its
+``chunk_seconds`` hook, and must fall back without changing a number. The count of
+other processes is checked against a real one.
 """
 
 import subprocess
@@ -20,16 +23,16 @@ import numpy as np
 import pytest
 
 from digitbench import init_params
-from digitbench.kernels import numba_threads
+from digitbench import thread_chooser as numba_threads
 from digitbench.kernels.numba_backend import NumbaBackend
-from digitbench.kernels.numba_threads import ThreadChooser
 from digitbench.params import zeros_like_params
+from digitbench.thread_chooser import ThreadChooser
+from digitbench.threads import RunThreads
 
 sys.path.insert(0, str(Path(__file__).parent))
 from numba_cases import mnist_like, run_case  # noqa: E402
 
 CASES = Path(__file__).parent / "numba_cases.py"
-TWO = min(2, numba.config.NUMBA_NUM_THREADS)
 
 
 def _differences(a, b):
@@ -46,13 +49,18 @@ def _fresh_process_case(tmp_path, env, *args):
 
 
 @pytest.mark.parametrize("center", [False, True])
-def test_one_and_two_threads_give_the_same_bits(center):
-    one, two = run_case("float32", 1, images=200, batch=16, steps=12, infer_rows=100, center=center), \
-        run_case("float32", TWO, images=200, batch=16, steps=12, infer_rows=100, center=center)
+def test_one_and_two_threads_give_the_same_bits(tmp_path, center):
+    import os
+
+    case = ("--dtype", "float32", "--images", "200", "--batch", "16", "--steps", "12", "--infer-rows", "100",
+            *(["--center"] if center else []))
+    two = _fresh_process_case(tmp_path, dict(os.environ, NUMBA_NUM_THREADS="2"), *case, "--threads", "2")
+    assert int(two["threads"]) == 2, "the fresh process did not run on two threads"
+    one = run_case("float32", 1, images=200, batch=16, steps=12, infer_rows=100, center=center)
     for key in one:
-        if key != "p_dense":  # BLAS's blocking follows the parts: equal to rounding only
+        if key not in ("p_dense", "threads"):  # BLAS's blocking follows the parts: equal to rounding only
             assert np.array_equal(one[key], two[key]), \
-                f"{key} differs between 1 and {TWO} threads: {_differences(one[key], two[key])}"
+                f"{key} differs between 1 and 2 threads: {_differences(one[key], two[key])}"
     assert np.allclose(one["p_dense"], two["p_dense"], rtol=0, atol=1e-6)
 
 
@@ -64,8 +72,9 @@ def test_three_threads_in_a_fresh_process_give_the_same_bits(tmp_path, center):
     three = _fresh_process_case(tmp_path, env, "--dtype", "float64", "--threads", "3", "--steps", "20",
                                 *(["--center"] if center else []))
     one = run_case("float64", 1, steps=20, center=center)
+    assert int(three["threads"]) == 3, "the fresh process did not run on three threads"
     for key in one:
-        if key != "p_dense":
+        if key not in ("p_dense", "threads"):
             assert np.array_equal(one[key], three[key]), \
                 f"{key} differs between 1 and 3 threads: {_differences(one[key], three[key])}"
 
@@ -75,7 +84,7 @@ def test_three_threads_in_a_fresh_process_give_the_same_bits(tmp_path, center):
 
 def _chooser(others=0):
     """A ThreadChooser that sees ``others`` running threads of other processes at the start."""
-    chooser = ThreadChooser()
+    chooser = ThreadChooser(cores=2)
     chooser.others_running = lambda: others
     return chooser
 
@@ -134,7 +143,7 @@ def test_chooser_starts_on_the_free_cores_when_other_processes_run_and_keeps_off
     assert chooser.threads == 1 and "1 other running thread" in chooser.reason, chooser.reason
     # many cores, two of them busy: all but those
     chooser = _chooser(others=2)
-    monkeypatch.setattr(numba_threads, "usable_cores", lambda: 16)
+    chooser.cores = 16
     assert chooser.next_chunk(16, 100)[0] == 14
 
 
@@ -232,38 +241,62 @@ def test_chooser_with_one_thread_allowed_does_not_probe():
     assert "one thread allowed" in chooser.reason
 
 
-# ------------------------------------------------------------------ the backend, slowed
+# ------------------------------------------------------------------ a run, slowed
 
 
-def _train(backend, steps=600):
+def _train(run, steps=600):
     images, labels = mnist_like(64, seed=2)
     params = init_params(0, np.float32)
     velocity = zeros_like_params(params)
     order = np.tile(np.arange(64, dtype=np.int64), steps * 4 // 64 + 1)[:steps * 4]
-    losses = backend.train_batches(params, velocity, images, labels, order, 4, np.full(steps, 0.01), 0.9)
+    losses = run.train_batches(params, velocity, images, labels, order, 4, np.full(steps, 0.01), 0.9)
     return losses, params, velocity
 
 
-@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs numba with two threads")
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs numba started with two threads or more")
 @pytest.mark.parametrize("slow", [2, 1])
-def test_backend_uses_the_count_whose_chunks_are_fast_and_no_number_changes(slow):
+def test_run_uses_the_count_whose_chunks_are_fast_and_no_number_changes(slow):
     before = numba.get_num_threads()
     numba.set_num_threads(2)
     try:
-        pinned = NumbaBackend()
-        pinned.adaptive_threads = False
+        pinned = RunThreads(NumbaBackend(), adaptive=False)
         reference = _train(pinned)
-        assert pinned.thread_choice["threads"] == 2 and pinned.thread_choice["reason"].startswith("fixed")
-        backend = NumbaBackend()
-        backend.chooser.others_running = lambda: 0  # whatever else runs on the machine
+        assert pinned.choice["threads"] == 2 and pinned.choice["reason"].startswith("fixed")
         # simulated timings, whatever the machine is doing: the `slow` count at 5x the other's
-        backend.chunk_seconds = lambda threads, steps, seconds: steps * (5e-4 if threads == slow else 1e-4)
-        result = _train(backend)
+        run = RunThreads(NumbaBackend(), chunk_seconds=lambda threads, steps, seconds:
+                         steps * (5e-4 if threads == slow else 1e-4))
+        run.chooser.others_running = lambda: 0  # whatever else runs on the machine
+        result = _train(run)
         assert numba.get_num_threads() == 2, "the caller's thread count was not restored"
     finally:
         numba.set_num_threads(before)
-    choice = backend.thread_choice
+    choice = run.choice
     assert choice["threads"] == 3 - slow, choice
     assert set(choice["seconds_per_step"]) == {1, 2}
     for got, want in zip((result[0], *result[1], *result[2]), (reference[0], *reference[1], *reference[2])):
         assert np.array_equal(got, want)
+
+
+def test_two_runs_in_one_process_do_not_affect_each_other():
+    """Run state lives in each run: the backend get_backend shares has no attribute a
+    run sets, and a run slowed at one count (its own chooser) leaves the other's alone."""
+    from digitbench import get_backend
+
+    backend = get_backend("numba")
+    attributes = dict(vars(backend))
+    fixed = RunThreads(backend, adaptive=False)
+    chosen = RunThreads(backend, chunk_seconds=lambda threads, steps, seconds: steps * 1e-4)
+    chosen.chooser.others_running = lambda: 0
+    a, b = _train(chosen, steps=40), _train(fixed, steps=40)
+    assert vars(backend) == attributes, "a run changed the shared backend"
+    assert fixed.chooser is None and fixed.choice["reason"].startswith("fixed")
+    assert chosen.choice["reason"] != fixed.choice["reason"]
+    assert chosen.workspace(4, a[1]) is not fixed.workspace(4, b[1])
+    for got, want in zip((a[0], *a[1], *a[2]), (b[0], *b[1], *b[2])):
+        assert np.array_equal(got, want)
+    # another batch size and dtype in a third run: the first two keep their buffers
+    kept = chosen.workspace(4, a[1])
+    params = init_params(1, np.float64)
+    RunThreads(backend, adaptive=False).train_batches(params, zeros_like_params(params), *mnist_like(16, seed=3),
+                                                      np.arange(16), 8, np.full(2, 0.01), 0.9)
+    assert chosen.workspace(4, a[1]) is kept

@@ -102,11 +102,13 @@ def test_cli_threads_sweep_runs_each_count_in_a_fresh_process(tmp_path, capsys, 
 
 
 def test_sweeps_hold_numba_at_the_stated_threads():
-    class Adaptive:  # stands for the numba backend, whose thread choice adapts by default
-        name, adaptive_threads, thread_choice = "adaptive", True, {"threads": 1, "max_threads": 2, "reason": "r"}
+    class Parallel:  # stands for the numba backend, whose runs choose their thread count by default
+        name, parallel, single_thread_blas_batch = "parallel", True, 0
 
-    backend = Adaptive()
+    backend = Parallel()
     table = bench.BackendContender(backend, 2)
-    assert backend.adaptive_threads and table.thread_choice["threads"] == 1  # bench's table: what train does
+    assert table.run.chooser is not None  # bench's table: what train does
     swept = bench.BackendContender(backend, 2, adaptive=False)
-    assert backend.adaptive_threads is False and "adaptive thread choice off" in swept.threads_note
+    assert swept.run.chooser is None and swept.thread_choice["reason"].startswith("fixed")
+    assert "adaptive thread choice off" in swept.threads_note
+    assert vars(backend) == {}, "a contender changed the shared backend"

@@ -124,7 +124,7 @@ def test_divergence_stops_with_a_clear_message(mnist_data):
 
 
 def test_the_summary_says_how_many_threads_trained_and_why():
-    """numba chooses its thread count by timing (kernels/numba_threads.py); the result,
+    """numba's runs choose their thread count by timing (digitbench/thread_chooser.py); the result,
     the summary line and --json say what it chose and why. NumPy does not choose."""
     from digitbench.datasets import synthetic_data
 

@@ -1,4 +1,4 @@
-"""docs/walkthrough.md's name table is current: each name at its line in every backend."""
+"""docs/walkthrough.md's name table is current, and each cell points at the code it names."""
 
 import importlib.util
 from pathlib import Path
@@ -20,14 +20,22 @@ def test_the_name_table_is_current():
     assert script.rewritten(text) == text, "docs/walkthrough.md's name table is stale: run python docs/name_table.py"
 
 
-def test_each_linked_line_holds_its_name():
-    """The lines the script finds are real: the named line of each file mentions the name."""
+def test_each_cell_points_at_its_code_inside_its_function():
+    """A cell cannot point at a wrong line: its code must be on the line, and the line in
+    the function the cell names (the training step's, in every backend)."""
     script = _script()
-    root = script.ROOT
-    for _, names in script.ROWS:
-        for backend, files in script.BACKENDS.items():
-            name = names if isinstance(names, str) else names[backend]
-            where = script.find(name, files)
-            if where is not None:
-                line = (root / where[0]).read_text().splitlines()[where[1] - 1]
-                assert name in line, (name, where, line)
+    for what, cells in script.ROWS:
+        assert set(cells) == set(script.BACKENDS), what
+        for backend, (file, function, code) in cells.items():
+            span = script.function_lines(file, function)
+            assert span is not None, f"{what} ({backend}): no function {function} in {file}"
+            line = script.find(file, function, code)
+            assert line is not None, f"{what} ({backend}): {code!r} is not in {file}:{function}"
+            assert span[0] <= line <= span[1]
+            assert code in (script.ROOT / file).read_text().splitlines()[line - 1]
+
+
+def test_a_cell_whose_code_moved_is_not_found():
+    script = _script()
+    assert script.find("kernels/naive.py", "forward_cache", "z1 = linear_forward(X, W1, b1)") is not None
+    assert script.find("kernels/naive.py", "loss_and_grads", "z1 = linear_forward(X, W1, b1)") is None

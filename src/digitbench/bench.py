@@ -17,12 +17,8 @@ on the same data:
   naive backend, extrapolated); the median of ``repeats``, interleaved likewise;
 - latency: the median time to classify one image.
 
-A contender has ``name``, ``kind`` ("digitbench" or "peer"), ``version``,
-``threads_note``, ``slow``, ``prepare(data, batch_size, seed)``, ``reset(seed, mean=None)``
-(initial weights; with ``mean``, training as on centred inputs ``x - mean`` until the next reset),
-``train(order, lrs=None)`` (one SGD step per batch of the rows ``order``, one
-learning rate per step, default :data:`LR`), ``weights()`` (the current ``Params``)
-and ``predict(X)`` (labels).
+A contender is a :class:`digitbench.kernels.base.Contender` (digitbench's backends
+through :class:`BackendContender`, the peers in :mod:`digitbench.peers`).
 
 The FLOP floor. Per sample, with layer sizes (784, 128, 64, 10), the matrix products do
 ``m = 784*128 + 128*64 + 64*10 = 109,184`` multiply-adds each way::
@@ -49,7 +45,6 @@ that work over the time, beside the dense-equivalent figure (which can pass 100%
 a sparse backend, being work not done).
 """
 
-import contextlib
 import math
 import os
 import platform
@@ -57,22 +52,21 @@ import sys
 import time
 
 import numpy as np
-from threadpoolctl import threadpool_info, threadpool_limits
+from threadpoolctl import threadpool_info
 
 from .kernels.base import center_start
 from .params import LAYER_SIZES, init_params, zeros_like_params
 from .pixels import scale_pixels
+from .recipe import THROUGHPUT
 from .sgd import chunk_bounds, run_chunk
 from .stats import bootstrap_ratio
+from .threads import RunThreads, inference_threads
 
 TRAIN_SAMPLES = 60_000
 QUICK_TRAIN_SAMPLES = 4_096
 #: The naive backend runs pure Python loops: it is timed on this many batches only.
 NAIVE_BATCHES = 3
 NAIVE_INFER_SAMPLES = 100
-#: The throughput runs' recipe (heavy-ball momentum SGD, constant rate), the same for
-#: every contender.
-LR, MOMENTUM = 0.01, 0.9
 #: Backends that skip the zero pixels in layer 1 (their work is counted from the data).
 SPARSE_INPUT_BACKENDS = ("numba",)
 
@@ -104,69 +98,6 @@ def inference_flops_per_sample(layer_sizes=LAYER_SIZES):
     return 2 * multiply_adds(layer_sizes)
 
 
-# --------------------------------------------------------------------------- threads
-
-
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-
-
-def prepare_threads(threads):
-    """Before numba is imported: let it start ``threads`` workers (it refuses more later)."""
-    if "numba" not in sys.modules:
-        os.environ["NUMBA_NUM_THREADS"] = str(max(threads, os.cpu_count() or 1))
-
-
-@contextlib.contextmanager
-def thread_limits(threads):
-    """Hold every BLAS and OpenMP pool, and numba's, at ``threads``; yields ``reapply()``.
-
-    threadpoolctl changes the pools loaded so far; one loaded later (numba's OpenMP
-    runtime is loaded when a kernel first runs) reads ``OMP_NUM_THREADS`` when it loads,
-    which is set here too, and ``reapply()`` after each contender's warm-up covers the
-    rest. PyTorch's pool is set by its contender (``torch.set_num_threads``). On exit,
-    the environment and the limits are restored (the tests run this in-process).
-    """
-    saved = {v: os.environ.get(v) for v in THREAD_VARIABLES}
-    os.environ.update({v: str(threads) for v in THREAD_VARIABLES})
-    limits, numba_threads = [], []
-
-    def reapply():
-        limits.append(threadpool_limits(limits=threads))
-        if "numba" in sys.modules:
-            import numba
-
-            if not numba_threads:
-                numba_threads.append(numba.get_num_threads())
-            numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-
-    reapply()
-    try:
-        yield reapply
-    finally:
-        for limit in reversed(limits):
-            limit.restore_original_limits()
-        if numba_threads:
-            sys.modules["numba"].set_num_threads(numba_threads[0])
-        for v, value in saved.items():
-            if value is None:
-                os.environ.pop(v, None)
-            else:
-                os.environ[v] = value
-
-
-def thread_report():
-    """Each thread pool as (library, API, threads): the stated numbers, as the libraries see them."""
-    pools = [{"library": p.get("internal_api"), "api": p.get("user_api"), "threads": p.get("num_threads"),
-              "path": os.path.basename(p.get("filepath", "")), "kernels": p.get("architecture", "")}
-             for p in threadpool_info()]
-    if "numba" in sys.modules:
-        import numba
-
-        pools.append({"library": "numba", "api": numba.config.THREADING_LAYER, "threads": numba.get_num_threads(),
-                      "path": "", "kernels": ""})
-    return pools
-
-
 # --------------------------------------------------------------------------- peak
 
 
@@ -174,7 +105,7 @@ def gemm_peak(n=2048, repeats=5, seed=0):
     """The machine's single-precision matmul rate in GFLOP/s: best of ``repeats``.
 
     ``C = A @ B`` with A, B of shape (n, n) float32 costs 2 n^3 FLOP; run it under
-    :func:`thread_limits` to state the thread count.
+    :func:`digitbench.threads.thread_limits` to state the thread count.
     """
     rng = np.random.default_rng(seed)
     A = rng.random((n, n), dtype=np.float32)
@@ -192,14 +123,14 @@ def timed(fn, *args, **kwargs):
 
 
 def step_rates(order, batch_size, lrs=None):
-    """One learning rate per step of ``order`` in batches: ``lrs``, or :data:`LR` throughout.
+    """One learning rate per step of ``order`` in batches: ``lrs``, or ``THROUGHPUT.lr`` throughout.
 
     Returns
     -------
     ndarray of shape (ceil(len(order) / batch_size),), float64
     """
     steps = math.ceil(len(order) / batch_size)
-    rates = np.full(steps, LR) if lrs is None else np.asarray(lrs, dtype=np.float64)
+    rates = np.full(steps, THROUGHPUT.lr) if lrs is None else np.asarray(lrs, dtype=np.float64)
     if len(rates) != steps:
         raise ValueError(f"{len(rates)} learning rates for {steps} steps")
     return rates
@@ -228,16 +159,16 @@ class BackendContender:
         self.threads_used = 1 if backend.name == "naive" else threads  # plain Python loops: one thread
         self.threads_note = ("" if not threads else "plain Python loops: one thread" if backend.name == "naive"
                              else f"BLAS held at {threads} by threadpoolctl" if backend.name == "numpy"
-                             else f"numba.set_num_threads({threads}), BLAS held at {threads}; may choose fewer")
-        if not adaptive and hasattr(backend, "adaptive_threads"):
-            # a sweep measures the thread count it states: no switching to fewer threads
-            backend.adaptive_threads = False
+                             else f"numba on {threads} threads, BLAS held at {threads}; may choose fewer")
+        # a sweep measures the thread count it states: no switching to fewer threads
+        self.run = RunThreads(backend, adaptive=adaptive)
+        if backend.parallel and not adaptive:
             self.threads_note += " (fixed: adaptive thread choice off)"
 
     @property
     def thread_choice(self):
-        """The backend's thread count in use and why (numba chooses by timing), or None."""
-        return self.backend.thread_choice
+        """The thread count in use and why (numba's is chosen by timing), or None."""
+        return self.run.choice
 
     def prepare(self, data, batch_size, seed=0):
         """Keep the data; compile (``warmup()``, then one tiny call of each operation)."""
@@ -266,14 +197,15 @@ class BackendContender:
         steps = len(rates)
         quarter = math.ceil(math.ceil(TRAIN_SAMPLES / self.batch_size) / 4)
         for first, last in chunk_bounds(steps, range(quarter, steps, quarter), self.backend.steps_per_call):
-            run_chunk(self.backend, self.params, self.velocity, self.images, self.labels, order, first, last,
-                      self.batch_size, rates[first:last], MOMENTUM, self.mean)
+            run_chunk(self.run, self.params, self.velocity, self.images, self.labels, order, first, last,
+                      self.batch_size, rates[first:last], THROUGHPUT.momentum, self.mean)
 
     def weights(self):
         return self.params
 
     def predict(self, X):
-        return self.backend.predict(self.params, X)
+        with inference_threads(self.backend) as threads:
+            return self.backend.predict(self.params, X, threads=threads)
 
 
 def add_derived(record, peak_gflops, reference=None):

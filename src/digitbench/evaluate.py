@@ -12,6 +12,7 @@ import numpy as np
 from .errors import ModelFileError
 from .kernels.base import settle_ties
 from .pixels import scale_pixels
+from .threads import inference_threads
 
 #: Rows per forward pass: bounds the activations' memory, (chunk, 128) floats and so on.
 CHUNK = 2000
@@ -38,8 +39,9 @@ def model_probabilities(backend, params, images, source="the model"):
     """
     X = scale_pixels(images, params.W1.dtype)
     # Overflow inside the forward pass is detected below, row by row: no RuntimeWarning noise.
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-        p = np.concatenate([backend.forward(params, X[i:i + CHUNK]) for i in range(0, len(X), CHUNK)])
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"), \
+            inference_threads(backend) as threads:
+        p = np.concatenate([backend.forward(params, X[i:i + CHUNK], threads=threads) for i in range(0, len(X), CHUNK)])
     require_finite_outputs(p, source, params)
     return p
 

@@ -111,6 +111,7 @@ class Recipe:
     def replace(self, **options):
         return dataclasses.replace(self, **options)
 
+
     def as_dict(self):
         """The JSON-able settings (a checkpoint's and a model file's ``config``)."""
         return dataclasses.asdict(self)
@@ -147,3 +148,8 @@ def learning_rates(schedule, lr, decay, epochs, steps_per_epoch, first=0, count=
     if schedule == "linear-floor":
         return lr * np.maximum(LINEAR_FLOOR, 1.0 - decay * (step / steps_per_epoch))
     raise UsageError(f"unknown schedule {schedule!r}; choose one of: {', '.join(SCHEDULES)}")
+
+
+#: What ``digitbench bench`` and its peers train with (its ``lr`` and ``momentum``): the
+#: seed recipe's learning rate and momentum, at a constant rate.
+THROUGHPUT = Recipe.named("seed", schedule="constant")

@@ -4,7 +4,9 @@ A backend's :meth:`~digitbench.kernels.base.Backend.train_batches` runs any numb
 steps in one call (compiled backends keep the whole loop in machine code). Callers cut
 an epoch into chunks: at the points where they must look at the state between steps
 (the trainer's Ctrl-C checkpoints and target checks), and at most
-``backend.steps_per_call`` steps long (the naive backend wants one step a call).
+``backend.steps_per_call`` steps long (the naive backend wants one step a call). A run
+calls them through its :class:`digitbench.threads.RunThreads`, which holds the run's
+threads and buffers.
 """
 
 import numpy as np
@@ -35,8 +37,9 @@ def chunk_bounds(steps, cuts, steps_per_call=None):
     return pairs
 
 
-def run_chunk(backend, params, velocity, images, labels, order, first, last, batch_size, lrs, momentum, mean=None):
-    """Steps ``first .. last - 1`` over the rows ``order`` (one epoch's), in place.
+def run_chunk(run, params, velocity, images, labels, order, first, last, batch_size, lrs, momentum, mean=None):
+    """Steps ``first .. last - 1`` over the rows ``order`` (one epoch's), in place, by
+    ``run.train_batches`` (a :class:`~digitbench.threads.RunThreads`, or a backend).
 
     Step k uses rows ``order[k * batch_size:(k + 1) * batch_size]`` of the uint8
     ``images`` (N, 784) and int64 ``labels`` (N,), at learning rate ``lrs[k - first]``;
@@ -49,5 +52,5 @@ def run_chunk(backend, params, velocity, images, labels, order, first, last, bat
     """
     centring = {} if mean is None else {"mean": mean}  # a backend written before centring still runs the rest
     with np.errstate(over="ignore", invalid="ignore"):
-        return backend.train_batches(params, velocity, images, labels, order[first * batch_size:last * batch_size],
+        return run.train_batches(params, velocity, images, labels, order[first * batch_size:last * batch_size],
                                      batch_size, lrs, momentum, **centring)

@@ -9,8 +9,9 @@ the same shapes, so compiling (numba, XLA, inductor) is never timed.
 - ``batch``: every contender at each of :data:`BATCH_SIZES`, with the threads given, in
   this process.
 
-Both hold numba at the stated thread count (``adaptive_threads`` off: the backend's
-switch to fewer threads on a busy machine would change what a point measures).
+Both hold numba at the stated thread count (the contenders' runs are made with
+``adaptive=False``: a switch to fewer threads on a busy machine would change what a point
+measures).
 - ``threads``: 1 up to the machine's cores, at one batch size; each thread count in a
   fresh process (``multiprocessing``, spawn), because XLA reads its thread count once,
   when jax is imported, and numba's pool is sized before its first use.
@@ -26,6 +27,7 @@ import numpy as np
 from . import bench
 from .backends import get_backend
 from .peers import make_peers
+from .threads import prepare_threads, thread_limits, usable_cores
 
 BATCH_SIZES = (1, 8, 64, 256, 1024, 4096)
 SWEEP_SAMPLES = 4096
@@ -103,13 +105,13 @@ def sweep_threads(backends, peers, data, batch_size, thread_counts, **kw):
 
 def threads_point(backends, peers, data, batch_size, threads, **kw):
     """In a fresh process: every contender at ``threads`` threads (see :func:`sweep_batch`)."""
-    bench.prepare_threads(threads)  # before numba is imported
+    prepare_threads(threads)  # before numba is imported
     contenders = [bench.BackendContender(get_backend(n), threads, adaptive=False) for n in backends]
     contenders += make_peers(threads) if peers else []
-    with bench.thread_limits(threads) as reapply:
+    with thread_limits(threads) as reapply:
         return sweep_batch(contenders, data, threads, (batch_size,), reapply, **kw)
 
 
 def thread_counts(cores=None):
     """1 up to the machine's cores: (1, 2, ..., cores)."""
-    return tuple(range(1, (cores or multiprocessing.cpu_count()) + 1))
+    return tuple(range(1, (cores or usable_cores()) + 1))

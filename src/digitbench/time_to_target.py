@@ -39,7 +39,7 @@ import numpy as np
 
 from .datasets import MnistData
 from .pixels import mean_image
-from .recipe import RECIPES, Recipe, learning_rates
+from .recipe import RECIPES, THROUGHPUT, learning_rates
 from .sgd import chunk_bounds
 from .stats import bootstrap_mean, fraction_at_least, median_spread
 
@@ -68,7 +68,7 @@ def closed_recipe(name="fast"):
     values = dataclasses.asdict(recipe) if dataclasses.is_dataclass(recipe) else dict(recipe)
     extra = {k: v for k, v in values.items()
              if k not in RECIPE_FIELDS + DESCRIPTIVE_FIELDS and v not in (None, False, 0, "", "float32")}
-    if extra or values.get("momentum") != Recipe.momentum:  # the peers' momentum
+    if extra or values.get("momentum") != THROUGHPUT.momentum:
         raise ValueError(f"recipe {name!r} needs {extra or {'momentum': values.get('momentum')}}, "
                          "which the peers do not implement")
     return {k: values[k] for k in RECIPE_FIELDS} | {"name": name}

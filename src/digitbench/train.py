@@ -34,6 +34,7 @@ from .pixels import mean_image, scale_pixels
 from .recipe import RECIPES, SCHEDULES, Recipe, learning_rates  # noqa: F401  (re-exported)
 from .schema import check_resume
 from .sgd import chunk_bounds, run_chunk
+from .threads import RunThreads, inference_threads
 
 #: How often per epoch the test accuracy is checked against the target; without a
 #: target, chunks still end every quarter epoch (where Ctrl-C rolls back to).
@@ -128,7 +129,7 @@ class TrainResult:
     seconds_to_target: float = None  # training clock when the target was first reached
     warmup_seconds: float = 0.0  # compiling or loading jitted kernels, before the clock starts
     history: list = field(default_factory=list)  # one dict per epoch
-    threads: dict = None  # Backend.thread_choice after the run: the thread count and why
+    threads: dict = None  # RunThreads.choice after the run: the thread count and why
     config: dict = field(default_factory=dict)  # the Recipe, as a dict
     validation_images: int = 0  # images held out for validation (history's validation_accuracy)
 
@@ -164,7 +165,8 @@ class TrainResult:
 
 def accuracy(backend, params, images, labels):
     """Fraction of ``images`` (n, 784; uint8, or floats in [0, 1]) classified right."""
-    return float(np.mean(backend.predict(params, images) == labels))
+    with inference_threads(backend) as threads:
+        return float(np.mean(backend.predict(params, images, threads=threads) == labels))
 
 
 @contextlib.contextmanager
@@ -295,6 +297,7 @@ class _Run:
         self.mean = mean_image(train_images, dtype) if recipe.center else None
         self.validation = None if validation is None else (
             scale_pixels(validation[0], dtype), np.asarray(validation[1], dtype=np.int64))
+        self.threads = RunThreads(backend)  # this run's thread choice and buffers
 
     def start(self, params):
         """The state before the first step: ``params``, or ``init_params(seed)``, whose
@@ -326,7 +329,7 @@ class _Run:
         """Run steps first..last-1 on the training clock; TrainingDiverged on a non-finite loss."""
         lrs = self.recipe.learning_rates(self.steps_per_epoch, state.epoch, first, last)
         t0 = time.perf_counter()
-        losses = run_chunk(self.backend, state.params, state.velocity, self.images, self.labels, order, first, last,
+        losses = run_chunk(self.threads, state.params, state.velocity, self.images, self.labels, order, first, last,
                            self.recipe.batch_size, lrs, self.recipe.momentum, self.mean)
         state.train_clock += time.perf_counter() - t0
         state.epoch_losses.append(losses)
@@ -368,8 +371,8 @@ class _Run:
     def _accuracy(self, state, X, labels):
         """Accuracy on the evaluation clock; TrainingDiverged when an output is not finite."""
         t0 = time.perf_counter()
-        with np.errstate(over="ignore", invalid="ignore"):
-            probabilities = self.backend.predict_proba(state.params, X)
+        with np.errstate(over="ignore", invalid="ignore"), inference_threads(self.backend) as threads:
+            probabilities = self.backend.predict_proba(state.params, X, threads=threads)
         state.eval_clock += time.perf_counter() - t0
         if not np.isfinite(probabilities).all():
             lr = self.recipe.learning_rates(self.steps_per_epoch, state.epoch, state.step - 1, state.step)[0]
@@ -387,5 +390,5 @@ class _Run:
                            train_seconds=state.train_clock, eval_seconds=state.eval_clock,
                            test_accuracy=state.test_acc, seconds_to_target=state.reached_at,
                            warmup_seconds=warmup_seconds, history=state.history, config=self.recipe.as_dict(),
-                           threads=self.backend.thread_choice,
+                           threads=self.threads.choice,
                            validation_images=0 if self.validation is None else len(self.validation[1]))

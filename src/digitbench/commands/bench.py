@@ -22,6 +22,7 @@ from ..files import check_destination, check_distinct, write_file
 from ..peers import make_peers
 from ..plots import plot_bench, plot_sweep
 from ..targets import check_sweep, check_targets, format_targets
+from ..threads import prepare_threads, thread_limits, thread_report
 from .options import (add_data_options, batch_size, fraction, peer_hint, plain_json, positive_int, print_json,
                       show_progress, thread_count)
 from .runtime import default_threads, load_backend
@@ -91,7 +92,7 @@ def run(args):
         if not args.no_plot:
             check_distinct(plot, args.out_json, "--plot", "--out-json")
     repeats = args.repeats or (1 if args.quick else 5)
-    bench.prepare_threads(args.threads)  # before numba is imported (get_backend imports it)
+    prepare_threads(args.threads)  # before numba is imported (get_backend imports it)
     contenders = [bench.BackendContender(load_backend(n), args.threads, adaptive=not args.sweep) for n in names]
     if args.peers:
         contenders += make_peers(args.threads)  # imported now: jax reads its thread flags here
@@ -124,7 +125,7 @@ def run(args):
 
 def run_table(args, contenders, data, repeats):
     """The throughput table, time to target and target verdicts; the record's fields."""
-    with bench.thread_limits(args.threads) as reapply_limits:
+    with thread_limits(args.threads) as reapply_limits:
         machine = bench.machine_info(contenders)
         how = (f"median of {repeats}, interleaved across contenders; "
                + ("quick: 4,096 samples, extrapolated" if args.quick else "full epochs"))
@@ -143,7 +144,7 @@ def run_table(args, contenders, data, repeats):
         records = [prepared[c.name] if "error" in prepared[c.name] else _with_prepare(next(measured), c, prepared, args.threads)
                    for c in contenders]
         load_after = _load_average()
-        threads = bench.thread_report()
+        threads = thread_report()
         ttt = {} if args.quick or args.no_time_to_target else _time_to_target(contenders, data, records, args)
     reference = next((r for r in records if r["name"] == "pytorch" and "error" not in r), None)
     for r in records:
@@ -267,7 +268,7 @@ def run_sweep(args, names, contenders, data):
         sizes = f"{min(sweeps.BATCH_SIZES)}-{max(sweeps.BATCH_SIZES)}"
         print(bench_report.format_header(machine, args.threads, sizes, how,
                                          [(c.name, c.threads_note) for c in contenders]), flush=True)
-        with bench.thread_limits(args.threads) as reapply:
+        with thread_limits(args.threads) as reapply:
             points = sweeps.sweep_batch(contenders, data, args.threads, reapply=reapply, **timing)
         axis = "batch_size"
     else:

@@ -2,7 +2,7 @@
 
 - ``--threads N`` (:func:`add_threads_option`, applied by :func:`threaded`): BLAS,
   OpenMP and numba's pools held at N threads for the whole command, through
-  :func:`digitbench.bench.thread_limits` (the same limits ``digitbench bench`` uses).
+  :func:`digitbench.threads.thread_limits` (the same limits ``digitbench bench`` uses).
   The default is every core this process may run on.
 - :func:`load_backend`: :func:`~digitbench.get_backend` whose ``warmup()`` (numba
   compiling its kernels) says so on standard error when it takes more than two seconds.
@@ -13,9 +13,9 @@
 """
 
 import contextlib
+import copy
 import functools
 import itertools
-import os
 import sys
 import threading
 import time
@@ -23,7 +23,7 @@ import time
 import numpy as np
 
 from ..backends import get_backend
-from ..bench import prepare_threads, thread_limits
+from ..threads import prepare_threads, thread_limits, usable_cores
 from .options import thread_count
 
 #: Seconds a warm-up may take before the notice appears (a cache load takes ~0.3 s idle, 1 s when busy).
@@ -31,11 +31,8 @@ NOTICE_DELAY = 2.0
 
 
 def default_threads():
-    """Cores this process may run on (its CPU affinity), else ``os.cpu_count()``."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+    """Cores this process may run on (:func:`digitbench.threads.usable_cores`)."""
+    return usable_cores()
 
 
 def add_threads_option(parser):
@@ -104,15 +101,18 @@ def compile_notice(what, delay=NOTICE_DELAY, stream=None, expected="once; later 
 
 
 def announce_warmup(backend, delay=NOTICE_DELAY):
-    """Make ``backend.warmup`` run inside :func:`compile_notice`; return the backend.
+    """A copy of ``backend`` whose ``warmup`` runs inside :func:`compile_notice`.
 
     The notice is given only when the backend has no ``kernels_cached`` or it answers
-    False for the dtypes asked (``warmup(dtypes)``, float32 by default). Only this
-    instance changes (its ``warmup`` attribute); doing it twice wraps once.
+    False for the dtypes asked (``warmup(dtypes)``, float32 by default). The backend that
+    :func:`~digitbench.get_backend` shares is left as it is (backends hold no run state,
+    so a shallow copy is the same backend); doing it twice wraps once.
     """
     warmup = getattr(backend, "warmup", None)
     if warmup is None or getattr(warmup, "announced", False):
         return backend
+    backend = copy.copy(backend)
+    warmup = backend.warmup
 
     @functools.wraps(warmup)
     def announced_warmup(*args, **kwargs):

@@ -50,7 +50,7 @@ class ActivationNet(NumpyBackend):
     def log_softmax(self, z3):
         return LOG_SOFTMAXES[self.softmax_name](z3)
 
-    def forward(self, params, X):
+    def forward(self, params, X, threads=1):
         X = np.asarray(X, dtype=params.W1.dtype)
         return np.exp(self.log_softmax(forward_cache(params, X, self.activation)[-1]))
 

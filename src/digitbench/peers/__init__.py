@@ -17,9 +17,8 @@ name               what                                          module
 ``scikit-learn``   ``MLPClassifier``, ``partial_fit``            :mod:`.sklearn_peer`
 =================  ============================================  =====================
 
-A peer has the contender protocol of :mod:`digitbench.bench`: ``name``, ``kind``,
-``version``, ``threads_note``, ``prepare(data, batch_size, seed)``, ``reset(seed)``,
-``train(order, lrs=None)``, ``weights()`` and ``predict(X)``.
+A peer is a :class:`digitbench.kernels.base.Contender`, as digitbench's own backends
+are in ``digitbench bench``.
 """
 
 import importlib.util

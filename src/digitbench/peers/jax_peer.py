@@ -28,9 +28,10 @@ import sys
 
 import numpy as np
 
-from ..bench import MOMENTUM, step_rates
+from ..bench import step_rates
 from ..params import Params, init_params
 from ..pixels import scale_pixels
+from ..recipe import THROUGHPUT
 
 
 def xla_thread_flags(threads):
@@ -134,7 +135,7 @@ def _compiled_functions(jax):
     def step(params, velocity, images, labels, rows, lr, shift):
         X = images[rows].astype(jnp.float32) / 255.0 - shift  # shift: 0, or the mean image (centred)
         g = grad(params, X, labels[rows])
-        velocity = tuple(MOMENTUM * v + gi for v, gi in zip(velocity, g))  # v <- mu v + g
+        velocity = tuple(THROUGHPUT.momentum * v + gi for v, gi in zip(velocity, g))  # v <- mu v + g
         params = tuple(w - lr * v for w, v in zip(params, velocity))  # w <- w - lr v
         return params, velocity
 

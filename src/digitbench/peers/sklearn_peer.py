@@ -16,9 +16,10 @@ the rate is constant.
 
 import numpy as np
 
-from ..bench import LR, MOMENTUM, step_rates
+from ..bench import step_rates
 from ..params import Params, init_params
 from ..pixels import scale_pixels
+from ..recipe import THROUGHPUT
 
 RECIPE_NOTE = "learning rate constant within each partial_fit call (the mean of its steps' rates)"
 
@@ -46,7 +47,8 @@ class SklearnContender:
         self.test = scale_pixels(data.test_images, np.float32)
         self.batch_size = batch_size
         self.model = self.MLPClassifier(hidden_layer_sizes=(128, 64), activation="relu", solver="sgd",
-                                        batch_size=batch_size, learning_rate_init=LR, momentum=MOMENTUM,
+                                        batch_size=batch_size, learning_rate_init=THROUGHPUT.lr,
+                                        momentum=THROUGHPUT.momentum,
                                         nesterovs_momentum=False, alpha=0.0, shuffle=False,
                                         random_state=seed, max_iter=1)
         rows = np.arange(2 * batch_size) % len(self.X)

@@ -14,9 +14,10 @@ C++ compiler, for example), :meth:`prepare` raises and the table shows the reaso
 
 import numpy as np
 
-from ..bench import LR, MOMENTUM, step_rates
+from ..bench import step_rates
 from ..params import Params, init_params
 from ..pixels import scale_pixels
+from ..recipe import THROUGHPUT
 
 
 class TorchContender:
@@ -63,10 +64,10 @@ class TorchContender:
             for layer, W, b in zip(self.module[::2], params[0::2], params[1::2]):
                 layer.weight.copy_(torch.from_numpy(np.ascontiguousarray(W.T)))
                 layer.bias.copy_(torch.from_numpy(b))
-        self.optimizer = torch.optim.SGD(self.module.parameters(), lr=LR, momentum=MOMENTUM)
+        self.optimizer = torch.optim.SGD(self.module.parameters(), lr=THROUGHPUT.lr, momentum=THROUGHPUT.momentum)
 
     def train(self, order, lrs=None):
-        """One SGD step per batch of the rows ``order``, at the rates ``lrs`` (default LR)."""
+        """One SGD step per batch of the rows ``order``, at the rates ``lrs`` (default the recipe's lr)."""
         rates = step_rates(order, self.batch_size, lrs)
         order = self.torch.from_numpy(np.asarray(order, dtype=np.int64))
         group = self.optimizer.param_groups[0]

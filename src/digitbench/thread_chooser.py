@@ -1,31 +1,23 @@
-"""How many threads the numba training loop uses: whatever is fastest now, measured.
+"""How many threads a training run uses: whatever is fastest now, measured.
 
-On an idle two-core machine two threads run an epoch ~1.8x faster than one. With one
-other CPU-bound process running, the same two threads are 4-6x *slower* than idle: each
-step has three parallel regions, and every region waits at its barrier for whichever
-thread the operating system has just descheduled, while one thread alone keeps near
-its idle speed. So the backend measures instead of assuming.
+On an idle machine more threads run an epoch faster; with other CPU-bound processes
+running, the same threads can be several times *slower*: each step has three parallel
+regions, and every region waits at its barrier for whichever thread the operating
+system has just descheduled, while one thread alone keeps near its idle speed. So the
+count is measured instead of assumed (docs/results.md has the figures).
 
-:class:`ThreadChooser` is the policy. :meth:`NumbaBackend.train_batches
-<digitbench.kernels.numba_backend.NumbaBackend.train_batches>` runs its steps in timed
-chunks (:data:`CHUNK_STEPS`), asks :meth:`ThreadChooser.next_chunk` how many threads
-and steps to run next, and reports each chunk's seconds to :meth:`ThreadChooser.record`.
+:class:`ThreadChooser` is the policy. :class:`digitbench.threads.RunThreads` runs a
+run's steps in timed chunks, asks :meth:`ThreadChooser.next_chunk` how many threads and
+steps to run next, and reports each chunk's seconds to :meth:`ThreadChooser.record`.
 The chooser
 
-- starts at the most threads allowed (``numba.get_num_threads()`` at the call), with a
-  short chunk that only warms up (the first steps of a run ran 1.5-4x slower than the
-  next ones here, whatever the count: one cold chunk against one probe chose one thread
-  on an idle machine in 4 runs of 8), then :data:`START_MEASURES` measured ones (their
-  best counts: one chunk stalled by a kernel thread chose one thread in 1 run of 8),
-  and probes at once; unless other processes are running when it
-  starts (:func:`other_running_tasks`, Linux): then it starts at the cores they leave
-  free, and treats more threads as slow (:data:`BUSY_STEP_GUESS`) until measured, since
-  one 8-step chunk at two threads on a busy two-core machine costs 35-180 ms (4-22 ms a
-  step here), more than the whole ~0.3 s epoch can spare; it looks again after
-  :data:`RECHECK_SECONDS` of training, as after a switch to fewer threads (below): a short-lived
-  task seen at the start (1 look in ~700 here on an idle machine, a kernel thread
-  or the host) once kept a whole ``bench`` run on one thread, 0.22 s an epoch
-  against 0.15;
+- starts at the most threads allowed (numba's count at the call), with a short chunk
+  that only warms up (the first steps of a run are slower, whatever the count), then
+  :data:`START_MEASURES` measured ones, and probes at once; unless other processes are
+  running when it starts (:func:`other_running_tasks`, Linux): then it starts at the
+  cores they leave free, and treats more threads as slow (:data:`BUSY_STEP_GUESS`)
+  until measured; it looks again after :data:`RECHECK_SECONDS` of training, as after a
+  switch to fewer threads (below), since a task seen at the start may be short-lived;
 - sizes chunks in time (:data:`CHUNK_SECONDS`, between :data:`MIN_STEPS` and
   :data:`CHUNK_STEPS` steps), so that a count that has become very slow costs little
   before it is noticed;
@@ -36,21 +28,17 @@ The chooser
   is :data:`SLOWDOWN` times slower than its recent ones (another process started);
 - after each switch, starts again from short chunks (doubling), as a probe that won
   by luck may have missed the stalls of a busy machine;
-- after any switch to fewer threads (a slowed chunk's probe, or a probe that simply
-  measured faster), probes the count it left once more after :data:`RECHECK_SECONDS`
-  of training, if no other process is running then (:func:`other_running_tasks`): a
-  stall that no process explains (the virtual machine's host, a kernel thread) is
-  usually over by then, while a real CPU-bound process is seen and waits for the
-  budget. Measured before this rule: one 40 ms stall in a 0.25 s time-to-97% run left
-  it on one thread (340 us a step against 210) for the rest of the run; and a budget
-  probe that met two threads in a disturbed stretch (297 us a step against ~130 idle)
-  ended a ``bench`` run on one thread;
+- after any switch to fewer threads, probes the count it left once more after
+  :data:`RECHECK_SECONDS` of training, if no other process is running then
+  (:func:`other_running_tasks`): a stall that no process explains (the virtual
+  machine's host, a kernel thread) is usually over by then, while a real CPU-bound
+  process is seen and waits for the budget;
 - switches when a probe's seconds per step beat the current count's recent best by
   :data:`MARGIN`.
 
 Results do not depend on the thread count (no value is summed across threads), so
 none of this changes a number, only the time. The choice and its reason are
-:attr:`ThreadChooser.record_dict`, exposed as ``NumbaBackend.thread_choice``.
+:attr:`ThreadChooser.record_dict`, which the trainer puts in its summary.
 """
 
 import os
@@ -78,8 +66,8 @@ MARGIN = 0.10
 #: Chunks at each count whose best is its "recent" speed.
 RECENT = 3
 #: Seconds per step assumed for a count not measured yet that is above the current
-#: one, when other processes were running at the start (measured at two threads with one
-#: CPU-bound process beside them: 4-22 ms): probing it waits until PROBE_SHARE of the
+#: one, when other processes were running at the start (a slow step on a busy machine):
+#: probing it waits until PROBE_SHARE of the
 #: time run pays for it (~8 s of training), as it would after measuring it slow.
 BUSY_STEP_GUESS = 0.02
 #: Seconds of training at the lower count after a switch to fewer threads (or a start
@@ -119,16 +107,12 @@ def other_running_tasks(looks=LOOKS, pause=LOOK_PAUSE):
     return max(0, fewest)
 
 
-def usable_cores():
-    """The cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
 class ThreadChooser:
     """Chooses the thread count of each chunk of training steps from measured speed.
+
+    Parameters
+    ----------
+    cores : int, the cores this process may run on
 
     Attributes
     ----------
@@ -142,7 +126,8 @@ class ThreadChooser:
     #: Hook: () -> threads of other processes running now (tests replace it).
     others_running = staticmethod(other_running_tasks)
 
-    def __init__(self):
+    def __init__(self, cores):
+        self.cores = cores  # the cores this process may run on (digitbench.threads.usable_cores)
         self.threads = None
         self.max_threads = None
         self.reason = "not measured yet"
@@ -161,14 +146,14 @@ class ThreadChooser:
         if max_threads != self.max_threads or self.threads is None or self.threads > max_threads:
             self.max_threads = max_threads
             self.threads = max_threads
-            self.reason = "the most threads allowed (numba.get_num_threads()); not measured yet"
+            self.reason = "the most threads allowed; not measured yet"
             self._probe_now = True  # after the first measured chunk
             self._ramp = FIRST_STEPS
             self._warm = False
             others = self.others_running() if max_threads > 1 else 0
             self._busy_start = others > 0
             if others:
-                cores = usable_cores()
+                cores = self.cores
                 self.threads = max(1, min(max_threads, cores - others))
                 self._probe_now = False
                 self._recheck_after = RECHECK_SECONDS  # a process seen at the start may be gone soon
@@ -177,7 +162,7 @@ class ThreadChooser:
                                "more not measured yet")
         self._probe = None
         if max_threads == 1:
-            self.reason = "one thread allowed (numba.get_num_threads() is 1)"
+            self.reason = "one thread allowed"
             return 1, remaining
         if len(self.recent.get(self.threads, ())) < START_MEASURES and not self.recent.keys() - {self.threads}:
             # the start: nothing else measured yet. The measured chunks are as long as the
