@@ -5,6 +5,7 @@ The kernels only compute: a backend's ``forward``, ``predict_proba``, ``predict`
 and never read or set a process-wide thread count. This module is the one that does:
 
 - :func:`usable_cores`: the cores this process may run on (its CPU affinity), computed once;
+  :func:`most_threads`: the most a user may ask for;
 - :func:`prepare_threads` (before numba is imported) and :func:`thread_limits`: the
   environment, threadpoolctl's limits on every BLAS and OpenMP pool, and numba's count,
   held for a whole command or benchmark; :func:`thread_report` states them;
@@ -37,6 +38,19 @@ def usable_cores():
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         return os.cpu_count() or 1
+
+
+#: The most threads a user may ask for, per core of the machine.
+THREADS_PER_CORE = 8
+
+
+def most_threads():
+    """The most threads ``--threads`` and ``NUMBA_NUM_THREADS`` may ask for: 8 per core.
+
+    More threads than cores only slow a computation down; far more (tens of thousands)
+    exhaust the OpenMP runtime or the stack space of the process before any work starts.
+    """
+    return THREADS_PER_CORE * (os.cpu_count() or 1)
 
 
 def prepare_threads(threads):

@@ -23,6 +23,7 @@ from ..errors import ForeignFileError, UsageError
 from ..files import check_destination
 from ..model import load_model
 from ..recipe import MAX_SEED
+from ..threads import THREADS_PER_CORE, most_threads
 
 #: Training images of MNIST and of Fashion-MNIST alike: the largest batch there is.
 TRAIN_IMAGES = RAW_SIZES["train-labels-idx1-ubyte"] - 8  # 60,000
@@ -93,18 +94,6 @@ def fraction(text):
     if value > 1:
         raise argparse.ArgumentTypeError(f"{text} must be a fraction in (0, 1], e.g. 0.97")
     return value
-
-
-def most_threads():
-    """The most threads ``--threads`` and ``NUMBA_NUM_THREADS`` may ask for: 8 per core.
-
-    More threads than cores only slow a computation down; far more (tens of thousands)
-    exhaust the OpenMP runtime or the stack space of the process before any work starts.
-    """
-    return THREADS_PER_CORE * (os.cpu_count() or 1)
-
-
-THREADS_PER_CORE = 8
 
 
 def thread_count(text):
