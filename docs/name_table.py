@@ -64,7 +64,7 @@ ROWS = [
                                "Numba": (LAYERS, "dense_backward", "relu_backward(n, z1, dz1)")}),
     ("dW1 = X.T @ dz1", {"naive": (NAIVE, "loss_and_grads", "dW1, db1, _ = linear_backward(X, dz1, None)"),
                          "NumPy": (*NP_STEP, "np.dot(X.T, dz1, out=dW1)"),
-                         "Numba": (LAYERS, "sgd_update_sparse", "g[h] += x * d[h]")}),
+                         "Numba": (LAYERS, "gradient_row_sparse", "g[h] += x * d[h]")}),
     ("db1 = sum of dz1", {"naive": (NAIVE, "loss_and_grads", "dW1, db1, _ = linear_backward(X, dz1, None)"),
                           "NumPy": (*NP_STEP, "np.sum(dz1, axis=0, out=db1)"),
                           "Numba": (LAYERS, "dense_backward", "sum_rows(n, dz1, db1)")}),
@@ -76,7 +76,7 @@ ROWS = [
                                                   "Numba": (TRAIN, "dense_step", "sgd_update(params.W2, velocity.W2")}),
     ("SGD update of W1 (numba: fused with dW1)", {"naive": (NAIVE, "train_batches", "sgd_update(w, v, g, lr, momentum)"),
                                                   "NumPy": (*NP_STEP, "sgd_update(flat_w, flat_v, flat_g, lr, momentum)"),
-                                                  "Numba": (LAYERS, "sgd_update_sparse", "momentum_step(w[h], v[h], g[h]")}),
+                                                  "Numba": (LAYERS, "sgd_update_sparse", "sgd_step(w[h], v[h], g[h]")}),
 ]
 BEGIN, END = "<!-- names:begin -->", "<!-- names:end -->"
 

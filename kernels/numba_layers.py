@@ -217,13 +217,18 @@ def sum_rows(n, d, out):
 
 
 @njit(cache=True, inline="always")
-def momentum_step(w, v, g, lr, momentum):
-    """One entry's step of SGD with momentum: (w - lr * v', v') with v' = momentum * v + g.
+def sgd_step(w, v, g, lr, momentum):
+    """One entry's SGD step, the one place of numba's update rule; returns (w', v'):
 
-    The one place of the update rule: :func:`sgd_update` and W1's fused update
-    (:func:`sgd_update_sparse`) both take their step here (inlined, so each is compiled
-    with its caller's fastmath flags, as before).
+        v' = momentum * v + g;  w' = w - lr * v'      (heavy-ball momentum)
+        w' = w - lr * g;        v' = v                 (momentum = 0: plain SGD)
+
+    :func:`sgd_update` and W1's fused update (:func:`sgd_update_sparse`) both call it
+    (inlined, so each is compiled with its caller's fastmath flags). Their loops test
+    ``momentum`` outside the loop, so that the compiler drops this test inside it.
     """
+    if momentum == 0:
+        return w - lr * g, v
     v_new = momentum * v + g
     return w - lr * v_new, v_new
 
@@ -236,73 +241,65 @@ def sgd_update(w, v, g, lr, momentum):
     gf = g.reshape(-1)
     if momentum != 0:
         for k in range(wf.shape[0]):
-            wf[k], vf[k] = momentum_step(wf[k], vf[k], gf[k], lr, momentum)
+            wf[k], vf[k] = sgd_step(wf[k], vf[k], gf[k], lr, momentum)
     else:
         for k in range(wf.shape[0]):
-            wf[k] -= lr * gf[k]
+            wf[k], vf[k] = sgd_step(wf[k], vf[k], gf[k], lr, momentum)
 
 
 # ----------------------------------------------------- W1's fused backward and update, and its uses
 
 
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def gradient_row_sparse(sp, dz1, j, mean, dz1_sum, g):
+    """Into ``g`` (128,): row j of dW1 = X.T @ dz1, g = sum_i x_ij dz1[i], summed sample by
+    sample over the batch's CSC entries of pixel j; minus mean[j] dz1_sum for centred inputs
+    (``mean`` of shape (784,), else (0,))."""
+    for h in range(ROW):
+        g[h] = 0
+    for t in range(sp.col_ptr[j], sp.col_ptr[j + 1]):
+        d = dz1[sp.row_idx[t]]
+        x = sp.vals[t]
+        for h in range(ROW):
+            g[h] += x * d[h]
+    if mean.shape[0] > 0:  # g_j - mean[j] dz1_sum
+        c = -mean[j]
+        for h in range(ROW):
+            g[h] += c * dz1_sum[h]
+
+
 @njit(cache=True, fastmath=FASTMATH)
-def sgd_update_sparse(sp, dz1, W1, V1, lr, decay, scale, first, last, mean, dz1_sum):
-    """For each pixel j in first:last, with g_j = sum_i x_ij dz1[i] (row j of dW1 = X.T @ dz1),
-    minus mean[j] dz1_sum for centred inputs (``mean`` of shape (784,), else (0,)):
+def sgd_update_sparse(sp, dz1, W1, V1, lr, momentum, first, last, mean, dz1_sum):
+    """Rows first:last of W1's SGD step, fused with its gradient: for each pixel j, with
+    g_j row j of dW1 (:func:`gradient_row_sparse`),
 
-        V1[j] <- decay * V1[j] + scale * g_j        (decay = 1: linear_backward_sparse and plain SGD)
-        W1[j] <- W1[j] - lr * V1[j]                  (lr = 0: no update)
+        V1[j] <- momentum * V1[j] + g_j;  W1[j] <- W1[j] - lr * V1[j]     (:func:`sgd_step`)
 
-    scale * g_j is summed in a row on the stack (:func:`~.stack_row.stack_row`), which
-    LLVM keeps in registers, from the batch's CSC entries of pixel j, sample by sample:
-    dW1 never exists as a dense array. Then V1[j] and W1[j] are read and written in one
-    pass (:func:`momentum_step`). Its three uses are :func:`linear_backward_sparse`,
-    :func:`sgd_update_sparse_momentum` and :func:`sgd_update_sparse_plain`.
+    g_j is summed in a row on the kernel's stack (:func:`~.stack_row.stack_row`), which
+    LLVM keeps in registers: dW1 never exists as a dense array, and each row of V1 and
+    W1 is read and written once.
     """
     check_row_width(W1)
-    col_ptr, row_idx, vals = sp.col_ptr, sp.row_idx, sp.vals
-    centred = mean.shape[0] > 0
     g = stack_row(W1)
     for j in range(first, last):
-        for h in range(ROW):
-            g[h] = 0
-        for t in range(col_ptr[j], col_ptr[j + 1]):
-            d = dz1[row_idx[t]]
-            x = scale * vals[t]
+        gradient_row_sparse(sp, dz1, j, mean, dz1_sum, g)
+        w, v = W1[j], V1[j]
+        if momentum != 0:
             for h in range(ROW):
-                g[h] += x * d[h]
-        if centred:  # scale * (g_j - mean[j] dz1_sum)
-            c = -scale * mean[j]
-            for h in range(ROW):
-                g[h] += c * dz1_sum[h]
-        # One product per sum, so that each can become only one FMA: the bits do not
-        # depend on what the compiler knows of scale and decay where this is inlined.
-        v = V1[j]
-        if lr != 0:
-            w = W1[j]
-            for h in range(ROW):
-                w[h], v[h] = momentum_step(w[h], v[h], g[h], lr, decay)
+                w[h], v[h] = sgd_step(w[h], v[h], g[h], lr, momentum)
         else:
             for h in range(ROW):
-                v[h] = decay * v[h] + g[h]
+                w[h], v[h] = sgd_step(w[h], v[h], g[h], lr, momentum)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FASTMATH)
 def linear_backward_sparse(sp, dz1, dW1, first, last):
-    """Rows first:last of dW1 = X.T @ dz1, into a zeroed ``dW1`` (784, 128)."""
-    one = dW1.dtype.type(1)
+    """Rows first:last of dW1 = X.T @ dz1 (784, 128), for ``loss_and_grads``."""
+    check_row_width(dW1)
     none = np.empty(0, dW1.dtype)  # not centred
-    sgd_update_sparse(sp, dz1, dW1, dW1, dW1.dtype.type(0), one, one, first, last, none, none)
-
-
-@njit(cache=True)
-def sgd_update_sparse_momentum(sp, dz1, W1, V1, lr, momentum, first, last, mean, dz1_sum):
-    """Rows first:last of SGD with momentum: V1 <- m V1 + dW1; W1 <- W1 - lr V1."""
-    sgd_update_sparse(sp, dz1, W1, V1, lr, momentum, W1.dtype.type(1), first, last, mean, dz1_sum)
-
-
-@njit(cache=True)
-def sgd_update_sparse_plain(sp, dz1, W1, lr, first, last, mean, dz1_sum):
-    """Rows first:last of plain SGD: W1 <- W1 + (-lr) dW1 (W1 is its own "velocity")."""
-    one = W1.dtype.type(1)
-    sgd_update_sparse(sp, dz1, W1, W1, W1.dtype.type(0), one, -lr, first, last, mean, dz1_sum)
+    g = stack_row(dW1)
+    for j in range(first, last):
+        gradient_row_sparse(sp, dz1, j, none, none, g)
+        out = dW1[j]
+        for h in range(ROW):
+            out[h] = g[h]

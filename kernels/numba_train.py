@@ -36,7 +36,7 @@ from digitbench.params import Params
 from . import numba_cache  # noqa: F401  (first: the cache keyed by every kernel's source)
 from .denormals import flush_subnormals_on, mxcsr_restore
 from .numba_layers import (Acts, dense_backward, dense_forward, linear_forward_sparse, new_acts, sgd_update,
-                           sgd_update_sparse_momentum, sgd_update_sparse_plain)
+                           sgd_update_sparse)
 from .numba_sparse import Sparse, csc_of_pixels, dot_rows, new_sparse, sparse_from_uint8, touch_rows
 
 #: W1's 784 rows are updated in at least this many ranges (more with more threads).
@@ -181,10 +181,7 @@ def update_W1_in_parts(parts, sp, dz1, W1, V1, lr, momentum, mean, dz1_sum):
     for part in prange(parts):
         saved_mxcsr = flush_subnormals_on()
         first, last = part * D // parts, (part + 1) * D // parts
-        if momentum != 0:  # V1 <- m V1 + dW1; W1 <- W1 - lr V1
-            sgd_update_sparse_momentum(sp, dz1, W1, V1, lr, momentum, first, last, mean, dz1_sum)
-        else:  # W1 <- W1 + (-lr) dW1
-            sgd_update_sparse_plain(sp, dz1, W1, lr, first, last, mean, dz1_sum)
+        sgd_update_sparse(sp, dz1, W1, V1, lr, momentum, first, last, mean, dz1_sum)
         mxcsr_restore(saved_mxcsr)
 
 

@@ -233,11 +233,11 @@ def momentum_products(path):
 def test_the_update_rule_is_written_once_per_backend():
     """A new term of the update (weight decay, say) is one change per backend: the
     momentum update is written in naive's sgd_update, base's sgd_update (NumPy, and the
-    plain loop every backend inherits) and numba's momentum_step, which numba's
+    plain loop every backend inherits) and numba's sgd_step, which numba's
     sgd_update and W1's fused update both call; nowhere else in the package."""
     where = {f"{m.rsplit('.', 1)[-1]}.{f}" for m, path in MODULES.items() if m.startswith("digitbench.kernels")
              for f in momentum_products(path)}
-    assert where == {"naive.sgd_update", "base.sgd_update", "numba_layers.momentum_step"}, where
+    assert where == {"naive.sgd_update", "base.sgd_update", "numba_layers.sgd_step"}, where
     library = {f"{m}.{f}" for m, path in MODULES.items() if layer_of(m) == "library"
                for f in momentum_products(path)}
     assert library == set(), f"the update rule written outside the backends: {library}"
