@@ -215,6 +215,12 @@ def forward(network, params, X, ops="numpy"):
     return ops.softmax_forward(forward_cache(network, params, X, ops)[-1])
 
 
+def loss(network, params, X, y, ops="numpy"):
+    """The mean cross-entropy over the batch, forward only (for finite differences)."""
+    ops = get_ops(ops) if isinstance(ops, str) else ops
+    return ops.softmax_cross_entropy(forward_cache(network, params, X, ops)[-1], y)[0]
+
+
 def loss_and_grads(network, params, X, y, ops="numpy"):
     """Mean cross-entropy over the batch and its gradient for every parameter.
 
@@ -229,7 +235,7 @@ def loss_and_grads(network, params, X, y, ops="numpy"):
     """
     ops = get_ops(ops) if isinstance(ops, str) else ops
     xs = forward_cache(network, params, X, ops)
-    loss, dy = ops.softmax_cross_entropy(xs[-1], y)
+    mean_loss, dy = ops.softmax_cross_entropy(xs[-1], y)
     values, grads = params._asdict(), {}
     for layer, x in zip(reversed(network.layers), reversed(xs[:-1])):
         if layer.kind == "flatten":
@@ -240,4 +246,4 @@ def loss_and_grads(network, params, X, y, ops="numpy"):
             grads.update(zip(layer.params, dparams))
         else:
             dy = getattr(ops, f"{layer.kind}_backward")(dy, x)
-    return loss, network.params_type(**grads)
+    return mean_loss, network.params_type(**grads)
