@@ -2,9 +2,8 @@
 
 No Python loop over images or pixels: a convolution is *im2col* and one matrix
 product. ``sliding_window_view`` gives every kh x kw window of the padded batch
-without copying; laid out as rows, one per output pixel, it is the matrix ``cols`` of
-shape (n*Ho*Wo, C*kh*kw), and the correlation is ``cols @ W.reshape(O, -1).T``
-(BLAS). Max pooling views each 2x2 window as four values on a last axis. Names,
+without copying; laid out as columns, one per output pixel, it is ``cols`` of shape
+(C*kh*kw, n*Ho*Wo), and the correlation is ``W.reshape(O, -1) @ cols`` (BLAS). Max pooling views each 2x2 window as four values on a last axis. Names,
 arguments and shapes are those of :mod:`~.conv_naive` (the reference) and
 :mod:`~.layer_shapes`.
 """
@@ -21,7 +20,9 @@ OPS = ("conv2d_forward", "conv2d_backward", "maxpool_forward", "maxpool_backward
 
 
 def im2col(X, kh, kw, padding):
-    """The windows of X as rows: cols[(i, r, s), (c, u, v)] = Xpad[i, c, r+u, s+v].
+    """The windows of X as columns: cols[(c, u, v), (i, r, s)] = Xpad[i, c, r+u, s+v].
+
+    The copy keeps each run of Wo pixels of a row contiguous, so it reads Xpad in order.
 
     Parameters
     ----------
@@ -29,17 +30,18 @@ def im2col(X, kh, kw, padding):
 
     Returns
     -------
-    cols : ndarray of shape (n*Ho*Wo, C*kh*kw), rows in (image, row, column) order
+    cols : ndarray of shape (C*kh*kw, n*Ho*Wo)
     """
     p = padding
     Xp = np.pad(X, ((0, 0), (0, 0), (p, p), (p, p))) if p else X
     windows = sliding_window_view(Xp, (kh, kw), axis=(2, 3))  # (n, C, Ho, Wo, kh, kw), a view
     n, C, Ho, Wo = windows.shape[:4]
-    return windows.transpose(0, 2, 3, 1, 4, 5).reshape(n * Ho * Wo, C * kh * kw)  # the one copy
+    return windows.transpose(1, 4, 5, 0, 2, 3).reshape(C * kh * kw, n * Ho * Wo)  # the one copy
 
 
 def conv2d_forward(X, W, b, padding):
-    """Y[i,o,r,s] = b[o] + sum_{c,u,v} Xpad[i, c, r+u, s+v] W[o, c, u, v], as one product.
+    """Y[i,o,r,s] = b[o] + sum_{c,u,v} Xpad[i, c, r+u, s+v] W[o, c, u, v]: the product
+    W as (O, C*kh*kw) @ cols, which is Y as (O, n*Ho*Wo), then made NCHW.
 
     Parameters
     ----------
@@ -54,16 +56,17 @@ def conv2d_forward(X, W, b, padding):
     """
     n, O, Ho, Wo = conv2d_out_shape("conv2d_forward", X, W, b, padding)
     cols = im2col(np.asarray(X, W.dtype), W.shape[2], W.shape[3], padding)
-    Y = cols @ W.reshape(O, -1).T + b  # (n*Ho*Wo, O)
-    return np.ascontiguousarray(Y.reshape(n, Ho, Wo, O).transpose(0, 3, 1, 2))
+    Y = W.reshape(O, -1) @ cols + b[:, None]  # (O, n*Ho*Wo)
+    return np.ascontiguousarray(Y.reshape(O, n, Ho, Wo).transpose(1, 0, 2, 3))
 
 
 def conv2d_backward(dY, X, W, padding):
     """dX, dW, db of a convolution (the math: :func:`.conv_naive.conv2d_backward`).
 
-    dW = dY as (O, n*Ho*Wo) @ cols: the correlation of the input with the output
-    gradient; db sums dY over images and pixels; dX is dY padded by kh-1-p, correlated
-    with the flipped kernel (:func:`~.layer_shapes.flipped_kernel`): the forward again.
+    dW = dY as (O, n*Ho*Wo) @ cols.T: the correlation of the input with the
+    output gradient; db sums dY over images and pixels; dX is dY padded by kh-1-p,
+    correlated with the flipped kernel (:func:`~.layer_shapes.flipped_kernel`): the
+    forward again.
 
     Returns
     -------
@@ -71,9 +74,10 @@ def conv2d_backward(dY, X, W, padding):
     """
     check_conv2d_backward("conv2d_backward", dY, X, W, padding)
     dY = np.asarray(dY, W.dtype)
-    O, C, kh, kw = W.shape
+    n, O = dY.shape[:2]
+    C, kh, kw = W.shape[1:]
     cols = im2col(np.asarray(X, W.dtype), kh, kw, padding)
-    dW = (dY.transpose(1, 0, 2, 3).reshape(O, -1) @ cols).reshape(W.shape)
+    dW = (dY.transpose(1, 0, 2, 3).reshape(O, -1) @ cols.T).reshape(W.shape)
     db = dY.sum(axis=(0, 2, 3))
     dX = conv2d_forward(dY, flipped_kernel(W), np.zeros(C, W.dtype), backward_padding(W, padding))
     return dX, dW, db
