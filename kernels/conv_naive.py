@@ -13,8 +13,8 @@ A correlation, as every deep-learning library computes under the name "convoluti
 
     Y[i,o,r,s] = b[o] + sum_c sum_u sum_v X[i, c, r+u-p, s+v-p] * W[o, c, u, v]
 
-It is slow (a second or so per 28x28 image through the whole network), so the tests
-run it on one to three images.
+It is slow, one Python multiply-add per term, so the tests run it on one to three
+images.
 """
 
 import math
