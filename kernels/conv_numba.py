@@ -7,10 +7,10 @@ calls a kernel that only fills them; the names, arguments and math are those of
 compiled on first use for each dtype (float32 or float64) and cached on disk.
 
 **The same bits on any number of threads.** Every output element is computed by
-exactly one part, always in the same order: the forward and dX are split by
-(image, output channel) planes, dW and db by output channel (each sums over the images
-in index order, 0 to n-1), the dense dW by its rows. Nothing is summed across parts, no
-atomics, so the split (which depends on ``threads``) changes which thread computes a
+exactly one part, always in the same order: the forward and dX are split by images or
+by (image, output channel) planes, dW by input channel (each sums over the images in
+index order, 0 to n-1), db by one part, the dense dW by its rows. Nothing is summed
+across parts, no atomics, so the split (which depends on ``threads``) changes which thread computes a
 value, never the value. FASTMATH = {"contract"} lets LLVM fuse ``a * b + c`` into one
 FMA (one rounding instead of two), and nothing else (no reassociation).
 """
@@ -23,6 +23,9 @@ from .layer_shapes import (POOL, backward_padding, check_conv2d_backward, check_
                            linear_out_shape, maxpool_out_shape)
 
 FASTMATH = {"contract"}
+#: Convolutions with at least this many input and output channels run the kernel that
+#: vectorizes over output channels; the others (conv1, and conv1's dX) whole planes.
+CHANNELS_MIN = 4
 #: The ops this module provides (:func:`digitbench.kernels.layer_ops.get_ops`); each
 #: takes the keyword ``threads``.
 OPS = ("conv2d_forward", "conv2d_backward", "maxpool_forward", "maxpool_backward")
@@ -56,37 +59,58 @@ def correlate_kernel(Xp, W, b, Y, threads):
 
 
 @njit(parallel=True, cache=True, fastmath=FASTMATH)
-def weight_grad_kernel(dY, Xp, dW, db, threads):
+def correlate_channels_kernel(Xp, Wt, b, Y, threads):
+    """The same sums as :func:`correlate_kernel`, in the same order (so the same bits),
+    computed for all O output channels of a pixel at once: the innermost loop runs over
+    o, contiguous in ``Wt`` (C, kh, kw, O), W transposed. Split by images."""
+    n, C = Xp.shape[0], Xp.shape[1]
+    kh, kw, O = Wt.shape[1], Wt.shape[2], Wt.shape[3]
+    Ho, Wo = Y.shape[2], Y.shape[3]
+    for part in prange(threads):
+        acc = np.empty(O, Y.dtype)
+        for i in range(part * n // threads, (part + 1) * n // threads):
+            for r in range(Ho):
+                for s in range(Wo):
+                    acc[:] = b
+                    for c in range(C):
+                        for u in range(kh):
+                            for v in range(kw):
+                                x, w = Xp[i, c, r + u, s + v], Wt[c, u, v]
+                                for o in range(O):
+                                    acc[o] += x * w[o]
+                    for o in range(O):
+                        Y[i, o, r, s] = acc[o]
+
+
+@njit(parallel=True, cache=True, fastmath=FASTMATH)
+def weight_grad_kernel(dYt, Xp, dWt, db, threads):
     """dW[o,c,u,v] = sum_{i,r,s} dY[i,o,r,s] Xp[i, c, r+u, s+v]; db[o] = sum_{i,r,s} dY[i,o,r,s].
 
-    Split by output channel o; each sums the images in order 0..n-1. Within an image,
-    the products of each column s are summed over r first (a row of partial sums, which
-    vectorizes), then the row is added up from s = 0 to Wo-1.
+    ``dYt`` is dY channels-last (n, Ho, Wo, O), ``dWt`` is dW as (C, kh, kw, O): the
+    innermost loop runs over o. Split by input channel c; every sum runs over the images
+    in order 0..n-1, then rows r, then columns s. db is summed by the first part alone.
     """
-    n, O, Ho, Wo = dY.shape
-    C, kh, kw = Xp.shape[1], dW.shape[2], dW.shape[3]
+    n, Ho, Wo, O = dYt.shape
+    C, kh, kw = Xp.shape[1], dWt.shape[1], dWt.shape[2]
     for part in prange(threads):
-        acc = np.empty(Wo, dY.dtype)
-        for o in range(part * O // threads, (part + 1) * O // threads):
-            db[o] = 0
-            dW[o] = 0
+        if part == 0:
+            db[:] = 0
             for i in range(n):
-                g = dY[i, o]
                 for r in range(Ho):
                     for s in range(Wo):
-                        db[o] += g[r, s]
-                for c in range(C):
-                    x = Xp[i, c]
-                    for u in range(kh):
-                        for v in range(kw):
-                            acc[:] = 0
-                            for r in range(Ho):
-                                for s in range(Wo):
-                                    acc[s] += g[r, s] * x[r + u, s + v]
-                            total = dW[o, c, u, v]
-                            for s in range(Wo):
-                                total += acc[s]
-                            dW[o, c, u, v] = total
+                        for o in range(O):
+                            db[o] += dYt[i, r, s, o]
+        for c in range(part * C // threads, (part + 1) * C // threads):
+            dWt[c] = 0
+            for i in range(n):
+                for r in range(Ho):
+                    for s in range(Wo):
+                        g = dYt[i, r, s]
+                        for u in range(kh):
+                            for v in range(kw):
+                                x, w = Xp[i, c, r + u, s + v], dWt[c, u, v]
+                                for o in range(O):
+                                    w[o] += x * g[o]
 
 
 def padded(X, p):
@@ -111,8 +135,12 @@ def conv2d_forward(X, W, b, padding, threads=1):
     """
     shape = conv2d_out_shape("conv2d_forward", X, W, b, padding)
     Y = np.empty(shape, W.dtype)
-    correlate_kernel(padded(np.asarray(X, W.dtype), padding), np.ascontiguousarray(W),
-                     np.ascontiguousarray(b, W.dtype), Y, threads)
+    Xp, b = padded(np.asarray(X, W.dtype), padding), np.ascontiguousarray(b, W.dtype)
+    O, C = W.shape[:2]
+    if O >= CHANNELS_MIN and C >= CHANNELS_MIN:  # enough channels to vectorize over o
+        correlate_channels_kernel(Xp, np.ascontiguousarray(W.transpose(1, 2, 3, 0)), b, Y, threads)
+    else:  # conv1 (one input channel), and its dX (one output channel): whole planes
+        correlate_kernel(Xp, np.ascontiguousarray(W), b, Y, threads)
     return Y
 
 
@@ -123,9 +151,10 @@ def conv2d_backward(dY, X, W, padding, threads=1):
     kernel. Returns dX (n, C, H, W_), dW (O, C, kh, kw), db (O,), W's dtype.
     """
     check_conv2d_backward("conv2d_backward", dY, X, W, padding)
-    dY = np.ascontiguousarray(dY, W.dtype)
-    dW, db = np.empty_like(W), np.empty(W.shape[0], W.dtype)
-    weight_grad_kernel(dY, padded(np.asarray(X, W.dtype), padding), dW, db, threads)
+    dYt = np.ascontiguousarray(np.asarray(dY, W.dtype).transpose(0, 2, 3, 1))  # (n, Ho, Wo, O)
+    dWt, db = np.empty(W.shape[1:] + W.shape[:1], W.dtype), np.empty(W.shape[0], W.dtype)
+    weight_grad_kernel(dYt, padded(np.asarray(X, W.dtype), padding), dWt, db, threads)
+    dW = np.ascontiguousarray(dWt.transpose(3, 0, 1, 2))
     dX = conv2d_forward(dY, flipped_kernel(W), np.zeros(W.shape[1], W.dtype), backward_padding(W, padding), threads)
     return dX, dW, db
 

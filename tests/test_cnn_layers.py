@@ -36,11 +36,12 @@ CONV_SHAPES = [(2, 5), (0, 5), (1, 3)]
 
 @pytest.mark.parametrize("name", FAST)
 @pytest.mark.parametrize("padding, k", CONV_SHAPES)
-def test_conv2d_agrees_with_the_naive_definition(name, padding, k):
-    X, W, b = conv_case(0, k=k)
+@pytest.mark.parametrize("C, O", [(3, 4), (5, 6)])  # numba: whole planes, and vectorized over channels
+def test_conv2d_agrees_with_the_naive_definition(name, padding, k, C, O):
+    X, W, b = conv_case(0, C=C, O=O, k=k)
     ref, ops = get_ops("naive"), get_ops(name, 2)
     Y = ops.conv2d_forward(X, W, b, padding)
-    assert Y.shape == (2, 4, 8 + 2 * padding - k + 1, 6 + 2 * padding - k + 1) and Y.dtype == np.float64
+    assert Y.shape == (2, O, 8 + 2 * padding - k + 1, 6 + 2 * padding - k + 1) and Y.dtype == np.float64
     assert rel_err(Y, ref.conv2d_forward(X, W, b, padding)) <= TOL64, f"{name}: conv2d_forward"
     dY = np.random.default_rng(1).normal(size=Y.shape)
     got, expected = ops.conv2d_backward(dY, X, W, padding), ref.conv2d_backward(dY, X, W, padding)
