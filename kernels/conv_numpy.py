@@ -3,9 +3,9 @@
 No Python loop over images or pixels: a convolution is *im2col* and one matrix
 product. ``sliding_window_view`` gives every kh x kw window of the padded batch
 without copying; laid out as columns, one per output pixel, it is ``cols`` of shape
-(C*kh*kw, n*Ho*Wo), and the correlation is ``W.reshape(O, -1) @ cols`` (BLAS). Max pooling views each 2x2 window as four values on a last axis. Names,
-arguments and shapes are those of :mod:`~.conv_naive` (the reference) and
-:mod:`~.layer_shapes`.
+(C*kh*kw, n*Ho*Wo), and the correlation is ``W.reshape(O, -1) @ cols`` (BLAS). Max
+pooling views each 2x2 window as four values on a last axis. Names, arguments and
+shapes are those of :mod:`~.conv_naive` (the reference) and :mod:`~.layer_shapes`.
 """
 
 import numpy as np

@@ -175,10 +175,16 @@ def batch_input(network, params, X):
 
 
 def check_input(network, layer, x):
+    """ValueError naming the layer if the batch ``x`` does not have its input's shape."""
     if x.shape[1:] != layer.in_shape:
         expected = ", ".join(str(d) for d in ("n", *layer.in_shape))
         raise ValueError(f"{network.name} layer {layer.name} ({layer.kind}): input of shape {x.shape}, "
                          f"expected ({expected})")
+
+
+def as_ops(ops):
+    """The ops of a backend named by ``ops``, or ``ops`` itself if it is already those."""
+    return get_ops(ops) if isinstance(ops, str) else ops
 
 
 def forward_cache(network, params, X, ops="numpy"):
@@ -186,9 +192,9 @@ def forward_cache(network, params, X, ops="numpy"):
 
     Layer ``l`` runs ``ops.<kind>_forward(x, *its params, **its options)``.
     """
-    ops = get_ops(ops) if isinstance(ops, str) else ops
+    ops = as_ops(ops)
     check_params(network, params)
-    values = params._asdict()
+    values = dict(zip(network.param_shapes, params))
     xs = [batch_input(network, params, X)]
     for layer in network.layers:
         x = xs[-1]
@@ -211,13 +217,13 @@ def forward(network, params, X, ops="numpy"):
     X : ndarray of shape (n, *network.input_shape), or (n, 784) flat rows; in [0, 1]
     ops : str, a backend name, or the namespace of :func:`~.kernels.layer_ops.get_ops`
     """
-    ops = get_ops(ops) if isinstance(ops, str) else ops
+    ops = as_ops(ops)
     return ops.softmax_forward(forward_cache(network, params, X, ops)[-1])
 
 
 def loss(network, params, X, y, ops="numpy"):
     """The mean cross-entropy over the batch, forward only (for finite differences)."""
-    ops = get_ops(ops) if isinstance(ops, str) else ops
+    ops = as_ops(ops)
     return ops.softmax_cross_entropy(forward_cache(network, params, X, ops)[-1], y)[0]
 
 
@@ -233,10 +239,10 @@ def loss_and_grads(network, params, X, y, ops="numpy"):
     -------
     (loss as a float, gradients as ``network.params_type``, each the shape of its parameter)
     """
-    ops = get_ops(ops) if isinstance(ops, str) else ops
+    ops = as_ops(ops)
     xs = forward_cache(network, params, X, ops)
     mean_loss, dy = ops.softmax_cross_entropy(xs[-1], y)
-    values, grads = params._asdict(), {}
+    values, grads = dict(zip(network.param_shapes, params)), {}
     for layer, x in zip(reversed(network.layers), reversed(xs[:-1])):
         if layer.kind == "flatten":
             dy = dy.reshape(x.shape)
