@@ -18,6 +18,7 @@ FMA (one rounding instead of two), and nothing else (no reassociation).
 import numpy as np
 from numba import njit, prange
 
+from . import numba_cache  # noqa: F401  (first: the cache keyed by every kernel's source)
 from .layer_shapes import (POOL, backward_padding, check_conv2d_backward, check_linear_backward, check_logits,
                            check_maxpool_backward, check_same_shape, conv2d_out_shape, flipped_kernel,
                            linear_out_shape, maxpool_out_shape)
