@@ -13,6 +13,7 @@ last stdout line). How each figure is measured: :mod:`digitbench.bench`,
 import json
 import os
 import time
+from pathlib import Path
 
 from .. import bench, bench_report, bench_rounds, stats, sweeps, time_to_target
 from ..backends import BACKENDS
@@ -217,12 +218,21 @@ def _load_average():
 
 
 def _others_running():
-    """Other processes running right now (Linux's /proc/loadavg: runnable tasks, less this one), or None."""
+    """Threads of other processes running right now, or None: Linux's /proc/loadavg counts
+    every runnable thread, this process's own (a BLAS or OpenMP pool spinning) included,
+    so those (/proc/self/task, state R) are taken off."""
     try:
         with open("/proc/loadavg") as f:
-            return max(int(f.read().split()[3].split("/")[0]) - 1, 0)
+            running = int(f.read().split()[3].split("/")[0])
     except (OSError, ValueError, IndexError):
         return None
+    own = 0
+    for stat in Path("/proc/self/task").glob("*/stat"):
+        try:
+            own += stat.read_text().rsplit(")", 1)[1].split()[0] == "R"
+        except (OSError, IndexError):  # a thread that ended meanwhile
+            pass
+    return max(running - max(own, 1), 0)
 
 
 def _time_to_target(contenders, data, records, args):
