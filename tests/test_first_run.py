@@ -3,7 +3,7 @@
 The compile notice is tested with fake warm-ups that sleep (numba's real cold compile
 takes tens of seconds, too long for a test); the delay is shortened so that the slow
 fake needs only half a second. The notice carries no figure of its own: the measured
-compile time lives in ``docs/results/compile.json``.
+compile time lives on the results page (each machine's ``compile.json`` record).
 """
 
 import argparse

@@ -8,7 +8,7 @@
   compiling its kernels) says so on standard error when it takes more than two seconds.
   A backend with ``kernels_cached(dtypes)`` is asked first: kernels found in the cache
   load without a notice, however long the load takes. The measured compile time is on
-  the results page (``docs/results/compile.json``), not in the notice: it depends on
+  the results page (docs/results.md, one column a machine), not in the notice: it depends on
   the machine and its load.
 """
 
