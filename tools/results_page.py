@@ -29,6 +29,11 @@ INTRO = [
 ]
 
 
+
+def _epochs(n):
+    """'1 epoch', '30 epochs'."""
+    return f"{n} epoch{'' if n == 1 else 's'}"
+
 def short(m):
     """A machine's column heading."""
     family = f" family {m['family']}" if m.get("family") else ""
@@ -74,7 +79,7 @@ def interval(ci, fmt="{:.2f}"):
 def train_cell(e):
     s = e["json"]
     first = f"; first check at 97% after {s['seconds_to_target']:.2f} s" if s.get("seconds_to_target") else ""
-    return (f"{pct(s['test_accuracy'])}, {s['epochs_run']} epochs, {s['train_seconds']:.2f} s training "
+    return (f"{pct(s['test_accuracy'])}, {_epochs(s['epochs_run'])}, {s['train_seconds']:.2f} s training "
             f"(+{s['eval_seconds']:.2f} s evaluating, {s['warmup_seconds']:.2f} s compile or load){first}")
 
 
@@ -138,7 +143,7 @@ def headline_rows(on_record):
 
     def seed(e):
         s = e["json"]
-        return f"{pct(s['test_accuracy'])} after {s['epochs_run']} epochs, {s['train_seconds']:.1f} s of training"
+        return f"{pct(s['test_accuracy'])} after {_epochs(s['epochs_run'])}, {s['train_seconds']:.1f} s of training"
 
     return [
         ("test accuracy, default training (numba): `digitbench train`", each(on_record, "train-seed", seed)),
