@@ -29,10 +29,10 @@ INTRO = [
 ]
 
 
-
 def _epochs(n):
     """'1 epoch', '30 epochs'."""
     return f"{n} epoch{'' if n == 1 else 's'}"
+
 
 def short(m):
     """A machine's column heading."""
