@@ -16,7 +16,7 @@ import pytest
 from digitbench.networks import CNN, forward_cache, loss_and_grads
 from test_cnn_network import random_case
 
-torch = pytest.importorskip("torch", reason="PyTorch (the optional 'compare' extra) is not installed")
+torch = pytest.importorskip("torch", reason="PyTorch is not installed; needs the compare extra: pip install -e '.[compare]'")
 F = torch.nn.functional
 
 
