@@ -10,28 +10,14 @@ import numpy as np
 from digitbench.params import Params
 
 from .base import Backend, center_gradients, sgd_update
+
 #: Every this many steps, velocities below float32's smallest normal number are set to 0.
 FLUSH_EVERY = 16
-
-
-def relu(z):
-    """max(z, 0), elementwise."""
-    return np.maximum(z, 0)
 
 
 def sigmoid(z):
     """1 / (1 + exp(-z)), written as (1 + tanh(z / 2)) / 2: the same function, no overflow."""
     return 0.5 * (1 + np.tanh(0.5 * z))
-
-
-#: Hidden activations by name (scikit-learn's style), and their derivatives as
-#: functions of (z, a = f(z)): the backend's network is "relu"; the experiments swap in
-#: "sigmoid" by name (digitbench.experiments.network).
-ACTIVATIONS = {"relu": relu, "sigmoid": sigmoid}
-DERIVATIVES = {
-    "relu": lambda z, a: z > 0,  # relu'(z) = 1 where z > 0, else 0
-    "sigmoid": lambda z, a: a * (1 - a),  # s'(z) = s(z) (1 - s(z))
-}
 
 
 def softmax(z):
@@ -51,15 +37,92 @@ def log_softmax(z):
     return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
 
+def linear_forward(a, W, b, out=None):
+    """z = a @ W + b, of shape (n, m), for ``a`` (n, k), ``W`` (k, m), ``b`` (m,); into ``out`` if given."""
+    z = np.dot(a, W, out=out)
+    z += b
+    return z
+
+
+def linear_backward(a, dz, W=None, dW=None, db=None, da=None):
+    """The gradients of z = a @ W + b from dz (n, m): (dW, db, da).
+
+        dW = a.T @ dz   (k, m)      db = sum of dz's rows   (m,)      da = dz @ W.T   (n, k)
+
+    ``da`` is None when ``W`` is None (the input's gradient is not needed); ``dW``,
+    ``db``, ``da``: buffers to write into, optional.
+    """
+    dW = np.dot(a.T, dz, out=dW)
+    db = np.sum(dz, axis=0, out=db)
+    if W is not None:
+        da = np.dot(dz, W.T, out=da)
+    return dW, db, da
+
+
+def relu_forward(z, out=None):
+    """a = max(z, 0), elementwise; into ``out`` if given (``out=z`` overwrites z)."""
+    return np.maximum(z, 0, out=out)
+
+
+def relu_backward(da, z, out=None):
+    """dz = da * relu'(z), relu'(z) = 1 where z > 0, else 0; ``z`` may be a = relu(z)
+    instead (a > 0 exactly where z > 0); into ``out`` if given (``out=da``: in place)."""
+    return np.multiply(da, z > 0, out=out)
+
+
+def softmax_cross_entropy(z3, y, log_softmax=log_softmax):
+    """(mean cross-entropy of softmax(z3) against the labels y, dL/dz3 of shape (n, 10)).
+
+    From the logits: -log p[i, y_i] = log(sum(exp(z3 - m))) - (z3[i, y_i] - m)
+    (``log_softmax``). Softmax and cross-entropy together give dL/dz3 = (p - Y) / n, Y
+    the one-hot labels (the softmax's Jacobian times -Y/p collapses to this subtraction).
+    """
+    n = len(z3)
+    logp = log_softmax(z3)  # (n, 10)
+    loss = -logp[np.arange(n), y].mean()
+    dz3 = np.exp(logp)
+    dz3[np.arange(n), y] -= 1
+    dz3 /= n
+    return loss, dz3
+
+
+def softmax_cross_entropy_inplace(z3, y):
+    """:func:`softmax_cross_entropy` overwriting ``z3`` (n, 10) with dL/dz3; returns the loss.
+
+    z3 <- z3 - m (m the row max); p = exp(z3) / sum(exp(z3)), in place; the loss
+    log(sum(exp(z3 - m))) - (z3[i, y_i] - m) from the shifted logits, then p - Y, then / n.
+    """
+    n = len(z3)
+    z3 -= z3.max(axis=1, keepdims=True)
+    picked = z3[np.arange(n), y]  # shifted logit of the true class (a copy)
+    np.exp(z3, out=z3)
+    total = z3.sum(axis=1, keepdims=True)
+    loss = np.mean(np.log(total[:, 0]) - picked)
+    z3 /= total  # z3 is now p
+    z3[np.arange(n), y] -= 1  # dz3 = (p - Y) / n
+    z3 *= z3.dtype.type(1 / n)
+    return loss
+
+
+#: Hidden activations by name (scikit-learn's style), and their derivatives as
+#: functions of (z, a = f(z)): the backend's network is "relu"; the experiments swap in
+#: "sigmoid" by name (digitbench.experiments.network).
+ACTIVATIONS = {"relu": relu_forward, "sigmoid": sigmoid}
+DERIVATIVES = {
+    "relu": lambda z, a: z > 0,  # relu'(z) = 1 where z > 0, else 0
+    "sigmoid": lambda z, a: a * (1 - a),  # s'(z) = s(z) (1 - s(z))
+}
+
+
 def forward_cache(params, X, activation="relu"):
     """Forward pass keeping what backward needs: (z1, a1, z2, a2, z3)."""
     W1, b1, W2, b2, W3, b3 = params
     f = ACTIVATIONS[activation]
-    z1 = X @ W1 + b1  # (n, 128)
+    z1 = linear_forward(X, W1, b1)  # (n, 128)
     a1 = f(z1)
-    z2 = a1 @ W2 + b2  # (n, 64)
+    z2 = linear_forward(a1, W2, b2)  # (n, 64)
     a2 = f(z2)
-    z3 = a2 @ W3 + b3  # (n, 10): the logits
+    z3 = linear_forward(a2, W3, b3)  # (n, 10): the logits
     return z1, a1, z2, a2, z3
 
 
@@ -88,24 +151,12 @@ class NumpyBackend(Backend):
         n = len(X)
         df = DERIVATIVES[self.activation]
         z1, a1, z2, a2, z3 = forward_cache(params, X, self.activation)
-        logp = self.log_softmax(z3)  # (n, 10)
-        # mean cross-entropy, from the logits: -log p[i, y_i] = log(sum(exp(z3 - m))) - (z3[i, y_i] - m)
-        loss = -logp[np.arange(n), y].mean()
-
-        # Softmax and cross-entropy together: dL/dz3 = (p - Y) / n, Y the one-hot labels.
-        dz3 = np.exp(logp)
-        dz3[np.arange(n), y] -= 1
-        dz3 /= n
-        dW3 = a2.T @ dz3  # (64, 10)
-        db3 = dz3.sum(axis=0)
-        da2 = dz3 @ W3.T  # (n, 64)
-        dz2 = da2 * df(z2, a2)  # f'(z2); relu'(z) = 1 where z > 0, else 0
-        dW2 = a1.T @ dz2  # (128, 64)
-        db2 = dz2.sum(axis=0)
-        da1 = dz2 @ W2.T  # (n, 128)
-        dz1 = da1 * df(z1, a1)
-        dW1 = X.T @ dz1  # (784, 128)
-        db1 = dz1.sum(axis=0)
+        loss, dz3 = softmax_cross_entropy(z3, y, self.log_softmax)  # dz3 = (p - Y) / n
+        dW3, db3, da2 = linear_backward(a2, dz3, W3)  # z3 = a2 @ W3 + b3
+        dz2 = da2 * df(z2, a2)  # a2 = f(z2); relu'(z) = 1 where z > 0, else 0
+        dW2, db2, da1 = linear_backward(a1, dz2, W2)  # z2 = a1 @ W2 + b2
+        dz1 = da1 * df(z1, a1)  # a1 = f(z1)
+        dW1, db1, _ = linear_backward(X, dz1)  # z1 = X @ W1 + b1 (dX not needed)
         return float(loss), Params(dW1, db1, dW2, db2, dW3, db3)
 
     def log_softmax(self, z3):
@@ -166,38 +217,17 @@ class NumpyBackend(Backend):
             y = labels[rows]
             np.multiply(images[rows], inv255, out=X)  # uint8 pixels to [0, 1]
             # forward: z = a @ W + b, then relu in place (a1 = relu(z1), a2 = relu(z2))
-            np.dot(X, W1, out=a1)
-            a1 += b1
-            np.maximum(a1, 0, out=a1)
-            np.dot(a1, W2, out=a2)
-            a2 += b2
-            np.maximum(a2, 0, out=a2)
-            np.dot(a2, W3, out=z3)
-            z3 += b3
-            # softmax and cross-entropy: z3 <- z3 - m (m the row max); p = exp(z3) / sum(exp(z3))
-            z3 -= z3.max(axis=1, keepdims=True)
-            picked = z3[np.arange(n), y]  # shifted logit of the true class (a copy)
-            np.exp(z3, out=z3)
-            total = z3.sum(axis=1, keepdims=True)
-            # mean cross-entropy: -log p[i, y_i] = log(sum(exp(z3 - m))) - (z3[i, y_i] - m)
-            losses[k] = np.mean(np.log(total[:, 0]) - picked)
-            z3 /= total  # z3 is now p
-            z3[np.arange(n), y] -= 1  # dz3 = (p - Y) / n
-            z3 *= dtype.type(1 / n)
+            relu_forward(linear_forward(X, W1, b1, out=a1), out=a1)
+            relu_forward(linear_forward(a1, W2, b2, out=a2), out=a2)
+            linear_forward(a2, W3, b3, out=z3)
+            losses[k] = softmax_cross_entropy_inplace(z3, y)  # z3 is now dz3 = (p - Y) / n
             dz3 = z3
             # backward, layer by layer (relu'(z) = [a > 0])
-            np.dot(a2.T, dz3, out=dW3)
-            np.sum(dz3, axis=0, out=db3)
-            np.dot(dz3, W3.T, out=da2)
-            da2 *= a2 > 0  # now dz2
-            dz2 = da2
-            np.dot(a1.T, dz2, out=dW2)
-            np.sum(dz2, axis=0, out=db2)
-            np.dot(dz2, W2.T, out=da1)
-            da1 *= a1 > 0  # now dz1
-            dz1 = da1
-            np.dot(X.T, dz1, out=dW1)
-            np.sum(dz1, axis=0, out=db1)
+            linear_backward(a2, dz3, W3, dW3, db3, da2)
+            dz2 = relu_backward(da2, a2, out=da2)
+            linear_backward(a1, dz2, W2, dW2, db2, da1)
+            dz1 = relu_backward(da1, a1, out=da1)
+            linear_backward(X, dz1, None, dW1, db1)
             if mean is not None:  # centred inputs: the steps of the centred network
                 center_gradients(views[2], mean)
             sgd_update(flat_w, flat_v, flat_g, lr, momentum)  # all six at once
