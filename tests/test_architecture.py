@@ -27,6 +27,7 @@ PLACES = {
     "digitbench.params": "foundation",
     "digitbench.pixels": "foundation",
     "digitbench.files": "foundation",
+    "digitbench.networks": "foundation",
     "digitbench.kernels": "kernels",
     "digitbench": "api",  # the package itself: the public names re-exported
     "digitbench.commands": "commands",

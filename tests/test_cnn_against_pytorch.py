@@ -13,7 +13,8 @@ is the optional ``compare`` extra).
 import numpy as np
 import pytest
 
-from digitbench.networks import CNN, forward_cache, loss_and_grads
+from digitbench.kernels.layer_pass import forward_cache, loss_and_grads
+from digitbench.networks import CNN
 from test_cnn_network import random_case
 
 torch = pytest.importorskip("torch", reason="PyTorch is not installed; needs the compare extra: pip install -e '.[compare]'")

@@ -19,7 +19,8 @@ import pytest
 numba = pytest.importorskip("numba")
 
 from digitbench.kernels.layer_ops import get_ops  # noqa: E402
-from digitbench.networks import CNN, forward_cache, init_params, loss_and_grads  # noqa: E402
+from digitbench.kernels.layer_pass import forward_cache, loss_and_grads  # noqa: E402
+from digitbench.networks import CNN, init_params  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 

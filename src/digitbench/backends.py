@@ -3,6 +3,8 @@
 import importlib
 
 from .errors import UsageError
+from .kernels.layer_pass import LayeredBackend
+from .networks import NETWORKS
 
 #: name -> module that defines ``BACKEND``, a subclass of kernels.base.Backend
 BACKENDS = {
@@ -20,15 +22,31 @@ class UnknownBackend(UsageError, ValueError):
     """An unknown backend name; a ValueError as the public contract says."""
 
 
-def get_backend(name):
-    """Return the backend called ``name`` ("naive", "numpy" or "numba").
+class UnknownNetwork(UsageError, ValueError):
+    """An unknown network name."""
+
+
+def get_backend(name, network="mlp"):
+    """Return the backend called ``name`` ("naive", "numpy" or "numba") for ``network``.
+
+    The MLP has each backend's own implementation (its module's ``BACKEND``); any other
+    declared network runs layer by layer on the backend's ops, by the module's
+    ``NETWORK_BACKENDS[network]`` if it has one for it (a faster training step), else by
+    :class:`~digitbench.kernels.layer_pass.LayeredBackend`.
 
     Raises
     ------
-    ValueError (UnknownBackend) naming the valid backends, for any other name.
+    ValueError (UnknownBackend or UnknownNetwork) naming the valid ones, for any other name.
     """
     if name not in BACKENDS:
         raise UnknownBackend(f"unknown backend {name!r}; choose one of: {', '.join(BACKENDS)}")
-    if name not in _instances:
-        _instances[name] = importlib.import_module(BACKENDS[name]).BACKEND()
-    return _instances[name]
+    if network not in NETWORKS:
+        raise UnknownNetwork(f"unknown network {network!r}; choose one of: {', '.join(NETWORKS)}")
+    if (name, network) not in _instances:
+        module = importlib.import_module(BACKENDS[name])
+        if network == "mlp":
+            _instances[name, network] = module.BACKEND()
+        else:
+            backend_type = getattr(module, "NETWORK_BACKENDS", {}).get(network, LayeredBackend)
+            _instances[name, network] = backend_type(name, NETWORKS[network])
+    return _instances[name, network]

@@ -1,11 +1,10 @@
 """The networks, declared as data: a sequence of layers, each a kind of op and its shapes.
 
 A network is a tuple of :class:`Layer` (kind, shapes, the names of its parameters)
-ending in logits, with softmax and cross-entropy on top. :func:`forward` and
-:func:`loss_and_grads` run any declared network on any backend by calling that
-backend's ops by name, ``<kind>_forward`` on the way up and ``<kind>_backward`` on the
-way down (:mod:`digitbench.kernels.layer_ops`); ``flatten`` is a reshape, the same on
-every backend. Shapes are checked at every layer.
+ending in logits, with softmax and cross-entropy on top. This module only declares
+them (and draws their initial parameters); :mod:`digitbench.kernels.layer_pass` runs a
+declared network on any backend by calling that backend's ops by name,
+``<kind>_forward`` on the way up and ``<kind>_backward`` on the way down.
 
 The two networks (shapes per sample; ``n`` images in a batch)::
 
@@ -35,7 +34,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .kernels.layer_ops import get_ops
 from .params import Params
 
 
@@ -126,6 +124,15 @@ def get_network(name):
     return NETWORKS[name]
 
 
+def network_of(params):
+    """The declared network whose parameters ``params`` are (by their type): MLP for a
+    :class:`~digitbench.params.Params`, CNN for a :class:`CnnParams`."""
+    for network in NETWORKS.values():
+        if isinstance(params, network.params_type):
+            return network
+    raise ValueError(f"parameters of type {type(params).__name__} belong to no declared network")
+
+
 def n_params(network):
     """The number of parameters: 215,370 for the CNN, 109,386 for the MLP."""
     return sum(int(np.prod(s)) for s in network.param_shapes.values())
@@ -180,76 +187,3 @@ def check_input(network, layer, x):
         expected = ", ".join(str(d) for d in ("n", *layer.in_shape))
         raise ValueError(f"{network.name} layer {layer.name} ({layer.kind}): input of shape {x.shape}, "
                          f"expected ({expected})")
-
-
-def as_ops(ops):
-    """The ops of a backend named by ``ops``, or ``ops`` itself if it is already those."""
-    return get_ops(ops) if isinstance(ops, str) else ops
-
-
-def forward_cache(network, params, X, ops="numpy"):
-    """Every layer's input, and the logits last: a list of len(layers) + 1 arrays.
-
-    Layer ``l`` runs ``ops.<kind>_forward(x, *its params, **its options)``.
-    """
-    ops = as_ops(ops)
-    check_params(network, params)
-    values = dict(zip(network.param_shapes, params))
-    xs = [batch_input(network, params, X)]
-    for layer in network.layers:
-        x = xs[-1]
-        check_input(network, layer, x)
-        if layer.kind == "flatten":  # (n, C, H, W) -> (n, C*H*W), (channel, row, column) order
-            xs.append(x.reshape(len(x), -1))
-            continue
-        forward_op = getattr(ops, f"{layer.kind}_forward")
-        xs.append(forward_op(x, *(values[p] for p in layer.params), **dict(layer.options)))
-    return xs
-
-
-def forward(network, params, X, ops="numpy"):
-    """Class probabilities (n, 10) of ``network`` for the batch X on the backend ``ops``.
-
-    Parameters
-    ----------
-    network : Network
-    params : network.params_type
-    X : ndarray of shape (n, *network.input_shape), or (n, 784) flat rows; in [0, 1]
-    ops : str, a backend name, or the namespace of :func:`~.kernels.layer_ops.get_ops`
-    """
-    ops = as_ops(ops)
-    return ops.softmax_forward(forward_cache(network, params, X, ops)[-1])
-
-
-def loss(network, params, X, y, ops="numpy"):
-    """The mean cross-entropy over the batch, forward only (for finite differences)."""
-    ops = as_ops(ops)
-    return ops.softmax_cross_entropy(forward_cache(network, params, X, ops)[-1], y)[0]
-
-
-def loss_and_grads(network, params, X, y, ops="numpy"):
-    """Mean cross-entropy over the batch and its gradient for every parameter.
-
-    Backward from the loss: dL/dlogits = (P - Y) / n; then, layer by layer from the
-    last, ``ops.<kind>_backward(dy, x, W, **options) -> (dx, dW, db)`` for a layer with
-    parameters (its input x, its weight W), ``ops.<kind>_backward(dy, x) -> dx``
-    otherwise; flatten's backward is the reshape back.
-
-    Returns
-    -------
-    (loss as a float, gradients as ``network.params_type``, each the shape of its parameter)
-    """
-    ops = as_ops(ops)
-    xs = forward_cache(network, params, X, ops)
-    mean_loss, dy = ops.softmax_cross_entropy(xs[-1], y)
-    values, grads = dict(zip(network.param_shapes, params)), {}
-    for layer, x in zip(reversed(network.layers), reversed(xs[:-1])):
-        if layer.kind == "flatten":
-            dy = dy.reshape(x.shape)
-        elif layer.params:
-            backward_op = getattr(ops, f"{layer.kind}_backward")
-            dy, *dparams = backward_op(dy, x, values[layer.params[0]], **dict(layer.options))
-            grads.update(zip(layer.params, dparams))
-        else:
-            dy = getattr(ops, f"{layer.kind}_backward")(dy, x)
-    return mean_loss, network.params_type(**grads)
