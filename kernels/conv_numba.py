@@ -1,16 +1,22 @@
 """The layer ops of the convolutional network, as compiled Numba kernels.
 
 Each public op checks its arguments (:mod:`~.layer_shapes`), allocates its outputs and
-calls a kernel that only fills them; the names, arguments and math are those of
+calls kernels that only fill them; the names, arguments and math are those of
 :mod:`~.conv_naive`, plus ``threads``, the number of parts the work is split into
 (the caller sets Numba's thread count; no kernel reads or changes it). Kernels are
 compiled on first use for each dtype (float32 or float64) and cached on disk.
 
+Convolutions run on the tiles of :mod:`~.conv_tiles` (channels last, blocked weights)
+when their shapes fit them, as all of the CNN's do but conv1's dX (one output channel,
+never needed in training), and otherwise on the plane kernels below, which compute
+one (image, channel) plane at a time. The ops take and return PyTorch's layout
+(n, C, H, W) and transpose on the way in and out; the training step
+(:mod:`~.numba_cnn`) calls the tiles directly and keeps every activation channels last.
+The dense ops are the MLP's kernels (:mod:`~.numba_layers`: BLAS for the products).
+
 **The same bits on any number of threads.** Every output element is computed by
-exactly one part, always in the same order: the forward and dX are split by images or
-by (image, output channel) planes, dW by input channel (each sums over the images in
-index order, 0 to n-1), db by one part, the dense dW by its rows. Nothing is summed
-across parts, no atomics, so the split (which depends on ``threads``) changes which thread computes a
+exactly one part, always in the same order; nothing is summed across parts, no
+atomics, so the split (which depends on ``threads``) changes which thread computes a
 value, never the value. FASTMATH = {"contract"} lets LLVM fuse ``a * b + c`` into one
 FMA (one rounding instead of two), and nothing else (no reassociation).
 """
@@ -19,14 +25,13 @@ import numpy as np
 from numba import njit, prange
 
 from . import numba_cache  # noqa: F401  (first: the cache keyed by every kernel's source)
+from . import numba_layers as layers
+from .conv_tiles import BLOCK, block_weights, correlate, fits_tiles, unblock_weights, weight_grads
 from .layer_shapes import (POOL, backward_padding, check_conv2d_backward, check_linear_backward, check_logits,
                            check_maxpool_backward, check_same_shape, conv2d_out_shape, flipped_kernel,
                            linear_out_shape, maxpool_out_shape)
 
 FASTMATH = {"contract"}
-#: Convolutions with at least this many input and output channels run the kernel that
-#: vectorizes over output channels; the others (conv1, and conv1's dX) whole planes.
-CHANNELS_MIN = 4
 #: The ops this module provides (:func:`digitbench.kernels.layer_ops.get_ops`); each
 #: takes the keyword ``threads``.
 OPS = ("conv2d_forward", "conv2d_backward", "maxpool_forward", "maxpool_backward")
@@ -57,30 +62,6 @@ def correlate_kernel(Xp, W, b, Y, threads):
                         for r in range(Ho):
                             for s in range(Wo):
                                 out[r, s] += w * x[r + u, s + v]
-
-
-@njit(parallel=True, cache=True, fastmath=FASTMATH)
-def correlate_channels_kernel(Xp, Wt, b, Y, threads):
-    """The same sums as :func:`correlate_kernel`, in the same order (so the same bits),
-    computed for all O output channels of a pixel at once: the innermost loop runs over
-    o, contiguous in ``Wt`` (C, kh, kw, O), W transposed. Split by images."""
-    n, C = Xp.shape[0], Xp.shape[1]
-    kh, kw, O = Wt.shape[1], Wt.shape[2], Wt.shape[3]
-    Ho, Wo = Y.shape[2], Y.shape[3]
-    for part in prange(threads):
-        acc = np.empty(O, Y.dtype)
-        for i in range(part * n // threads, (part + 1) * n // threads):
-            for r in range(Ho):
-                for s in range(Wo):
-                    acc[:] = b
-                    for c in range(C):
-                        for u in range(kh):
-                            for v in range(kw):
-                                x, w = Xp[i, c, r + u, s + v], Wt[c, u, v]
-                                for o in range(O):
-                                    acc[o] += x * w[o]
-                    for o in range(O):
-                        Y[i, o, r, s] = acc[o]
 
 
 @njit(parallel=True, cache=True, fastmath=FASTMATH)
@@ -119,6 +100,24 @@ def padded(X, p):
     return np.ascontiguousarray(np.pad(X, ((0, 0), (0, 0), (p, p), (p, p))) if p else X)
 
 
+def channels_last_rows(X, p, dtype):
+    """X (n, C, H, W_) as the rows of its channels-last copy padded by p:
+    (n, H + 2p, (W_ + 2p) C), C-contiguous (:mod:`~.conv_tiles`'s input rows)."""
+    n, C, H, W_ = X.shape
+    Xp = np.zeros((n, H + 2 * p, W_ + 2 * p, C), dtype)
+    Xp[:, p:p + H, p:p + W_] = np.asarray(X).transpose(0, 2, 3, 1)
+    return Xp.reshape(n, H + 2 * p, (W_ + 2 * p) * C)
+
+
+def blocked(W, flip=False):
+    """W (O, C, kh, kw) blocked for the tiles (:func:`~.conv_tiles.block_weights`)."""
+    O, C, kh, kw = W.shape
+    out = (C if flip else O, kh, kw * (O if flip else C))
+    Wb = np.empty((out[0] // BLOCK, *out[1:], BLOCK), W.dtype)
+    block_weights(np.ascontiguousarray(W), flip, Wb)
+    return Wb
+
+
 def conv2d_forward(X, W, b, padding, threads=1):
     """Y[i,o,r,s] = b[o] + sum_{c,u,v} X[i, c, r+u-p, s+v-p] W[o, c, u, v] (zero outside X).
 
@@ -135,28 +134,44 @@ def conv2d_forward(X, W, b, padding, threads=1):
     Y : ndarray of shape (n, O, Ho, Wo), W's dtype
     """
     shape = conv2d_out_shape("conv2d_forward", X, W, b, padding)
+    b = np.ascontiguousarray(b, W.dtype)
+    if fits_tiles(*shape[1:]):
+        Y = np.empty((shape[0], *shape[2:], shape[1]), W.dtype)  # channels last
+        correlate(channels_last_rows(X, padding, W.dtype), X.shape[1], blocked(W), b, Y, threads)
+        return np.ascontiguousarray(Y.transpose(0, 3, 1, 2))
     Y = np.empty(shape, W.dtype)
-    Xp, b = padded(np.asarray(X, W.dtype), padding), np.ascontiguousarray(b, W.dtype)
-    O, C = W.shape[:2]
-    if O >= CHANNELS_MIN and C >= CHANNELS_MIN:  # enough channels to vectorize over o
-        correlate_channels_kernel(Xp, np.ascontiguousarray(W.transpose(1, 2, 3, 0)), b, Y, threads)
-    else:  # conv1 (one input channel), and its dX (one output channel): whole planes
-        correlate_kernel(Xp, np.ascontiguousarray(W), b, Y, threads)
+    correlate_kernel(padded(np.asarray(X, W.dtype), padding), np.ascontiguousarray(W), b, Y, threads)
     return Y
 
 
 def conv2d_backward(dY, X, W, padding, threads=1):
     """dX, dW, db of a convolution (the math: :func:`.conv_naive.conv2d_backward`).
 
-    dX is the forward kernel again: dY padded by kh-1-p, correlated with the flipped
-    kernel. Returns dX (n, C, H, W_), dW (O, C, kh, kw), db (O,), W's dtype.
+    dX is the forward correlation again: dY padded by kh-1-p, correlated with the
+    flipped kernel. Returns dX (n, C, H, W_), dW (O, C, kh, kw), db (O,), W's dtype.
     """
     check_conv2d_backward("conv2d_backward", dY, X, W, padding)
-    dYt = np.ascontiguousarray(np.asarray(dY, W.dtype).transpose(0, 2, 3, 1))  # (n, Ho, Wo, O)
-    dWt, db = np.empty(W.shape[1:] + W.shape[:1], W.dtype), np.empty(W.shape[0], W.dtype)
-    weight_grad_kernel(dYt, padded(np.asarray(X, W.dtype), padding), dWt, db, threads)
-    dW = np.ascontiguousarray(dWt.transpose(3, 0, 1, 2))
-    dX = conv2d_forward(dY, flipped_kernel(W), np.zeros(W.shape[1], W.dtype), backward_padding(W, padding), threads)
+    dY = np.asarray(dY, W.dtype)
+    O, C, kh, kw = W.shape
+    db = np.empty(O, W.dtype)
+    if O % BLOCK == 0:
+        dWb = np.empty((O // BLOCK, kh, kw * C, BLOCK), W.dtype)
+        dY_last = np.ascontiguousarray(dY.transpose(0, 2, 3, 1))
+        weight_grads(channels_last_rows(X, padding, W.dtype), C, dY_last, 0, dWb, db, threads)
+        dW = np.empty(W.shape, W.dtype)
+        unblock_weights(dWb, dW)
+    else:
+        dYt = np.ascontiguousarray(dY.transpose(0, 2, 3, 1))  # (n, Ho, Wo, O)
+        dWt = np.empty(W.shape[1:] + W.shape[:1], W.dtype)
+        weight_grad_kernel(dYt, padded(np.asarray(X, W.dtype), padding), dWt, db, threads)
+        dW = np.ascontiguousarray(dWt.transpose(3, 0, 1, 2))
+    q = backward_padding(W, padding)
+    if fits_tiles(C, X.shape[2], X.shape[3]):
+        dX = np.empty((X.shape[0], X.shape[2], X.shape[3], C), W.dtype)
+        correlate(channels_last_rows(dY, q, W.dtype), O, blocked(W, flip=True), np.zeros(C, W.dtype), dX, threads)
+        dX = np.ascontiguousarray(dX.transpose(0, 3, 1, 2))
+    else:
+        dX = conv2d_forward(dY, flipped_kernel(W), np.zeros(C, W.dtype), q, threads)
     return dX, dW, db
 
 
@@ -214,56 +229,17 @@ def maxpool_backward(dY, X, threads=1):
     return dX
 
 
-# --- Dense ops: local stand-ins, same names and arguments as the MLP's layer ops ---
-# (to be replaced by those when the two are unified).
+# --- Dense ops, ReLU and softmax: the MLP's kernels (numba_layers), behind the layer-op arguments ---
 
 OPS += ("linear_forward", "linear_backward", "relu_forward", "relu_backward", "softmax_forward",
         "softmax_cross_entropy")
 
 
-@njit(parallel=True, cache=True, fastmath=FASTMATH)
-def linear_kernel(A, W, b, Z, threads):
-    """Z[i] = b + sum_k A[i,k] W[k] (k in order), split by rows i."""
-    n, K = A.shape
-    for part in prange(threads):
-        for i in range(part * n // threads, (part + 1) * n // threads):
-            Z[i] = b
-            for k in range(K):
-                a = A[i, k]
-                for m in range(W.shape[1]):
-                    Z[i, m] += a * W[k, m]
-
-
-@njit(parallel=True, cache=True, fastmath=FASTMATH)
-def linear_backward_kernel(dZ, A, W, dA, dW, db, threads):
-    """dA[i,k] = sum_m dZ[i,m] W[k,m] (split by rows i); dW[k] = sum_i A[i,k] dZ[i]
-    (split by rows k, images in order); db = sum_i dZ[i] (one part)."""
-    n, K = A.shape
-    M = W.shape[1]
-    for part in prange(threads):
-        for i in range(part * n // threads, (part + 1) * n // threads):
-            for k in range(K):
-                dA[i, k] = 0
-                for m in range(M):
-                    dA[i, k] += dZ[i, m] * W[k, m]
-        for k in range(part * K // threads, (part + 1) * K // threads):
-            dW[k] = 0
-            for i in range(n):
-                a = A[i, k]
-                for m in range(M):
-                    dW[k, m] += a * dZ[i, m]
-        if part == 0:
-            db[:] = 0
-            for i in range(n):
-                for m in range(M):
-                    db[m] += dZ[i, m]
-
-
 def linear_forward(A, W, b, threads=1):
     """Z = A @ W + b: A (n, K), W (K, M), b (M,) -> Z (n, M), W's dtype."""
     Z = np.empty(linear_out_shape("linear_forward", A, W, b), W.dtype)
-    linear_kernel(np.ascontiguousarray(A, W.dtype), np.ascontiguousarray(W), np.ascontiguousarray(b, W.dtype), Z,
-                  threads)
+    layers.linear_forward(len(Z), np.ascontiguousarray(A, W.dtype), np.ascontiguousarray(W),
+                          np.ascontiguousarray(b, W.dtype), Z)
     return Z
 
 
@@ -272,31 +248,28 @@ def linear_backward(dZ, A, W, threads=1):
     check_linear_backward("linear_backward", dZ, A, W)
     A = np.ascontiguousarray(A, W.dtype)
     dA, dW, db = np.empty_like(A), np.empty_like(W), np.empty(W.shape[1], W.dtype)
-    linear_backward_kernel(np.ascontiguousarray(dZ, W.dtype), A, np.ascontiguousarray(W), dA, dW, db, threads)
+    WT = np.empty(W.shape[::-1], W.dtype)
+    layers.linear_backward(len(A), A, np.ascontiguousarray(dZ, W.dtype), np.ascontiguousarray(W), WT, dW, db, dA)
     return dA, dW, db
 
 
-@njit(parallel=True, cache=True)
-def relu_kernel(Z, A, threads):
-    """A = max(Z, 0) on flat arrays (a NaN stays NaN)."""
-    for part in prange(threads):
-        for j in range(part * Z.size // threads, (part + 1) * Z.size // threads):
-            A[j] = 0 if Z[j] <= 0 else Z[j]
+@njit(cache=True)
+def relu_kernel(Z, A):
+    """A = max(Z, 0) on (n, m) arrays (:func:`~.numba_layers.relu_forward`)."""
+    layers.relu_forward(0, len(Z), Z, A)
 
 
-@njit(parallel=True, cache=True)
-def relu_backward_kernel(dA, Z, dZ, threads):
-    """dZ = dA where Z > 0, else 0, on flat arrays."""
-    for part in prange(threads):
-        for j in range(part * Z.size // threads, (part + 1) * Z.size // threads):
-            dZ[j] = dA[j] if Z[j] > 0 else 0
+@njit(cache=True)
+def relu_backward_kernel(Z, dZ):
+    """dZ (holding dA) *= relu'(Z), in place, on (n, m) arrays (:func:`~.numba_layers.relu_backward`)."""
+    layers.relu_backward(len(Z), Z, dZ)
 
 
 def relu_forward(Z, threads=1):
-    """max(Z, 0), elementwise, any shape."""
+    """max(Z, 0), elementwise, any shape (a NaN stays NaN)."""
     Z = np.ascontiguousarray(Z)
     out = np.empty_like(Z)
-    relu_kernel(Z.reshape(-1), out.reshape(-1), threads)
+    relu_kernel(Z.reshape(len(Z), -1), out.reshape(len(Z), -1))
     return out
 
 
@@ -304,34 +277,9 @@ def relu_backward(dA, Z, threads=1):
     """dZ = dA where Z > 0, else 0."""
     check_same_shape("relu_backward", dA, Z)
     Z = np.ascontiguousarray(Z)
-    out = np.empty_like(Z)
-    relu_backward_kernel(np.ascontiguousarray(dA, Z.dtype).reshape(-1), Z.reshape(-1), out.reshape(-1), threads)
+    out = np.array(dA, dtype=Z.dtype, order="C")
+    relu_backward_kernel(Z.reshape(len(Z), -1), out.reshape(len(Z), -1))
     return out
-
-
-@njit(cache=True)
-def softmax_kernel(Z, y, P):
-    """P = softmax of each row of Z (row max subtracted); with labels y, P becomes
-    dZ = (P - Y) / n and the summed cross-entropy (float64) is returned."""
-    n, k = Z.shape
-    loss = 0.0
-    for i in range(n):
-        m = Z[i, 0]
-        for c in range(1, k):
-            m = max(m, Z[i, c])
-        total = 0.0
-        for c in range(k):
-            P[i, c] = np.exp(Z[i, c] - m)
-            total += P[i, c]
-        for c in range(k):
-            P[i, c] /= total
-        if y is not None:
-            # -log p[i, y_i] = log(sum exp(Z - m)) - (Z[i, y_i] - m); dZ = (P - Y) / n
-            loss += np.log(total) - np.float64(Z[i, y[i]] - m)
-            P[i, y[i]] -= 1
-            for c in range(k):
-                P[i, c] /= n
-    return loss
 
 
 def softmax_forward(Z, threads=1):
@@ -339,7 +287,7 @@ def softmax_forward(Z, threads=1):
     check_logits("softmax_forward", Z)
     Z = np.ascontiguousarray(Z)
     P = np.empty_like(Z)
-    softmax_kernel(Z, None, P)
+    layers.softmax_rows(0, len(Z), Z, P)
     return P
 
 
@@ -348,5 +296,5 @@ def softmax_cross_entropy(Z, y, threads=1):
     check_logits("softmax_cross_entropy", Z, y)
     Z = np.ascontiguousarray(Z)
     dZ = np.empty_like(Z)
-    loss = softmax_kernel(Z, np.ascontiguousarray(y, np.int64), dZ)
+    loss = layers.softmax_cross_entropy(len(Z), np.ascontiguousarray(y, np.int64), Z, dZ)
     return float(loss / len(Z)), dZ

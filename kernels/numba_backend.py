@@ -69,6 +69,7 @@ from digitbench.params import Params, init_params, zeros_like_params
 
 from .base import Backend, settle_ties
 from .numba_cache import kernels_cached
+from .numba_cnn import NumbaCnnBackend
 from .numba_infer import argmax_rows, forward_into
 from .numba_layers import dense_backward, dense_forward, linear_backward_sparse, linear_forward_sparse, new_acts
 from .numba_sparse import new_sparse, sparse_from_float
@@ -256,3 +257,5 @@ def compile_report(dtypes=("float32",), cache_dir=None):
 
 
 BACKEND = NumbaBackend
+#: The other networks' numba backends (:func:`digitbench.backends.get_backend`).
+NETWORK_BACKENDS = {"cnn": NumbaCnnBackend}

@@ -1,4 +1,4 @@
-"""A row of W1's width on the calling kernel's stack, which LLVM keeps in registers.
+"""Small arrays on the calling kernel's stack, which LLVM keeps in registers.
 
 Why: the layer-1 kernels add rows of W1 (784, 128) into one row of 128 values: z1[i] in
 the forward pass, the gradient of W1[j] in its update. Kept in an ordinary array, that
@@ -11,7 +11,9 @@ loads and 8 multiply-adds.
 
 Use: ``acc = stack_row(W1)`` inside the kernel that fills it. It must never be returned:
 it is gone when that kernel returns. Its values start undefined. With
-``NUMBA_DISABLE_JIT=1`` it is a NumPy array (``np.empty``).
+``NUMBA_DISABLE_JIT=1`` it is a NumPy array (``np.empty``). ``stack_array(like, size)``
+is the same for any size written as a number in the source: the convolution kernels
+keep a tile of outputs (4 pixels times 16 channels) in one.
 """
 
 import numpy as np
@@ -29,28 +31,41 @@ from . import numba_cache  # noqa: F401  (first: the cache keyed by every kernel
 ROW = LAYER_SIZES[1]
 
 
+def stack_array(like, size):
+    """An uninitialised array of ``size`` values of ``like``'s dtype; plain Python: a new array."""
+    return np.empty(size, like.dtype)
+
+
 def stack_row(like):
     """An uninitialised row of ROW values of ``like``'s dtype; plain Python: a new array."""
     return np.empty(ROW, like.dtype)
 
 
 @intrinsic
-def _stack_row_pointer(typingctx, like):
-    """A pointer to ROW values of ``like``'s dtype, allocated in the entry block of the
-    function being compiled (so once per call, not once per loop iteration)."""
-    sig = types.CPointer(like.dtype)(like)
+def _stack_pointer(typingctx, like, size):
+    """A pointer to ``size`` values of ``like``'s dtype (``size`` a constant of the source),
+    allocated in the entry block of the function being compiled (so once per call, not
+    once per loop iteration)."""
+    if not isinstance(size, types.IntegerLiteral):
+        return None  # numba then reports that the size must be a constant
+    sig = types.CPointer(like.dtype)(like, size)
 
     def codegen(context, builder, signature, args):
         element = context.get_data_type(like.dtype)
-        row = cgutils.alloca_once(builder, ir.ArrayType(element, ROW))
-        return builder.bitcast(row, element.as_pointer())
+        array = cgutils.alloca_once(builder, ir.ArrayType(element, size.literal_value))
+        return builder.bitcast(array, element.as_pointer())
 
     return sig, codegen
 
 
-@overload(stack_row, inline="always")  # inlined, so that the row is in the caller's frame
+@overload(stack_array, inline="always")  # inlined, so that the array is in the caller's frame
+def _stack_array_compiled(like, size):
+    return lambda like, size: carray(_stack_pointer(like, size), size)
+
+
+@overload(stack_row, inline="always")
 def _stack_row_compiled(like):
-    return lambda like: carray(_stack_row_pointer(like), ROW)
+    return lambda like: carray(_stack_pointer(like, ROW), ROW)
 
 
 @njit(cache=True, inline="always")

@@ -9,6 +9,10 @@ writes the arrays of :func:`run_case` to OUT.npz.
 """
 
 import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -19,6 +23,29 @@ def mnist_like(n, seed):
     images = rng.integers(1, 256, size=(n, 784)).astype(np.uint8)
     images[rng.random((n, 784)) < 0.8] = 0
     return images, rng.integers(0, 10, size=n).astype(np.int64)
+
+
+def digests_on_threads(module, function, *args):
+    """{threads: ``module.function(threads, *args)``} for 1, 2 and 3 threads: in this process
+    for the counts numba started with, in a fresh one (``NUMBA_NUM_THREADS=3``) for the
+    others, since numba cannot raise its thread count later. ``module`` is a test module
+    of this folder; the function returns a string without spaces (a digest)."""
+    import importlib
+
+    import numba
+
+    here = Path(__file__).resolve().parent
+    counts = range(1, min(numba.config.NUMBA_NUM_THREADS, 3) + 1)
+    found = {t: getattr(importlib.import_module(module), function)(t, *args) for t in counts}
+    missing = [t for t in (2, 3) if t not in found]
+    if missing:
+        code = (f"import sys, numpy; sys.path.insert(0, {str(here)!r}); from {module} import {function}; "
+                f"print(*({function}(t, *{args!r}) for t in {missing}))")
+        env = dict(os.environ, NUMBA_NUM_THREADS="3")
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
+        assert proc.returncode == 0, proc.stderr
+        found.update(zip(missing, proc.stdout.split()))
+    return found
 
 
 def run_case(dtype="float64", threads=None, images=24, batch=8, steps=3, infer_rows=40, center=False):

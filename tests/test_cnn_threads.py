@@ -8,10 +8,6 @@ subprocess started with NUMBA_NUM_THREADS set.
 """
 
 import hashlib
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,14 +17,13 @@ numba = pytest.importorskip("numba")
 from digitbench.kernels.layer_ops import get_ops  # noqa: E402
 from digitbench.kernels.layer_pass import forward_cache, loss_and_grads  # noqa: E402
 from digitbench.networks import CNN, init_params  # noqa: E402
+from numba_cases import digests_on_threads  # noqa: E402
 
-HERE = Path(__file__).resolve().parent
 
-
-def digest(threads, dtype=np.float32):
+def digest(threads, dtype="float32"):
     """A hash of the loss, every layer's output and every gradient, on ``threads`` threads
     (5 images: the splits are uneven for 2 and 3)."""
-    rng = np.random.default_rng(0)
+    rng, dtype = np.random.default_rng(0), np.dtype(dtype).type
     params = init_params(CNN, 0, dtype)
     params = CNN.params_type(*(a if a.ndim > 1 else rng.normal(0, 0.1, a.shape).astype(dtype) for a in params))
     X = (rng.integers(0, 256, size=(5, 784)) * (rng.random((5, 784)) < 0.3) / 255).astype(dtype)
@@ -44,16 +39,7 @@ def digest(threads, dtype=np.float32):
     return hashlib.sha256(b"".join(np.ascontiguousarray(a).tobytes() for a in arrays)).hexdigest()
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_the_same_bits_on_one_two_and_three_threads(dtype):
-    counts = range(1, min(numba.config.NUMBA_NUM_THREADS, 3) + 1)
-    found = {t: digest(t, dtype) for t in counts}
-    missing = [t for t in (2, 3) if t not in found]
-    if missing:
-        code = (f"import sys, numpy; sys.path.insert(0, {str(HERE)!r}); from test_cnn_threads import digest; "
-                f"print(*(digest(t, numpy.{np.dtype(dtype).name}) for t in {missing}))")
-        env = dict(os.environ, NUMBA_NUM_THREADS="3")
-        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
-        assert proc.returncode == 0, proc.stderr
-        found.update(zip(missing, proc.stdout.split()))
+    found = digests_on_threads("test_cnn_threads", "digest", dtype)
     assert len(found) == 3 and len(set(found.values())) == 1, found

@@ -1,0 +1,273 @@
+"""The convolutional network's compiled kernels, in the layout they run fastest in.
+
+Layouts (``n`` images; every array C-contiguous)::
+
+    activations  (n, H, W, C)         channels last: a pixel's C channels side by side
+    input rows   (n, Hp, Wp * C)      a padded activation (n, Hp, Wp, C) seen as rows, so
+                                      that one row of a kh x kw window, all its channels,
+                                      is kw * C consecutive values
+    weights      (O / 16, kh, kw * C, 16)   "blocked": W[o, c, u, v] (PyTorch's layout) at
+                                      [o // 16, u, v * C + c, o % 16], so that the 16
+                                      output channels of a block for one tap are consecutive
+
+**The tile.** Each kernel computes a tile of 4 pixels (2 rows, 2 columns) times 16
+output channels: 64 sums, held in a small array on the kernel's stack
+(:func:`~.stack_row.stack_array`), which LLVM keeps in registers (8 AVX2 registers of
+float32). For each tap, the kernel loads the 16 weights once and four input values
+once, and does 64 multiply-adds: 8 fused multiply-add instructions for 6 loads. The
+weights must be blocked for it: a block's 16 channels must be one contiguous 64-byte
+run, not every other half of a 128-byte row.
+
+**The same bits on any number of threads.** The forward pass and dX split the images
+between the parts; the weight gradients split the tiles of dW (each part owns whole
+tiles); every sum runs in one fixed order, whatever the split: over the images in
+order, then rows, then columns. FASTMATH = {"contract"}: FMA, nothing else.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from . import numba_cache  # noqa: F401  (first: the cache keyed by every kernel's source)
+from .stack_row import stack_array
+
+FASTMATH = {"contract"}
+#: Output channels per tile; a convolution runs on these kernels when its output
+#: channels are a multiple of it and its output's rows and columns are even.
+BLOCK = 16
+#: A block of weights up to this many values (16 KB of float32) is used whole by each
+#: tile; a larger one a window row at a time (half of a 32 KB L1 data cache).
+CACHED_WEIGHTS = 4096
+
+
+def fits_tiles(out_channels, height, width):
+    """Whether a convolution with this output (channels, rows, columns) runs on the tiles."""
+    return out_channels % BLOCK == 0 and height % 2 == 0 and width % 2 == 0
+
+
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def correlate_tile(rows, i, r, s, C, Wb, ob, u_first, u_last, b, Y):
+    """Adds window rows u_first..u_last-1's taps to Y[i, r:r+2, s:s+2, 16 ob : 16 ob + 16]
+    (to b when u_first = 0): the sum over u, then t of rows[i, r + dr + u, (s + ds) C + t]
+    * Wb[ob, u, t] for the tile's 4 pixels (dr, ds), t = v C + c running over the window
+    row's kw * C values."""
+    acc = stack_array(Y, 64)  # acc[16 q + o]: pixel q = (0, 0), (0, 1), (1, 0), (1, 1)
+    o0 = ob * BLOCK
+    for o in range(16):
+        if u_first == 0:
+            acc[o] = acc[16 + o] = acc[32 + o] = acc[48 + o] = b[o0 + o]
+        else:
+            acc[o], acc[16 + o] = Y[i, r, s, o0 + o], Y[i, r, s + 1, o0 + o]
+            acc[32 + o], acc[48 + o] = Y[i, r + 1, s, o0 + o], Y[i, r + 1, s + 1, o0 + o]
+    for u in range(u_first, u_last):
+        top, top_right = rows[i, r + u, s * C:], rows[i, r + u, (s + 1) * C:]
+        low, low_right = rows[i, r + u + 1, s * C:], rows[i, r + u + 1, (s + 1) * C:]
+        w = Wb[ob, u]
+        for t in range(w.shape[0]):
+            x0, x1, x2, x3 = top[t], top_right[t], low[t], low_right[t]
+            for o in range(16):
+                acc[o] += x0 * w[t, o]
+                acc[16 + o] += x1 * w[t, o]
+                acc[32 + o] += x2 * w[t, o]
+                acc[48 + o] += x3 * w[t, o]
+    for o in range(16):
+        Y[i, r, s, o0 + o] = acc[o]
+        Y[i, r, s + 1, o0 + o] = acc[16 + o]
+        Y[i, r + 1, s, o0 + o] = acc[32 + o]
+        Y[i, r + 1, s + 1, o0 + o] = acc[48 + o]
+
+
+@njit(parallel=True, cache=True, fastmath=FASTMATH)
+def correlate(rows, C, Wb, b, Y, threads):
+    """Y[i, r, s, o] = b[o] + sum_{u, v, c} Xp[i, r + u, s + v, c] W[o, c, u, v], all of it.
+
+    When a block's weights are more than :data:`CACHED_WEIGHTS` values, one window row u
+    at a time over all of an image's tiles, so that the weights in use (one row's:
+    kw * C * 16 values) stay in the L1 cache; each sum still runs bias, then u, then t in
+    order.
+
+    Parameters
+    ----------
+    rows : (n, Hp, Wp * C), the padded input as rows
+    C : int, its channels
+    Wb : (O / 16, kh, kw * C, 16), the blocked weights
+    b : (O,)
+    Y : (n, Ho, Wo, O), filled; Ho, Wo even
+    threads : int, parts (split by images)
+    """
+    n, Ho, Wo, kh = Y.shape[0], Y.shape[1], Y.shape[2], Wb.shape[1]
+    step = kh if Wb[0].size <= CACHED_WEIGHTS else 1  # window rows a pass
+    for part in prange(threads):
+        for i in range(part * n // threads, (part + 1) * n // threads):
+            for ob in range(Wb.shape[0]):
+                for u in range(0, kh, step):
+                    for r in range(0, Ho, 2):
+                        for s in range(0, Wo, 2):
+                            correlate_tile(rows, i, r, s, C, Wb, ob, u, u + step, b, Y)
+
+
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def weight_grad_tile(rows, C, dYp, p, ob, u, t0, i, dWb):
+    """dWb[ob, u, t0 : t0 + 4] += sum over r, s of rows[i, r + u, s C + t0 + j] dY[i, r, s, block ob]
+    for the 4 taps j, image i (from 0 when i = 0); dY = dYp[:, p:-p, p:-p], the gradient
+    inside its padded buffer."""
+    acc = stack_array(dWb, 64)  # acc[16 j + o]
+    g0 = ob * BLOCK
+    for j in range(4):
+        for o in range(16):
+            acc[16 * j + o] = 0 if i == 0 else dWb[ob, u, t0 + j, o]
+    for r in range(dYp.shape[1] - 2 * p):
+        for s in range(dYp.shape[2] - 2 * p):
+            x = rows[i, r + u, s * C + t0:]
+            g = dYp[i, r + p, s + p, g0:]
+            x0, x1, x2, x3 = x[0], x[1], x[2], x[3]
+            for o in range(16):
+                acc[o] += x0 * g[o]
+                acc[16 + o] += x1 * g[o]
+                acc[32 + o] += x2 * g[o]
+                acc[48 + o] += x3 * g[o]
+    for j in range(4):
+        for o in range(16):
+            dWb[ob, u, t0 + j, o] = acc[16 * j + o]
+
+
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def weight_grad_tap(rows, C, dYp, p, ob, u, t, i, dWb):
+    """dWb[ob, u, t] as :func:`weight_grad_tile`, for one tap: those left over when kw * C
+    is not a multiple of 4 (conv1's fifth)."""
+    acc = stack_array(dWb, 16)
+    g0 = ob * BLOCK
+    for o in range(16):
+        acc[o] = 0 if i == 0 else dWb[ob, u, t, o]
+    for r in range(dYp.shape[1] - 2 * p):
+        for s in range(dYp.shape[2] - 2 * p):
+            x = rows[i, r + u, s * C + t]
+            g = dYp[i, r + p, s + p, g0:]
+            for o in range(16):
+                acc[o] += x * g[o]
+    for o in range(16):
+        dWb[ob, u, t, o] = acc[o]
+
+
+@njit(parallel=True, cache=True, fastmath=FASTMATH)
+def weight_grads(rows, C, dYp, p, dWb, db, threads):
+    """dW[o, c, u, v] = sum_{i, r, s} Xp[i, r + u, s + v, c] dY[i, r, s, o] into the blocked
+    dWb, and db[o] = sum_{i, r, s} dY[i, r, s, o].
+
+    Parameters
+    ----------
+    rows : (n, Hp, Wp * C), the padded input of the convolution as rows
+    C : int, its channels
+    dYp : (n, Ho + 2p, Wo + 2p, O), dY inside a buffer padded by p on each side
+    p : int
+    dWb : (O / 16, kh, kw * C, 16), filled
+    db : (O,), filled (by the first part)
+    threads : int, parts; the tiles (ob, u, 4 taps) are split between them. Each part
+        runs through the images in order, adding each image to all of its tiles (whose
+        sums stay in dWb between images), so that one image's input and gradient stay in
+        the cache while they are used.
+    """
+    blocks, kh, taps = dWb.shape[0], dWb.shape[1], dWb.shape[2]
+    groups = (taps + 3) // 4  # per (ob, u): 4 taps a group, the last maybe fewer
+    tiles = blocks * kh * groups
+    for part in prange(threads):
+        for i in range(dYp.shape[0]):
+            for k in range(part * tiles // threads, (part + 1) * tiles // threads):
+                ob, u, t0 = k // (kh * groups), k // groups % kh, k % groups * 4
+                if t0 + 4 <= taps:
+                    weight_grad_tile(rows, C, dYp, p, ob, u, t0, i, dWb)
+                else:
+                    for t in range(t0, taps):
+                        weight_grad_tap(rows, C, dYp, p, ob, u, t, i, dWb)
+        if part == 0:
+            db[:] = 0
+            for i in range(dYp.shape[0]):
+                for r in range(p, dYp.shape[1] - p):
+                    for s in range(p, dYp.shape[2] - p):
+                        for o in range(db.shape[0]):
+                            db[o] += dYp[i, r, s, o]
+
+
+@njit(cache=True, inline="always")
+def winner(Z, i, r, s, c):
+    """(u, v) of the largest Z[i, 2r + u, 2s + v, c] in the 2x2 window: the first in
+    row-major order (strictly greater replaces)."""
+    best, bu, bv = Z[i, 2 * r, 2 * s, c], 0, 0
+    for u in range(2):
+        for v in range(2):
+            if Z[i, 2 * r + u, 2 * s + v, c] > best:
+                best, bu, bv = Z[i, 2 * r + u, 2 * s + v, c], u, v
+    return bu, bv
+
+
+@njit(parallel=True, cache=True)
+def relu_pool(Z, out, p, channels_first, threads):
+    """ReLU, then 2x2 max pool: out = max(0, max of each window of Z) (a NaN stays NaN).
+
+    Z (n, H, W, C). ``out`` is (n, H/2 + 2p, W/2 + 2p, C), filled inside its border of p
+    (the next convolution's padded input), or with ``channels_first`` (n, C, H/2, W/2)
+    (p = 0), the order in which PyTorch's Flatten reads it. Max and ReLU commute: the
+    window's winner is found on Z, and is the winner of ReLU(Z) too whenever it is positive.
+    """
+    n, Ho, Wo, C = Z.shape[0], Z.shape[1] // 2, Z.shape[2] // 2, Z.shape[3]
+    for part in prange(threads):
+        for i in range(part * n // threads, (part + 1) * n // threads):
+            for r in range(Ho):
+                for s in range(Wo):
+                    for c in range(C):
+                        u, v = winner(Z, i, r, s, c)
+                        z = Z[i, 2 * r + u, 2 * s + v, c]
+                        a = 0 if z <= 0 else z
+                        if channels_first:
+                            out[i, c, r, s] = a
+                        else:
+                            out[i, r + p, s + p, c] = a
+
+
+@njit(parallel=True, cache=True)
+def relu_pool_backward(dA, Z, dZp, p, channels_first, threads):
+    """dZ = the gradient of ReLU then 2x2 max pool: each window's dA goes to its winner when
+    Z there is positive; every other entry is 0.
+
+    dA is (n, H/2, W/2, C), or with ``channels_first`` (n, C, H/2, W/2); Z (n, H, W, C);
+    dZp (n, H + 2p, W + 2p, C) is filled inside its border of p (its border is left as it is).
+    """
+    n, Ho, Wo, C = Z.shape[0], Z.shape[1] // 2, Z.shape[2] // 2, Z.shape[3]
+    for part in prange(threads):
+        for i in range(part * n // threads, (part + 1) * n // threads):
+            for r in range(Ho):
+                for s in range(Wo):
+                    for c in range(C):
+                        u, v = winner(Z, i, r, s, c)
+                        g = dA[i, c, r, s] if channels_first else dA[i, r, s, c]
+                        for du in range(2):
+                            for dv in range(2):
+                                keep = du == u and dv == v and Z[i, 2 * r + du, 2 * s + dv, c] > 0
+                                dZp[i, 2 * r + du + p, 2 * s + dv + p, c] = g if keep else 0
+
+
+@njit(cache=True)
+def block_weights(W, flip, Wb):
+    """Wb (O / 16, kh, kw * C, 16) = W (O, C, kh, kw) blocked; with ``flip``, the kernel of
+    dX instead: W with its channels swapped and its window turned by 180 degrees,
+    Wf[c, o, u, v] = W[o, c, kh-1-u, kw-1-v], blocked (then Wb is (C / 16, kh, kw * O, 16))."""
+    O, C, kh, kw = W.shape
+    for o in range(O):
+        for c in range(C):
+            for u in range(kh):
+                for v in range(kw):
+                    if flip:
+                        Wb[c // BLOCK, kh - 1 - u, (kw - 1 - v) * O + o, c % BLOCK] = W[o, c, u, v]
+                    else:
+                        Wb[o // BLOCK, u, v * C + c, o % BLOCK] = W[o, c, u, v]
+
+
+@njit(cache=True)
+def unblock_weights(Wb, W):
+    """W (O, C, kh, kw) = the blocked Wb (O / 16, kh, kw * C, 16), the inverse of
+    :func:`block_weights` without ``flip``."""
+    O, C, kh, kw = W.shape
+    for o in range(O):
+        for c in range(C):
+            for u in range(kh):
+                for v in range(kw):
+                    W[o, c, u, v] = Wb[o // BLOCK, u, v * C + c, o % BLOCK]
