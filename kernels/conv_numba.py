@@ -26,7 +26,7 @@ from numba import njit, prange
 
 from . import numba_cache  # noqa: F401  (first: the cache keyed by every kernel's source)
 from . import numba_layers as layers
-from .conv_tiles import BLOCK, block_weights, correlate, fits_tiles, unblock_weights, weight_grads
+from .conv_tiles import BLOCK, block_weights, correlate, fits_tiles, fits_weight_tiles, unblock_weights, weight_grads
 from .layer_shapes import (POOL, backward_padding, check_conv2d_backward, check_linear_backward, check_logits,
                            check_maxpool_backward, check_same_shape, conv2d_out_shape, flipped_kernel,
                            linear_out_shape, maxpool_out_shape)
@@ -154,7 +154,7 @@ def conv2d_backward(dY, X, W, padding, threads=1):
     dY = np.asarray(dY, W.dtype)
     O, C, kh, kw = W.shape
     db = np.empty(O, W.dtype)
-    if O % BLOCK == 0:
+    if fits_weight_tiles(O, kw * C):
         dWb = np.empty((O // BLOCK, kh, kw * C, BLOCK), W.dtype)
         dY_last = np.ascontiguousarray(dY.transpose(0, 2, 3, 1))
         weight_grads(channels_last_rows(X, padding, W.dtype), C, dY_last, 0, dWb, db, threads)

@@ -44,6 +44,12 @@ def fits_tiles(out_channels, height, width):
     return out_channels % BLOCK == 0 and height % 2 == 0 and width % 2 == 0
 
 
+def fits_weight_tiles(out_channels, taps):
+    """Whether dW of a convolution with these output channels and kw * C taps a window
+    row runs on the tiles (4 taps a tile: at least 4)."""
+    return out_channels % BLOCK == 0 and taps >= 4
+
+
 @njit(cache=True, fastmath=FASTMATH, inline="always")
 def correlate_tile(rows, i, r, s, C, Wb, ob, u_first, u_last, b, Y):
     """Adds window rows u_first..u_last-1's taps to Y[i, r:r+2, s:s+2, 16 ob : 16 ob + 16]
@@ -106,15 +112,16 @@ def correlate(rows, C, Wb, b, Y, threads):
 
 
 @njit(cache=True, fastmath=FASTMATH, inline="always")
-def weight_grad_tile(rows, C, dYp, p, ob, u, t0, i, dWb):
-    """dWb[ob, u, t0 : t0 + 4] += sum over r, s of rows[i, r + u, s C + t0 + j] dY[i, r, s, block ob]
+def weight_grad_tile(rows, C, dYp, p, ob, u, t0, first, i, dWb):
+    """dWb[ob, u, t0 + j] += sum over r, s of rows[i, r + u, s C + t0 + j] dY[i, r, s, block ob]
     for the 4 taps j, image i (from 0 when i = 0); dY = dYp[:, p:-p, p:-p], the gradient
-    inside its padded buffer."""
+    inside its padded buffer. Only taps j >= ``first`` are read and written: a row of
+    taps that is not a multiple of 4 ends with a tile overlapping the one before it."""
     acc = stack_array(dWb, 64)  # acc[16 j + o]
     g0 = ob * BLOCK
     for j in range(4):
         for o in range(16):
-            acc[16 * j + o] = 0 if i == 0 else dWb[ob, u, t0 + j, o]
+            acc[16 * j + o] = 0 if i == 0 or j < first else dWb[ob, u, t0 + j, o]
     for r in range(dYp.shape[1] - 2 * p):
         for s in range(dYp.shape[2] - 2 * p):
             x = rows[i, r + u, s * C + t0:]
@@ -125,27 +132,9 @@ def weight_grad_tile(rows, C, dYp, p, ob, u, t0, i, dWb):
                 acc[16 + o] += x1 * g[o]
                 acc[32 + o] += x2 * g[o]
                 acc[48 + o] += x3 * g[o]
-    for j in range(4):
+    for j in range(first, 4):
         for o in range(16):
             dWb[ob, u, t0 + j, o] = acc[16 * j + o]
-
-
-@njit(cache=True, fastmath=FASTMATH, inline="always")
-def weight_grad_tap(rows, C, dYp, p, ob, u, t, i, dWb):
-    """dWb[ob, u, t] as :func:`weight_grad_tile`, for one tap: those left over when kw * C
-    is not a multiple of 4 (conv1's fifth)."""
-    acc = stack_array(dWb, 16)
-    g0 = ob * BLOCK
-    for o in range(16):
-        acc[o] = 0 if i == 0 else dWb[ob, u, t, o]
-    for r in range(dYp.shape[1] - 2 * p):
-        for s in range(dYp.shape[2] - 2 * p):
-            x = rows[i, r + u, s * C + t]
-            g = dYp[i, r + p, s + p, g0:]
-            for o in range(16):
-                acc[o] += x * g[o]
-    for o in range(16):
-        dWb[ob, u, t, o] = acc[o]
 
 
 @njit(parallel=True, cache=True, fastmath=FASTMATH)
@@ -167,17 +156,14 @@ def weight_grads(rows, C, dYp, p, dWb, db, threads):
         the cache while they are used.
     """
     blocks, kh, taps = dWb.shape[0], dWb.shape[1], dWb.shape[2]
-    groups = (taps + 3) // 4  # per (ob, u): 4 taps a group, the last maybe fewer
+    groups = (taps + 3) // 4  # per (ob, u): 4 taps a tile; the last tile ends at the last tap
     tiles = blocks * kh * groups
     for part in prange(threads):
         for i in range(dYp.shape[0]):
             for k in range(part * tiles // threads, (part + 1) * tiles // threads):
                 ob, u, t0 = k // (kh * groups), k // groups % kh, k % groups * 4
-                if t0 + 4 <= taps:
-                    weight_grad_tile(rows, C, dYp, p, ob, u, t0, i, dWb)
-                else:
-                    for t in range(t0, taps):
-                        weight_grad_tap(rows, C, dYp, p, ob, u, t, i, dWb)
+                first = max(0, t0 + 4 - taps)  # conv1 (5 taps): taps 0-3, then 1-4 keeping 4
+                weight_grad_tile(rows, C, dYp, p, ob, u, t0 - first, first, i, dWb)
         if part == 0:
             db[:] = 0
             for i in range(dYp.shape[0]):
