@@ -1,5 +1,6 @@
 """docs/walkthrough.md's name table is current, and each cell points at the code it names;
-its CNN section is the output of docs/cnn_walkthrough.py."""
+its CNN section is the output of docs/cnn_walkthrough.py; the source quoted on docs/learn.md
+is still in the functions it cites."""
 
 import importlib.util
 from pathlib import Path
@@ -57,3 +58,19 @@ def test_the_cnn_walkthrough_shows_what_its_script_prints(data_dir):
         if line.startswith("  by hand "):
             mine, theirs = (float(part.split()[-1]) for part in line.split(","))
             assert mine == theirs, line
+
+
+def test_the_code_quoted_on_learn_md_is_in_the_functions_it_cites():
+    script = _script()
+    page = DOCS / "learn.md"
+    quoted = script.quotes(page)
+    files = {file for file, _, _ in quoted}
+    assert {"kernels/conv_naive.py", "kernels/conv_numpy.py"} <= files and len(quoted) >= 20
+    assert script.misquoted(page) == [], "docs/learn.md quotes lines that are no longer in their function"
+
+
+def test_a_quote_that_is_not_in_its_function_is_reported(tmp_path):
+    script = _script()
+    page = tmp_path / "page.md"
+    page.write_text("<!-- code: kernels/conv_naive.py winner -->\n```python\nreturn at\nreturn Y\n```\n")
+    assert script.misquoted(page) == [("kernels/conv_naive.py", "winner", "return Y")]
