@@ -83,19 +83,22 @@ def report(data_dir=None):
     window = np.pad(X[0, 0], 2)[R:R + K, S:S + K]  # Xpad[r+u, s+v] = X[r+u-2, s+v-2]
     by_hand = params.b1[O] + np.sum(window * params.W1[O, 0])
     lines += ["", f"conv1 channel {O} at pixel ({R}, {S}): b1[{O}] + sum_uv X[{R}+u-2, {S}+v-2] * W1[{O}, 0, u, v]",
-              "  the 5 x 5 window of X:", *grid(window), f"  the kernel W1[{O}, 0]:", *grid(params.W1[O, 0], "{:+5.2f}"),
+              "  the 5 x 5 window of X:", *grid(window),
+              f"  the kernel W1[{O}, 0]:", *grid(params.W1[O, 0], "{:+5.2f}"),
               f"  by hand {by_hand:+.6f}, conv2d_forward {out['conv1'][0, O, R, S]:+.6f}"]
 
     r, s = R // 2, S // 2
     four = out["relu1"][0, O, 2 * r:2 * r + 2, 2 * s:2 * s + 2]
     u, v = np.unravel_index(np.argmax(four), four.shape)
-    lines += ["", f"pool1 window ({r}, {s}) of channel {O}: relu1 rows {2 * r}-{2 * r + 1}, columns {2 * s}-{2 * s + 1}",
+    lines += ["", f"pool1 window ({r}, {s}) of channel {O}: relu1 rows {2 * r}-{2 * r + 1}, "
+                  f"columns {2 * s}-{2 * s + 1}",
               *grid(four, "{:7.4f}"),
               f"  winner ({2 * r + u}, {2 * s + v}) -> pool1[0, {O}, {r}, {s}] = {out['pool1'][0, O, r, s]:.4f}"]
 
     c, i, j = 2, 0, 3
+    k = c * 49 + i * 7 + j
     lines += ["", f"flatten: pool2 (1, 32, 7, 7) -> (1, 1568); entry c*49 + i*7 + j, e.g. (c, i, j) = ({c}, {i}, {j})"
-              f" -> {c * 49 + i * 7 + j}: {out['pool2'][0, c, i, j]:.6f} == {out['flatten'][0, c * 49 + i * 7 + j]:.6f}"]
+              f" -> {k}: {out['pool2'][0, c, i, j]:.6f} == {out['flatten'][0, k]:.6f}"]
 
     logits = out["dense4"][0]
     p = np.exp(logits - logits.max())
@@ -122,7 +125,8 @@ def report(data_dir=None):
     dcols = params.W2.reshape(32, -1).T @ d_conv2.transpose(1, 0, 2, 3).reshape(32, -1)
     other = col2im(dcols, out["pool1"].shape, K, K, 2)
     lines += ["", "conv2's dX (1, 16, 14, 14): the flipped-kernel correlation, and col2im(W2 as (32, 400).T @ dY)",
-              f"  equal to 1e-12: {bool(np.allclose(dX2, other, rtol=0, atol=1e-12))}; e.g. dX[0, {O}, {r}, {s}] = {dX2[0, O, r, s]:+.6e}"]
+              f"  equal to 1e-12: {bool(np.allclose(dX2, other, rtol=0, atol=1e-12))}; "
+              f"e.g. dX[0, {O}, {r}, {s}] = {dX2[0, O, r, s]:+.6e}"]
 
     d_conv1 = convs[1][1]  # dL/dconv1, (1, 16, 28, 28)
     centre = sum(d_conv1[0, O, a, b] * X[0, 0, a, b] for a in range(28) for b in range(28))  # u = v = 2: Xpad[a+2, b+2]

@@ -177,7 +177,7 @@ def test_conv_no_flip_fails_below_conv2_and_the_correct_backward_passes():
     from digitbench.datasets import synthetic_data
     from digitbench.experiments import conv_no_flip
 
-    results = conv_no_flip.compute(_args(), synthetic_data(seed=3), None)
+    results = conv_no_flip.compute(_args(), synthetic_data(seed=3), get_backend("numpy"))
     rows = {r["tensor"]: r for r in results.record["rows"]}
     assert set(rows) == {"W1", "b1", "W2", "b2"}
     assert all(r["correct_ok"] and r["correct_max_rel_error"] < 1e-6 for r in rows.values())

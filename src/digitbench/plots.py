@@ -343,10 +343,11 @@ def plot_experiment_conv_no_flip(results):
     fig, ax = new_figure(1, 1, width=7, height=4)
     a = ax[0, 0]
     for k, tensor in enumerate(errors):
-        for offset, (version, color) in zip((-0.18, 0.18), (("correct", "tab:blue"), ("no flip", "tab:red"))):
+        for offset, (version, color, what) in zip((-0.18, 0.18), (("correct", "tab:blue", results.plot["backend"]),
+                                                                  ("no flip", "tab:red", "numpy"))):
             e = np.maximum(errors[tensor][version], 1e-16)  # an exact match drawn at the bottom
             a.bar(k + offset, e.max(), width=0.32, color=color, alpha=0.35,
-                  label=f"{version} dX (largest)" if k == 0 else None)
+                  label=f"{version} dX, {what} ops (largest)" if k == 0 else None)
             a.plot(np.full(len(e), k + offset), e, "o", color=color, ms=3)
     a.axhline(tolerance, color="k", ls=":", lw=1, label=f"tolerance {tolerance:g}")
     a.set_xticks(range(len(errors)), [f"{t}\n({'below' if t in below else 'at'} conv2)" for t in errors])

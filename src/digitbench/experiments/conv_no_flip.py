@@ -14,9 +14,9 @@ The slip tried here swaps the channels but keeps the spatial axes: every shape s
 matches, the forward pass and the loss are unchanged, training even runs, and only the
 gradients below the layer are wrong.
 
-Here the CNN (He initialisation, float64) runs on the first :data:`IMAGES` test images
-with the NumPy layer ops, once as they are and once with conv2's ``conv2d_backward``
-replaced by :func:`no_flip_conv2d_backward`. For a sample of entries of W1 and b1
+Here the CNN (He initialisation, float64) runs on the first :data:`IMAGES` test images,
+once with the layer ops of the backend chosen (``--backend``: correct) and once with the
+NumPy ops whose ``conv2d_backward`` is :func:`no_flip_conv2d_backward`. For a sample of entries of W1 and b1
 (below conv2: their gradients pass through conv2's dX) and of W2 and b2 (conv2's own:
 they never use its dX, the control), each analytic gradient is compared with central
 differences of the loss (:func:`digitbench.gradcheck.relative_error`, tolerance
@@ -76,14 +76,16 @@ def central_difference(params, X, y, tensor, k, eps=EPS):
 def compute(args, data, backend):
     """Run the experiment; its numbers, table and figure data as a Results (nothing drawn).
 
-    ``backend`` is not used: the wrong op is a variant of the NumPy ops.
+    The correct gradients come from ``backend``'s layer ops (the naive ones take a while:
+    Python loops over four images), the wrong ones from the NumPy ops without the flip;
+    the finite differences use the NumPy ops.
     """
     rng = np.random.default_rng(args.seed)
     params = init_params(CNN, args.seed, np.float64)
     params = params._replace(**{b: rng.normal(0, 0.1, getattr(params, b).shape) for b in ("b1", "b2")})
     X = scale_pixels(data.test_images[:IMAGES], np.float64)
     y = np.asarray(data.test_labels[:IMAGES], dtype=np.intp)
-    right_loss, right = loss_and_grads(CNN, params, X, y, "numpy")
+    right_loss, right = loss_and_grads(CNN, params, X, y, backend.name)
     wrong_loss, wrong = loss_and_grads(CNN, params, X, y, no_flip_ops())
     errors, rows = {}, []
     for tensor in TENSORS:
@@ -105,14 +107,16 @@ def compute(args, data, backend):
         [[r["tensor"], "yes" if r["below_conv2"] else "no", f"{r['correct_max_rel_error']:.1e}",
           verdict(r["correct_ok"]), f"{r['no_flip_max_rel_error']:.1e}", verdict(r["no_flip_ok"])] for r in rows])
     lines = [
-        f"the CNN (He initialisation, random biases, float64) on the first {len(y)} test images; gradients from",
-        "backprop with conv2's dX correct (flipped kernel) and without the flip, against central differences",
-        f"(step {EPS:g}); the largest relative error of {ENTRIES} sampled entries per tensor, tolerance {TOLERANCE:g}",
+        f"the CNN (He initialisation, random biases, float64) on the first {len(y)} test images: its gradients from",
+        f"backprop with conv2's dX correct ({backend.name} ops) and without the kernel flip (NumPy ops), against",
+        f"central differences of the loss (step {EPS:g}); the largest relative error of {ENTRIES} entries per tensor,",
+        f"tolerance {TOLERANCE:g}",
         table,
         "",
-        f"loss {right_loss:.6f} both ways (the forward pass is the same); only the gradients below conv2 differ",
+        f"loss {right_loss:.6f} and {wrong_loss:.6f} (the forward pass is the same); only the gradients below "
+        "conv2 differ",
     ]
-    record = {"images": int(len(y)), "tolerance": TOLERANCE, "loss": right_loss, "no_flip_loss": wrong_loss,
-              "rows": rows}
-    return Results(lines, record, dict(errors=errors, tolerance=TOLERANCE, images=int(len(y)),
-                                             below=BELOW_CONV2))
+    record = {"images": int(len(y)), "correct_ops": backend.name, "tolerance": TOLERANCE, "loss": right_loss,
+              "no_flip_loss": wrong_loss, "rows": rows}
+    return Results(lines, record, dict(errors=errors, tolerance=TOLERANCE, images=int(len(y)), below=BELOW_CONV2,
+                                       backend=backend.name))
