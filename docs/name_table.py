@@ -10,6 +10,10 @@ quantity (a line that assigns it, or fills it in place: ``out=``, a kernel's arg
 The link goes to the first line of that function holding that code, so it cannot point
 at a line that does something else: if the code changes, the cell is not found and the
 test fails.
+
+The same check keeps the source quoted on other pages honest: a ``python`` block preceded
+by ``<!-- code: FILE FUNCTION -->`` must hold lines of that function (:func:`quotes`,
+:func:`misquoted`; tests/test_walkthrough.py runs it on docs/learn.md).
 """
 
 import ast
@@ -79,6 +83,8 @@ ROWS = [
                                                   "Numba": (LAYERS, "sgd_update_sparse", "sgd_step(w[h], v[h], g[h]")}),
 ]
 BEGIN, END = "<!-- names:begin -->", "<!-- names:end -->"
+#: A quoted block: the marker names the file and function its lines come from.
+QUOTE = re.compile(r"<!-- code: (\S+) (\w+) -->\n```python\n(.*?)```", re.S)
 
 
 def function_lines(file, function):
@@ -97,6 +103,17 @@ def find(file, function, code):
         return None
     lines = (ROOT / file).read_text().splitlines()
     return next((k for k in range(span[0], span[1] + 1) if code in lines[k - 1]), None)
+
+
+def quotes(page):
+    """(file, function, line) for each non-blank line of ``page``'s quoted blocks, stripped."""
+    return [(file, function, line.strip()) for file, function, block in QUOTE.findall(page.read_text())
+            for line in block.splitlines() if line.strip()]
+
+
+def misquoted(page):
+    """The quoted lines of ``page`` that are not (any longer) in the function they cite."""
+    return [q for q in quotes(page) if find(*q) is None]
 
 
 def table():

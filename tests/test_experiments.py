@@ -34,6 +34,7 @@ def check_png(path):
     ("softmax-overflow", "NaN grads f32"),
     ("learning-rate", "NaN in epoch 1"),
     ("initialization", "distinct W1 columns"),
+    ("conv-no-flip", "uses conv2's dX"),
 ])
 def test_experiment_writes_table_and_figure(name, expect, data_dir, tmp_path, capsys):
     code = cli.main(["experiment", name, "--backend", "numpy", "--data-dir", str(data_dir), "--out-dir", str(tmp_path),
@@ -168,3 +169,33 @@ def test_experiments_compute_their_numbers_without_drawing(monkeypatch):
     by_kind = {r["init"]: r for r in init.record["runs"]}
     assert by_kind["constant"]["distinct_W1_columns"] == 1 and by_kind["he"]["distinct_W1_columns"] == 128
     assert init.lines and set(init.plot) >= {"runs", "recipe", "backend"}
+
+
+def test_conv_no_flip_fails_below_conv2_and_the_correct_backward_passes():
+    """The backward without the kernel flip gives W1's and b1's gradients that finite
+    differences reject; conv2's own (W2, b2) and every correct one pass."""
+    from digitbench.datasets import synthetic_data
+    from digitbench.experiments import conv_no_flip
+
+    results = conv_no_flip.compute(_args(), synthetic_data(seed=3), get_backend("numpy"))
+    rows = {r["tensor"]: r for r in results.record["rows"]}
+    assert set(rows) == {"W1", "b1", "W2", "b2"}
+    assert all(r["correct_ok"] and r["correct_max_rel_error"] < 1e-6 for r in rows.values())
+    assert not rows["W1"]["no_flip_ok"] and rows["W1"]["no_flip_max_rel_error"] > 0.1
+    assert not rows["b1"]["no_flip_ok"] and rows["b1"]["no_flip_max_rel_error"] > 0.1
+    assert rows["W2"]["no_flip_ok"] and rows["b2"]["no_flip_ok"]
+    assert results.record["loss"] == results.record["no_flip_loss"]  # the forward pass is untouched
+
+
+def test_no_flip_backward_is_the_correct_one_for_a_symmetric_kernel():
+    """The slip is exactly the missing spatial reversal: on a kernel that is its own
+    reverse, the two backwards agree."""
+    from digitbench.experiments.conv_no_flip import no_flip_conv2d_backward
+    from digitbench.kernels.layer_ops import get_ops
+
+    rng = np.random.default_rng(0)
+    W = rng.normal(size=(3, 2, 5, 5))
+    W = W + W[:, :, ::-1, ::-1]
+    X, dY = rng.normal(size=(2, 2, 6, 6)), rng.normal(size=(2, 3, 6, 6))
+    for ours, theirs in zip(no_flip_conv2d_backward(dY, X, W, 2), get_ops("numpy").conv2d_backward(dY, X, W, 2)):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12)

@@ -35,6 +35,11 @@ TOLERANCE = 1e-6
 FLOOR = 1e-4
 
 
+def relative_error(analytic, numeric):
+    """|g - g~| / max(|g| + |g~|, FLOOR): the measure the tolerance applies to."""
+    return abs(analytic - numeric) / max(abs(analytic) + abs(numeric), FLOOR)
+
+
 def loss_from_forward(backend, params, X, y):
     """Mean cross-entropy from ``backend.forward`` (cheaper than loss_and_grads for naive)."""
     p = backend.forward(params, X)
@@ -97,7 +102,7 @@ def gradcheck(backend, batch_size=4, entries=10, eps=1e-5, seed=0, tolerance=TOL
             numeric = (up - down) / (2 * eps)
             analytic = float(flat_g[k])
             ab.append(abs(analytic - numeric))
-            rel.append(ab[-1] / max(abs(analytic) + abs(numeric), FLOOR))
+            rel.append(relative_error(analytic, numeric))
         records.append({"tensor": name, "shape": list(w.shape), "checked": len(picks),
                         "max_rel_error": max(rel), "max_abs_error": max(ab), "ok": max(rel) <= tolerance})
     return records

@@ -334,3 +334,25 @@ def plot_experiment_initialization(results):
         a.legend(fontsize=7)
     fig.suptitle(f"initial weights, seed recipe, {recipe['epochs']} epochs, {backend}", fontsize=10)
     return fig
+
+
+def plot_experiment_conv_no_flip(results):
+    """The figure of ``digitbench experiment conv-no-flip``, from its Results: each
+    checked entry's relative error, the correct backward beside the one without the flip."""
+    errors, tolerance, below = (results.plot[k] for k in ("errors", "tolerance", "below"))
+    fig, ax = new_figure(1, 1, width=7, height=4)
+    a = ax[0, 0]
+    for k, tensor in enumerate(errors):
+        for offset, (version, color, what) in zip((-0.18, 0.18), (("correct", "tab:blue", results.plot["backend"]),
+                                                                  ("no flip", "tab:red", "numpy"))):
+            e = np.maximum(errors[tensor][version], 1e-16)  # an exact match drawn at the bottom
+            a.bar(k + offset, e.max(), width=0.32, color=color, alpha=0.35,
+                  label=f"{version} dX, {what} ops (largest)" if k == 0 else None)
+            a.plot(np.full(len(e), k + offset), e, "o", color=color, ms=3)
+    a.axhline(tolerance, color="k", ls=":", lw=1, label=f"tolerance {tolerance:g}")
+    a.set_xticks(range(len(errors)), [f"{t}\n({'below' if t in below else 'at'} conv2)" for t in errors])
+    a.set(yscale="log", ylim=(1e-12, 3), ylabel="relative error vs central differences",
+          title=f"conv2's dX with and without the kernel flip ({results.plot['images']} images, float64)")
+    a.legend(fontsize=8, loc="center right")
+    a.grid(alpha=0.3, axis="y")
+    return fig

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from ..experiments import EXPERIMENTS
 from ..experiments.common import load_subset
-from ..plots import (plot_experiment_initialization, plot_experiment_learning_rate, plot_experiment_sigmoid,
-                     plot_experiment_softmax_overflow, save_figure)
+from ..plots import (plot_experiment_conv_no_flip, plot_experiment_initialization, plot_experiment_learning_rate,
+                     plot_experiment_sigmoid, plot_experiment_softmax_overflow, save_figure)
 from ..recipe import Recipe
 from .options import (TEST_IMAGES, TRAIN_IMAGES, add_backend_option, add_data_options, add_json_option, at_most,
                       check_out_dir, make_out_dir, positive_int, print_json, seed_value)
@@ -15,7 +15,8 @@ from .runtime import add_threads_option, load_backend, threaded
 
 #: name -> the function that draws its figure from its Results
 FIGURES = {"sigmoid": plot_experiment_sigmoid, "softmax-overflow": plot_experiment_softmax_overflow,
-           "learning-rate": plot_experiment_learning_rate, "initialization": plot_experiment_initialization}
+           "learning-rate": plot_experiment_learning_rate, "initialization": plot_experiment_initialization,
+           "conv-no-flip": plot_experiment_conv_no_flip}
 
 
 def add_parser(sub):

@@ -14,10 +14,11 @@ sigmoid            sigmoid vs ReLU hidden units, plain SGD; per-layer gradient n
 softmax-overflow   softmax without max-subtraction: inf and NaN, float32 and float64
 learning-rate      a sweep of learning rates: where it stops converging, where it NaNs
 initialization     zero, constant, too-small, too-large and He initial weights
+conv-no-flip       a convolution backward whose dX forgets to flip the kernel (no training)
 =================  ====================================================================
 """
 
-from . import initialization, learning_rate, sigmoid, softmax_overflow
+from . import conv_no_flip, initialization, learning_rate, sigmoid, softmax_overflow
 
 #: name -> (module, default --subset, default --epochs, one-line description); each
 #: module has ``compute(args, data, backend)`` returning a Results (see
@@ -27,4 +28,6 @@ EXPERIMENTS = {
     "softmax-overflow": (softmax_overflow, None, None, "softmax without max-subtraction overflows to inf and NaN"),
     "learning-rate": (learning_rate, 10000, 3, "a learning-rate sweep: where training stops converging or NaNs"),
     "initialization": (initialization, 10000, 3, "zero, constant, too-small, too-large and He initialisation"),
+    "conv-no-flip": (conv_no_flip, None, None, "a convolution backward that forgets to flip the kernel, caught by "
+                     "finite differences"),
 }
