@@ -87,7 +87,8 @@ def plot_weights(W1, path, title="first-layer weights (columns of W1)", caption=
     import matplotlib
 
     levels = matplotlib.colormaps["RdBu_r"].resampled(24)  # 24 levels: the PNG keeps each exactly (a palette)
-    image = ax.imshow(weight_mosaic(np.asarray(W1, dtype=np.float64)), cmap=levels, vmin=-1, vmax=1,
+    cols = 16 if np.ndim(W1) == 2 else 4  # the MLP's 128 units in 8 rows; the CNN's 16 filters in a square
+    image = ax.imshow(weight_mosaic(np.asarray(W1, dtype=np.float64), cols=cols), cmap=levels, vmin=-1, vmax=1,
                       interpolation="nearest")
     ax.set_axis_off()
     tiles, what = first_layer_tiles(W1)
