@@ -19,7 +19,7 @@ from digitbench.gradcheck import gradcheck
 from digitbench.model_io import load_checkpoint
 from digitbench.networks import CNN, CnnParams, init_params
 from digitbench.params import init_params as mlp_init_params
-from digitbench.recipe import learning_rates
+from digitbench.recipe import learning_rates, run_recipe
 from digitbench.train import TrainingInterrupted, TrainState, train
 from hostile import attempt
 
@@ -64,6 +64,7 @@ def test_cosine_schedule_falls_from_lr_to_near_zero_over_the_run():
 
 def test_the_cnn_recipe():
     recipe = Recipe.named("cnn")
+    assert run_recipe(None, {"network": "cnn"}) == recipe and run_recipe(None, {}) == Recipe.named("seed")
     assert (recipe.network, recipe.epochs, recipe.batch_size, recipe.lr, recipe.momentum, recipe.schedule,
             recipe.center) == ("cnn", 4, 64, 0.05, 0.9, "cosine", False)
     assert Recipe().network == "mlp" and Recipe.named("fast").network == "mlp"
@@ -73,6 +74,8 @@ def test_the_cnn_recipe():
     (lambda: Recipe(network="resnet"), "--network must be one of mlp, cnn"),
     (lambda: Recipe(network="cnn", center=True), "--center is for the mlp only"),
     (lambda: Recipe.named("fast", network="cnn"), "the fast recipe centres its inputs"),
+    (lambda: run_recipe("fast", {"network": "cnn"}), "the fast recipe centres its inputs"),
+    (lambda: run_recipe(None, {"network": "mlp"}, "cnn"), "the starting parameters are the cnn's"),
 ])
 def test_recipes_that_make_no_sense_are_one_line(make, words):
     with pytest.raises(UsageError, match=words) as info:

@@ -144,6 +144,38 @@ class Recipe:
         return learning_rates(self.schedule, self.lr, self.decay, self.epochs, steps_per_epoch, start, last - first)
 
 
+def run_recipe(recipe=None, settings=None, network=None, dtype=None):
+    """The Recipe of a training run, as :func:`digitbench.train.train` takes it.
+
+    Parameters
+    ----------
+    recipe : Recipe, a name of :data:`RECIPES`, or None: the default recipe of the network
+        that ``settings`` names (:data:`DEFAULT_RECIPES`: seed for the MLP, cnn for the CNN)
+    settings : dict of Recipe fields set on top (None values included: they are checked)
+    network, dtype : str, those of the starting parameters, if any: the network unless
+        ``settings`` names one (which must then be the same), the dtype always
+
+    Raises
+    ------
+    UsageError for settings that make no sense, or parameters of another network.
+    """
+    settings = dict(settings or {})
+    if network is not None:
+        settings.setdefault("network", network)
+    if recipe is None:
+        named = settings.get("network")
+        recipe = Recipe(**{**RECIPES[DEFAULT_RECIPES.get(named, "seed") if isinstance(named, str) else "seed"],
+                           **settings})
+    elif isinstance(recipe, str):  # a recipe's name: "seed", "fast" or "cnn" (which says when it fits no network)
+        recipe = Recipe.named(recipe, network=settings.get("network"), center=settings.get("center")).replace(
+            **settings)
+    else:
+        recipe = recipe.replace(**settings)
+    if network is not None and network != recipe.network:
+        raise UsageError(f"the starting parameters are the {network}'s, but the recipe trains the {recipe.network}")
+    return recipe if dtype is None or dtype == recipe.dtype else recipe.replace(dtype=dtype)
+
+
 def learning_rates(schedule, lr, decay, epochs, steps_per_epoch, first=0, count=None):
     """The learning rates of the run's steps ``first .. first + count - 1`` (default: all).
 

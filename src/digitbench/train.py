@@ -32,7 +32,7 @@ from .networks import get_network, init_params, network_of
 from .params import Params, copy_params, zeros_like_params
 from .kernels.base import center_start
 from .pixels import mean_image, scale_pixels
-from .recipe import DEFAULT_RECIPES, RECIPES, SCHEDULES, Recipe, learning_rates  # noqa: F401  (re-exported)
+from .recipe import RECIPES, SCHEDULES, Recipe, learning_rates, run_recipe  # noqa: F401  (re-exported)
 from .schema import check_resume
 from .sgd import chunk_bounds, run_chunk
 from .threads import RunThreads, inference_threads
@@ -269,27 +269,13 @@ def train(backend=DEFAULT_BACKEND, data=None, *, recipe=None, params=None, progr
 
 
 def _recipe(recipe, settings, params, resume):
-    """The run's Recipe: given, or the network's default recipe (:data:`DEFAULT_RECIPES`)
-    with ``settings``; the network and dtype of ``params``."""
+    """The run's Recipe (:func:`~digitbench.recipe.run_recipe`): the checkpoint's when
+    resuming without settings; the network and dtype of ``params`` when given."""
     if recipe is None and not settings and resume is not None:
         recipe = resume.recipe
-    if params is not None:
-        settings = {"network": network_of(params).name, **settings}
-    if recipe is None:  # the seed recipe, or the cnn's for network="cnn"
-        default = DEFAULT_RECIPES.get(settings.get("network"), "seed") if isinstance(settings.get("network"), str) \
-            else "seed"
-        recipe = Recipe(**{**RECIPES[default], **settings})
-    elif isinstance(recipe, str):  # a recipe's name: "seed", "fast" or "cnn"
-        recipe = Recipe.named(recipe, **settings)
-    else:
-        recipe = recipe.replace(**settings)
-    if params is not None:
-        if network_of(params).name != recipe.network:
-            raise UsageError(f"the starting parameters are the {network_of(params).name}'s, but the recipe trains "
-                             f"the {recipe.network}")
-        if params.W1.dtype.name != recipe.dtype:
-            recipe = recipe.replace(dtype=params.W1.dtype.name)
-    return recipe
+    if params is None:
+        return run_recipe(recipe, settings)
+    return run_recipe(recipe, settings, network_of(params).name, params.W1.dtype.name)
 
 
 class _Run:
