@@ -13,13 +13,17 @@ from .options import (add_json_option, add_network_option, at_most, backend_name
 #: Bounds of the check's size: a few samples and entries already test every path, and the
 #: naive backend takes about a second for each entry of a batch this large.
 MAX_BATCH, MAX_ENTRIES, MAX_EPS = 64, 1000, 0.1
+#: Backends left out of a network's check unless named: the naive CNN's convolutions, one
+#: multiply-add at a time in Python, make each of the check's many forward passes long.
+SLOW = {"cnn": ("naive",)}
 from .runtime import add_threads_option, load_backend, threaded
 
 
 def add_parser(sub):
     p = sub.add_parser("gradcheck", help="check every backend's gradients against finite differences")
     p.add_argument("--backend", action="append", type=backend_name, metavar="{" + ",".join(BACKENDS) + "}",
-                   help="backend to check; repeat for several (default: all)")
+                   help="backend to check; repeat for several (default: all; for the cnn, numpy and numba: the "
+                        "naive cnn is slow, name it to check it)")
     p.add_argument("--batch-size", type=at_most(MAX_BATCH, "a gradient check's batch (a few samples test every "
                                                            "path; each entry costs two passes over the batch)"),
                    default=4, help=f"samples in the random batch, at most {MAX_BATCH} (default: 4)")
@@ -48,7 +52,7 @@ def step(text):
 
 
 def run(args):
-    names = args.backend or list(BACKENDS)
+    names = args.backend or [name for name in BACKENDS if name not in SLOW.get(args.network, ())]
     results, failed = {}, []
     for name in dict.fromkeys(names):
         backend = load_backend(name, args.network)
