@@ -61,7 +61,7 @@ def test_get_backend_unknown_is_a_valueerror_naming_them():
     ("--lr", "fast", "'fast' is not a number"),
     ("--target-accuracy", "97", "97 must be a fraction in (0, 1]"),
     ("--target-accuracy", "0", "0 must be a positive number"),
-    ("--schedule", "cosine", "invalid choice: 'cosine'"),
+    ("--schedule", "exponential", "invalid choice: 'exponential'"),
     ("--dtype", "float16", "invalid choice: 'float16'"),
 ])
 def test_bad_training_options_fail_at_parse_time(capsys, option, value, words):

@@ -119,6 +119,7 @@ OPTION_ERRORS = [
     ["train", "--lr", "nan"], ["train", "--target-accuracy", "97"], ["train", "--momentum", "1.5"],
     ["train", "--decay", "-1"], ["train", "--seed", "-1"], ["train", "--batch-size", "100000"],
     ["train", "--epochs", "100000"], ["experiment", "sigmoid", "--subset", "70000"],
+    ["train", "--recipe", "fast", "--network", "cnn"], ["train", "--network", "cnn", "--center"],
 ]
 
 

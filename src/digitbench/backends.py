@@ -50,3 +50,26 @@ def get_backend(name, network="mlp"):
             backend_type = getattr(module, "NETWORK_BACKENDS", {}).get(network, LayeredBackend)
             _instances[name, network] = backend_type(name, NETWORKS[network])
     return _instances[name, network]
+
+
+def network_name(backend):
+    """The name of the network ``backend`` runs: its ``network``'s, else "mlp" (a backend
+    module's own ``BACKEND``, and any backend written for the MLP alone)."""
+    return getattr(getattr(backend, "network", None), "name", "mlp")
+
+
+def backend_for(backend, network):
+    """``backend`` (a name, or a backend object) as the backend that runs ``network``.
+
+    Parameters
+    ----------
+    backend : str or Backend; an object that already runs ``network`` is returned as it is
+    network : str, a network's name ("mlp" or "cnn")
+
+    Returns
+    -------
+    Backend, :func:`get_backend` ``(name, network)`` for a name or another network's backend
+    """
+    if isinstance(backend, str):
+        return get_backend(backend, network)
+    return backend if network_name(backend) == network else get_backend(backend.name, network)

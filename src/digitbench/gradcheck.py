@@ -22,13 +22,20 @@ W1 has 100,352 entries, of which only a sample is checked (``--entries``), as fo
 tensor, taken among the entries with a non-zero gradient first (:func:`pick_entries`).
 ReLU's kink at 0 is the one place finite differences are wrong; with random data no z
 lands within eps of 0 in practice, and the seed is fixed.
+
+The check runs on the network the backend was made for (``get_backend(name, network)``):
+every parameter array of the MLP's six, or of the CNN's eight (two convolutions, two
+dense layers). For the CNN, max pooling is the other place where finite differences
+can be wrong: two values of a 2x2 window within eps of each other, which random data
+makes as unlikely as a z near 0.
 """
 
 import math
 
 import numpy as np
 
-from .params import Params, init_params
+from .backends import network_name
+from .networks import get_network, init_params
 
 #: Largest relative error accepted, and the denominator's floor (see the module docstring).
 TOLERANCE = 1e-6
@@ -66,7 +73,7 @@ def gradcheck(backend, batch_size=4, entries=10, eps=1e-5, seed=0, tolerance=TOL
 
     Parameters
     ----------
-    backend : Backend
+    backend : Backend, for the MLP or the CNN (:func:`digitbench.get_backend`)
     batch_size : int, samples in the random batch
     entries : int, entries sampled per tensor (all of them if the tensor is smaller)
     eps : float, the finite-difference step
@@ -75,20 +82,20 @@ def gradcheck(backend, batch_size=4, entries=10, eps=1e-5, seed=0, tolerance=TOL
 
     Returns
     -------
-    list of dict, one per tensor: ``tensor``, ``shape``, ``checked``, ``max_rel_error``,
+    list of dict, one per parameter array of the backend's network: ``tensor``, ``shape``, ``checked``, ``max_rel_error``,
     ``max_abs_error``, ``ok``
     """
     rng = np.random.default_rng(seed)
-    params = init_params(seed, np.float64)
+    params = init_params(get_network(network_name(backend)), seed, np.float64)
     # biases start at zero; random ones make the check cover their use too
-    params = Params(*(a if a.ndim == 2 else rng.normal(0, 0.1, a.shape) for a in params))
+    params = type(params)(*(a if a.ndim > 1 else rng.normal(0, 0.1, a.shape) for a in params))
     X = rng.uniform(0.05, 1.0, size=(batch_size, 784))
     y = rng.integers(0, 10, size=batch_size)
     loss, grads = backend.loss_and_grads(params, X, y)
     if not math.isclose(loss, loss_from_forward(backend, params, X, y), rel_tol=1e-9):
         raise AssertionError(f"{backend.name}: loss_and_grads' loss differs from forward's")
     records = []
-    for name, w, g in zip(Params._fields, params, grads):
+    for name, w, g in zip(params._fields, params, grads):
         flat_w, flat_g = w.reshape(-1), np.asarray(g).reshape(-1)
         picks = pick_entries(rng, flat_g, entries)
         rel, ab = [], []

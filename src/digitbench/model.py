@@ -16,9 +16,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .backends import get_backend
+from .backends import backend_for
 from .errors import ImageError
 from .model_io import load_model as _read_model
+from .networks import network_of
 from .params import Params
 from .evaluate import predicted_labels
 from .predict import frame_digit, predict_pixels, preprocess_image
@@ -36,8 +37,9 @@ class Model(NamedTuple):
 
     Attributes
     ----------
-    params : Params, the weights (W1 of shape (784, 128), ..., b3 of shape (10,))
-    meta : dict, the file's metadata (``dataset``, ``backend``, ``test_accuracy``, ...)
+    params : Params, the MLP's weights (W1 of shape (784, 128), ..., b3 of shape (10,)),
+        or CnnParams, the CNN's (W1 of shape (16, 1, 5, 5), ..., b4 of shape (10,))
+    meta : dict, the file's metadata (``network``, ``dataset``, ``backend``, ``test_accuracy``, ...)
     """
 
     params: Params
@@ -47,8 +49,13 @@ class Model(NamedTuple):
         """One line: network, dtype, data set and test accuracy, never the weight arrays."""
         accuracy = self.meta.get("test_accuracy")
         accuracy = "unknown" if accuracy is None else f"{100 * accuracy:.2f}%"
-        return (f"Model(network={self.meta.get('network') or 'mlp'}, dtype={np.dtype(self.params[0].dtype).name}, "
+        return (f"Model(network={self.network}, dtype={np.dtype(self.params[0].dtype).name}, "
                 f"dataset={self.dataset}, test_accuracy={accuracy})")
+
+    @property
+    def network(self):
+        """The network the weights are for: "mlp" or "cnn" (by the type of ``params``)."""
+        return network_of(self.params).name
 
     @property
     def dataset(self):
@@ -70,7 +77,8 @@ class Model(NamedTuple):
             0..255, or floats in [0, 1]); any other 2-D array is a grayscale picture
             (0..255), framed as :mod:`digitbench.predict` frames files. An array of
             shape (n, 784) or (n, 28, 28) is n MNIST images.
-        backend : str or Backend, which implementation computes (default: numpy)
+        backend : str or Backend, which implementation computes (default: numpy), for
+            the model's network whatever network a Backend object was made for
 
         Returns
         -------
@@ -80,13 +88,13 @@ class Model(NamedTuple):
         ------
         ImageError naming the first image that is not a readable digit.
         """
-        backend = get_backend(backend) if isinstance(backend, str) else backend
+        backend = backend_for(backend, self.network)
         return predict_pixels(backend, self.params, as_pixels(images))
 
     def predict(self, images, backend="numpy"):
         """Predicted labels, ndarray of shape (n,), int64: the arg-max of the logits
         (:func:`digitbench.evaluate.predicted_labels`; see :meth:`predict_proba`)."""
-        backend = get_backend(backend) if isinstance(backend, str) else backend
+        backend = backend_for(backend, self.network)
         pixels = as_pixels(images)
         return predicted_labels(backend, self.params, pixels, predict_pixels(backend, self.params, pixels))
 

@@ -1,10 +1,15 @@
 """Saving and loading trained models as ``.npz``, never unpickling anything.
 
-A model file is a zip (NumPy's ``.npz``) holding exactly the six parameter arrays
-``W1 b1 W2 b2 W3 b3`` and ``meta``, a 0-d unicode array with JSON metadata::
+A model file is a zip (NumPy's ``.npz``) holding exactly its network's parameter arrays
+(the MLP's six ``W1 b1 W2 b2 W3 b3``, the CNN's eight ``W1 b1 ... W4 b4``) and ``meta``,
+a 0-d unicode array with JSON metadata::
 
-    {"format": "digitbench-model", "format_version": 1, "layer_sizes": [784, 128, 64, 10],
-     "dtype": "float32", "backend": "numba", "seed": 0, "test_accuracy": 0.978, ...}
+    {"format": "digitbench-model", "format_version": 1, "network": "mlp",
+     "layer_sizes": [784, 128, 64, 10], "dtype": "float32", "backend": "numba", "seed": 0,
+     "test_accuracy": 0.978, ...}
+
+``network`` names the network (:mod:`digitbench.networks`); a file without it is an
+MLP's. ``layer_sizes`` is written for the MLP only.
 
 Loading never unpickles: it parses each member's .npy header itself, refuses object
 dtypes and members that are too large before reading them, and checks keys, shapes,
@@ -28,21 +33,32 @@ from numpy.lib import format as npformat
 from .errors import ModelFileError, UsageError
 from .files import describe_kind
 from .files import write_file
-from .params import LAYER_SIZES, PARAM_SHAPES, Params
-from .schema import (CHECKPOINT_FORMAT, FORMAT_VERSION, MAX_META_BYTES, MAX_META_CHARS, MODEL_FORMAT, check_checkpoint,
-                     parse_meta)
+from .networks import NETWORKS, network_of
+from .params import LAYER_SIZES, Params
+from .schema import (CHECKPOINT_FORMAT, FORMAT_VERSION, MAX_META_BYTES, MAX_META_CHARS, MODEL_FORMAT, check_arrays,
+                     check_checkpoint, file_network, member_names, parse_meta)
 
-#: The largest member a model may hold: W1 in float64 is 784*128*8 = 803 KB.
+#: The largest member a model may hold: the CNN's W3 in float64 is 1568*128*8 = 1.6 MB.
 MAX_MEMBER_BYTES = 4 * 1024 * 1024
 #: Room for a .npy header on top of a member's data, in the zip's declared sizes.
 NPY_HEADER_ROOM = 64 * 1024
 PARAM_NAMES = Params._fields
+#: The parameter names of a model file, by network.
+MODEL_MEMBERS = {network: member_names(network) for network in NETWORKS}
 
 
 def save_model(path, params, **meta):
-    """Write ``params`` and JSON-serialisable ``meta`` to ``path`` (.npz) atomically."""
-    arrays = {name: np.ascontiguousarray(a) for name, a in zip(PARAM_NAMES, params)}
-    return _save(path, MODEL_FORMAT, arrays, {"dtype": str(params.W1.dtype), **meta})
+    """Write ``params`` (Params or CnnParams) and JSON-serialisable ``meta`` to ``path``
+    (.npz) atomically; the metadata records the network."""
+    arrays = {name: np.ascontiguousarray(a) for name, a in zip(params._fields, params)}
+    return _save(path, MODEL_FORMAT, arrays, {**_network_meta(params), **meta})
+
+
+def _network_meta(params):
+    """The metadata that says what ``params`` are: network, its layer sizes (MLP), dtype."""
+    network = network_of(params).name
+    sizes = {"layer_sizes": list(LAYER_SIZES)} if network == "mlp" else {}
+    return {"network": network, **sizes, "dtype": str(params.W1.dtype)}
 
 
 def _save(path, kind, arrays, meta):
@@ -50,7 +66,7 @@ def _save(path, kind, arrays, meta):
     for name, a in arrays.items():
         if not np.isfinite(a).all():
             raise ModelFileError(f"{path}: not saved: {name} holds NaN or infinite values")
-    info = {"format": kind, "format_version": FORMAT_VERSION, "layer_sizes": list(LAYER_SIZES), **meta}
+    info = {"format": kind, "format_version": FORMAT_VERSION, **meta}
     text = json.dumps(info)
     if len(text) > MAX_META_CHARS:  # a loader would refuse it: refuse it now, before the file is written
         raise ModelFileError(f"{path}: not saved: its metadata is {len(text):,} characters, more than the "
@@ -71,7 +87,8 @@ def check_replaceable(path, option):
         return
     if not stat.S_ISREG(info.st_mode) or info.st_size == 0:
         return
-    known = {f"{name}.npy" for name in (*PARAM_NAMES, *VELOCITY_NAMES, "epoch_losses", "meta")}
+    known = {f"{name}.npy" for network in NETWORKS for name in
+             (*member_names(network), *member_names(network, "v"), "epoch_losses", "meta")}
     try:
         with zipfile.ZipFile(path) as zf:
             names = set(zf.namelist())
@@ -85,7 +102,10 @@ def check_replaceable(path, option):
 
 # --------------------------------------------------------------------------- checkpoints
 
-VELOCITY_NAMES = tuple(f"v{name}" for name in PARAM_NAMES)
+VELOCITY_NAMES = member_names("mlp", "v")
+#: The array members of a checkpoint, by network: parameters, velocities, this epoch's losses.
+CHECKPOINT_MEMBERS = {network: (*member_names(network), *member_names(network, "v"), "epoch_losses")
+                      for network in NETWORKS}
 
 
 def save_checkpoint(path, params, velocity, epoch_losses, **meta):
@@ -93,14 +113,14 @@ def save_checkpoint(path, params, velocity, epoch_losses, **meta):
 
     Parameters
     ----------
-    params, velocity : Params (the SGD state)
+    params, velocity : Params or CnnParams (the SGD state)
     epoch_losses : ndarray of shape (steps done in the current epoch,), float64
     meta : JSON-serialisable (epoch, step, RNG state, config, history, ...)
     """
-    arrays = {name: np.ascontiguousarray(a) for name, a in zip(PARAM_NAMES, params)}
-    arrays.update({name: np.ascontiguousarray(a) for name, a in zip(VELOCITY_NAMES, velocity)})
+    arrays = {name: np.ascontiguousarray(a) for name, a in zip(params._fields, params)}
+    arrays.update({f"v{name}": np.ascontiguousarray(a) for name, a in zip(params._fields, velocity)})
     arrays["epoch_losses"] = np.asarray(epoch_losses, dtype=np.float64).reshape(-1)
-    return _save(path, CHECKPOINT_FORMAT, arrays, {"dtype": str(params.W1.dtype), **meta})
+    return _save(path, CHECKPOINT_FORMAT, arrays, {**_network_meta(params), **meta})
 
 
 def load_checkpoint(path):
@@ -108,13 +128,14 @@ def load_checkpoint(path):
 
     Returns
     -------
-    (params : Params, velocity : Params, epoch_losses : ndarray float64, meta : dict)
+    (params, velocity : the network's parameter type, epoch_losses : ndarray float64, meta : dict)
     """
-    raw = read_npz(path, [*PARAM_NAMES, *VELOCITY_NAMES, "epoch_losses", "meta"], {"meta": MAX_META_BYTES},
+    raw = read_npz(path, [[*names, "meta"] for names in CHECKPOINT_MEMBERS.values()], {"meta": MAX_META_BYTES},
                    MAX_MEMBER_BYTES, what="checkpoint")
     meta = parse_meta(path, raw["meta"], CHECKPOINT_FORMAT)
-    params = _check_params(path, raw, PARAM_NAMES, meta["dtype"])
-    velocity = _check_params(path, raw, VELOCITY_NAMES, meta["dtype"])
+    network = _members_network(path, raw, meta, CHECKPOINT_MEMBERS)
+    params = check_arrays(path, raw, network, meta["dtype"])
+    velocity = check_arrays(path, raw, network, meta["dtype"], prefix="v")
     losses = raw["epoch_losses"]
     if losses.dtype != np.float64 or losses.ndim != 1 or not np.isfinite(losses).all():
         raise ModelFileError(f"{path}: epoch_losses must be finite float64 of shape (steps,)")
@@ -127,28 +148,23 @@ def load_model(path):
 
     Returns
     -------
-    (Params, meta dict)
+    (Params or CnnParams, as the file's network; meta dict)
     """
-    raw = read_npz(path, [*PARAM_NAMES, "meta"], {"meta": MAX_META_BYTES}, MAX_MEMBER_BYTES)
+    raw = read_npz(path, [[*names, "meta"] for names in MODEL_MEMBERS.values()], {"meta": MAX_META_BYTES},
+                   MAX_MEMBER_BYTES)
     meta = parse_meta(path, raw["meta"], MODEL_FORMAT)
-    return _check_params(path, raw, PARAM_NAMES, meta["dtype"]), meta
+    network = _members_network(path, raw, meta, MODEL_MEMBERS)
+    return check_arrays(path, raw, network, meta["dtype"]), meta
 
 
-def _check_params(path, raw, names, dtype):
-    """The arrays ``raw[names]`` as Params: shapes, dtype and finiteness checked."""
-    arrays = []
-    for name, shape in zip(names, PARAM_SHAPES):
-        a = raw[name]
-        if a.dtype.name not in ("float32", "float64"):
-            raise ModelFileError(f"{path}: {name} has dtype {a.dtype}, expected float32 or float64")
-        if a.dtype.name != dtype:
-            raise ModelFileError(f"{path}: {name} has dtype {a.dtype} but the file says {dtype}")
-        if a.shape != shape:
-            raise ModelFileError(f"{path}: {name} has shape {a.shape}, expected {shape}")
-        if not np.isfinite(a).all():
-            raise ModelFileError(f"{path}: {name} holds NaN or infinite values")
-        arrays.append(np.array(a, dtype=a.dtype.newbyteorder("="), order="C"))  # a writable native copy
-    return Params(*arrays)
+def _members_network(path, raw, meta, members):
+    """The file's network, whose arrays ``raw`` must hold: ModelFileError when the arrays
+    are another network's than the metadata records."""
+    network = file_network(meta)
+    if set(raw) != {*members[network], "meta"}:
+        held = next(name for name, names in members.items() if set(raw) == {*names, "meta"})
+        raise ModelFileError(f"{path}: its metadata says network {network!r} but its arrays are the {held}'s")
+    return network
 
 
 def read_npz(path, names, limits, default_limit, what="model"):
@@ -162,7 +178,8 @@ def read_npz(path, names, limits, default_limit, what="model"):
     Parameters
     ----------
     path : str or Path
-    names : list of str, exactly the members the file must hold (without ".npy")
+    names : list of str, exactly the members the file must hold (without ".npy"); or a
+        list of such lists, the file holding exactly one of them
     limits : dict name -> bytes; other members get ``default_limit``
     what : "model" or "checkpoint", for the messages
 
@@ -185,12 +202,15 @@ def read_npz(path, names, limits, default_limit, what="model"):
             found = [info.filename for info in infos]
             if len(found) != len(set(found)):
                 raise ModelFileError(f"{path}: not a digitbench {what} (a member name appears twice)")
-            expected = {f"{name}.npy" for name in names}
+            choices = [{f"{name}.npy" for name in alternative}
+                       for alternative in ([names] if isinstance(names[0], str) else names)]
+            expected = min(choices, key=lambda names: (len(names ^ set(found)), -len(names & set(found))))  # closest
             if set(found) != expected:
                 if what == "model" and "epoch_losses.npy" in found:
                     raise ModelFileError(f"{path}: this is a training checkpoint, not a model; "
                                          f"finish the run with `digitbench train --resume {path}`")
-                if what == "checkpoint" and set(found) == {f"{n}.npy" for n in (*PARAM_NAMES, "meta")}:
+                if what == "checkpoint" and any(set(found) == {f"{n}.npy" for n in (*model, "meta")}
+                                                for model in MODEL_MEMBERS.values()):
                     raise ModelFileError(f"{path}: this is a trained model, not a training checkpoint")
                 missing = sorted(n[:-4] for n in expected - set(found))
                 extra = sorted(set(found) - expected)

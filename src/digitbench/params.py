@@ -70,10 +70,11 @@ def init_params(seed=0, dtype=np.float32):
 
 
 def zeros_like_params(params):
-    """A Params of zero arrays with the shapes and dtype of ``params``."""
-    return Params(*(np.zeros_like(a) for a in params))
+    """Zero arrays with the shapes and dtype of ``params``, of its type (Params, or
+    another network's parameter tuple such as ``CnnParams``)."""
+    return type(params)(*(np.zeros_like(a) for a in params))
 
 
 def copy_params(params, dtype=None):
-    """A deep copy of ``params``, C-contiguous, optionally cast to ``dtype``."""
-    return Params(*(np.array(a, dtype=dtype or a.dtype, order="C", copy=True) for a in params))
+    """A deep copy of ``params`` (of its type), C-contiguous, optionally cast to ``dtype``."""
+    return type(params)(*(np.array(a, dtype=dtype or a.dtype, order="C", copy=True) for a in params))

@@ -16,6 +16,8 @@ first-layer-weights.png    the 128 columns of W1 (784,) drawn as 28 x 28 images,
 first-layer-learned.png    the same for W1 minus its He initialisation: what training added
 =========================  ================================================================
 
+For a CNN the last two draw the first convolution's 16 filters (5 x 5 each) instead.
+
 ``digitbench train`` starts from ``init_params(seed)``, and the model file records the
 seed, so the initial weights can be rebuilt exactly. In the raw weights the random
 initial noise still dominates: the border pixels of MNIST are always 0, so the weights
@@ -33,8 +35,9 @@ from .evaluate import confusion_matrix, model_probabilities, predicted_labels
 from .bench_report import format_ratio
 from .figures import DPI, new_figure, save_figure  # noqa: F401  (DPI re-exported)
 from .drawing import figure_text, import_matplotlib
-from .params import init_params
-from .weight_plots import LEARNED_CAPTION, WEIGHTS_CAPTION, plot_weights, weight_mosaic  # noqa: F401
+from .networks import init_params, network_of
+from .weight_plots import (FILTERS_CAPTION, FILTERS_LEARNED_CAPTION, LEARNED_CAPTION, WEIGHTS_CAPTION,  # noqa: F401
+                           plot_weights, weight_mosaic)
 
 FILES = {
     "curves": "training-curves.png",
@@ -147,13 +150,16 @@ def write_model_plots(params, meta, data, backend, out_dir, source="the model"):
                                           out_dir / FILES["confusion"])
     written["misclassified"] = plot_misclassified(data.test_images, labels, probabilities,
                                                   out_dir / FILES["misclassified"])
-    written["weights"] = plot_weights(params.W1, out_dir / FILES["weights"], "first-layer weights (columns of W1)",
-                                      WEIGHTS_CAPTION)
+    network = network_of(params)
+    cnn = network.name == "cnn"
+    written["weights"] = plot_weights(params.W1, out_dir / FILES["weights"],
+                                      "first-layer filters (W1)" if cnn else "first-layer weights (columns of W1)",
+                                      FILTERS_CAPTION if cnn else WEIGHTS_CAPTION)
     if isinstance(meta.get("seed"), int):
-        initial = init_params(meta["seed"], params.W1.dtype).W1
+        initial = init_params(network, meta["seed"], params.W1.dtype).W1
         written["learned"] = plot_weights(params.W1 - initial, out_dir / FILES["learned"],
                                           "what training added to the first-layer weights (W1 minus its start)",
-                                          LEARNED_CAPTION)
+                                          FILTERS_LEARNED_CAPTION if cnn else LEARNED_CAPTION)
     return written
 
 

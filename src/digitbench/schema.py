@@ -7,6 +7,10 @@ per key, so that an edited or hostile file ends in one line naming the key
 is also checked for being whole (its step, losses and generator state agree with each
 other) and, by :func:`check_resume`, for belonging to the run that resumes it
 (:class:`~digitbench.errors.UsageError`).
+
+A file records its network (``network``: "mlp" or "cnn"; a file without the key is an
+MLP's, as every file was before the CNN), and its arrays are checked against that
+network's declaration in :mod:`digitbench.networks`: names, shapes, dtype, finiteness.
 """
 
 import json
@@ -17,6 +21,7 @@ import numpy as np
 from .backends import BACKENDS
 from .data import DATASETS
 from .errors import DigitbenchError, ModelFileError, UsageError
+from .networks import NETWORKS
 from .params import LAYER_SIZES
 from .recipe import DTYPES, MAX_EPOCHS, MAX_HISTORY_CHARS, MAX_SEED, RECIPES, Recipe
 
@@ -102,6 +107,7 @@ def _cli(v):
 #: key -> (check, what it must be); every key is optional in a model file.
 MODEL_FIELDS = {
     "dtype": (_one_of(DTYPES), f"one of {', '.join(DTYPES)}"),
+    "network": (_one_of(NETWORKS), f"one of {', '.join(NETWORKS)}"),
     "backend": (_text, "a name"),
     "seed": (_optional(_whole(0, MAX_SEED)), "a whole number from 0 to 2**32 - 1"),
     "dataset": (_one_of(DATASETS), f"one of {', '.join(DATASETS)}"),
@@ -113,6 +119,7 @@ MODEL_FIELDS = {
 #: key -> (check, what it must be); every key is required in a checkpoint but ``cli``.
 CHECKPOINT_FIELDS = {
     "dtype": MODEL_FIELDS["dtype"],
+    "network": MODEL_FIELDS["network"],
     "epoch": (_whole(1, MAX_EPOCHS), "a whole number of epochs"),
     "step": (_whole(0), "a whole number of steps"),
     "rng_state": (_rng_state, "NumPy's PCG64 generator state"),
@@ -149,19 +156,60 @@ def parse_meta(path, meta_array, kind=MODEL_FORMAT):
     if meta.get("format_version") != FORMAT_VERSION:
         raise ModelFileError(f"{path}: format version {meta.get('format_version')!r} is not supported "
                              f"(this digitbench reads {FORMAT_VERSION})")
-    if meta.get("layer_sizes") != list(LAYER_SIZES):
+    network = meta.get("network", "mlp")
+    if not (isinstance(network, str) and network in NETWORKS):
+        raise ModelFileError(f"{path}: unknown network {str(network)[:MAX_TEXT]!r} in metadata "
+                             f"(this digitbench reads {', '.join(NETWORKS)})")
+    if network == "mlp" and meta.get("layer_sizes") != list(LAYER_SIZES):
         raise ModelFileError(f"{path}: layer sizes {meta.get('layer_sizes')} differ from {list(LAYER_SIZES)}")
     if meta.get("dtype") not in DTYPES:
         raise ModelFileError(f"{path}: unsupported dtype {meta.get('dtype')!r} in metadata")
     fields, required = ((MODEL_FIELDS, ()) if kind == MODEL_FORMAT
-                        else (CHECKPOINT_FIELDS, set(CHECKPOINT_FIELDS) - {"cli"}))
+                        else (CHECKPOINT_FIELDS, set(CHECKPOINT_FIELDS) - {"cli", "network"}))
     missing = sorted(k for k in required if k not in meta)
     if missing:
         raise ModelFileError(f"{path}: incompatible checkpoint: it lacks {', '.join(missing)}")
     for key, (check, what) in fields.items():
         if key in meta and not check(meta[key]):
             raise ModelFileError(f"{path}: metadata {key} has the wrong type or range: it must be {what}")
+    trained = meta.get("config", {}).get("network", "mlp")
+    if trained != network:
+        raise ModelFileError(f"{path}: its metadata says network {network!r} but its recipe trained the {trained}")
     return meta
+
+
+def file_network(meta):
+    """The network a file's metadata (checked by :func:`parse_meta`) records: "mlp" without the key."""
+    return meta.get("network", "mlp")
+
+
+def member_names(network, prefix=""):
+    """The names of ``network``'s parameter arrays in a file, in order, each after ``prefix``
+    ("v" for a checkpoint's velocities): ("W1", "b1", ...) as declared in :mod:`digitbench.networks`."""
+    return tuple(f"{prefix}{name}" for name in NETWORKS[network].param_shapes)
+
+
+def check_arrays(path, raw, network, dtype, prefix=""):
+    """``raw``'s arrays of ``network`` (``prefix`` before each name) as its parameter type.
+
+    Each must have its declared shape (:mod:`digitbench.networks`), the file's ``dtype``
+    (float32 or float64) and only finite values; ModelFileError naming the first that
+    does not. The arrays returned are writable native-byte-order copies.
+    """
+    declared = NETWORKS[network]
+    arrays = []
+    for name, shape in zip(member_names(network, prefix), declared.param_shapes.values()):
+        a = raw[name]
+        if a.dtype.name not in ("float32", "float64"):
+            raise ModelFileError(f"{path}: {name} has dtype {a.dtype}, expected float32 or float64")
+        if a.dtype.name != dtype:
+            raise ModelFileError(f"{path}: {name} has dtype {a.dtype} but the file says {dtype}")
+        if a.shape != shape:
+            raise ModelFileError(f"{path}: {name} has shape {a.shape}, expected {shape} (the {network}'s)")
+        if not np.isfinite(a).all():
+            raise ModelFileError(f"{path}: {name} holds NaN or infinite values")
+        arrays.append(np.array(a, dtype=a.dtype.newbyteorder("="), order="C"))  # a writable native copy
+    return declared.params_type(*arrays)
 
 
 def check_checkpoint(path, meta, epoch_losses):

@@ -23,15 +23,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .backends import DEFAULT_BACKEND, get_backend
+from .backends import DEFAULT_BACKEND, backend_for
 from .datasets import load_mnist
 from .errors import TrainingDiverged, UsageError
 from .model import Model
 from .model_io import load_checkpoint, save_checkpoint, save_model
-from .params import Params, copy_params, init_params, zeros_like_params
+from .networks import get_network, init_params, network_of
+from .params import Params, copy_params, zeros_like_params
 from .kernels.base import center_start
 from .pixels import mean_image, scale_pixels
-from .recipe import RECIPES, SCHEDULES, Recipe, learning_rates  # noqa: F401  (re-exported)
+from .recipe import RECIPES, SCHEDULES, Recipe, learning_rates, run_recipe  # noqa: F401  (re-exported)
 from .schema import check_resume
 from .sgd import chunk_bounds, run_chunk
 from .threads import RunThreads, inference_threads
@@ -53,8 +54,8 @@ class TrainState:
     ``epoch_losses`` holds this epoch's losses so far, one float64 array per chunk.
     """
 
-    params: Params
-    velocity: Params
+    params: Params  # or the network's own type, e.g. CnnParams
+    velocity: Params  # of the params' type
     recipe: Recipe
     n_train: int
     backend: str
@@ -154,7 +155,8 @@ class TrainResult:
     def model(self):
         """The trained network as a :class:`~digitbench.model.Model`, which predicts from
         image files, PIL images and arrays (``result.model.predict([...])``)."""
-        return Model(self.params, {"backend": self.backend, "test_accuracy": self.test_accuracy,
+        return Model(self.params, {"network": self.config.get("network", "mlp"), "backend": self.backend,
+                                   "test_accuracy": self.test_accuracy,
                                    "config": self.config, "history": self.history})
 
     def save(self, path, **meta):
@@ -205,13 +207,17 @@ def train(backend=DEFAULT_BACKEND, data=None, *, recipe=None, params=None, progr
 
     Parameters
     ----------
-    backend : Backend or str, e.g. "numba" (see :func:`digitbench.get_backend`)
+    backend : Backend or str, e.g. "numba" (see :func:`digitbench.get_backend`); it runs the
+        recipe's network (a backend object for another network stands for its name)
     data : MnistData (uint8 images (n, 784), integer labels), optional; default:
         :func:`digitbench.load_mnist`'s MNIST
-    recipe : Recipe or its name ("seed", "fast"), optional; default: the seed recipe; ``settings`` on top
-    settings : Recipe's fields (epochs, batch_size, lr, momentum, schedule, decay, seed,
-        dtype, target_accuracy, stop_at_target)
-    params : Params, optional starting point (default: ``init_params(seed, dtype)``)
+    recipe : Recipe or its name ("seed", "fast", "cnn"), optional; default: the seed recipe,
+        or with ``network="cnn"`` alone the cnn recipe; ``settings`` on top
+    settings : Recipe's fields (epochs, batch_size, lr, momentum, schedule, decay, center,
+        network, seed, dtype, target_accuracy, stop_at_target)
+    params : Params or CnnParams, optional starting point (default: the network's
+        ``init_params(network, seed, dtype)`` of :mod:`digitbench.networks`); its type
+        sets the network
     progress : bool, show one tqdm bar for the whole run (steps done, time left) on
         standard error, moved after each chunk of steps (every backend), shown only when
         standard error is a terminal (default True; False: no bar)
@@ -231,9 +237,9 @@ def train(backend=DEFAULT_BACKEND, data=None, *, recipe=None, params=None, progr
     TrainingDiverged when a loss or an output is NaN or infinite; TrainingInterrupted on
     Ctrl-C or SIGTERM; UsageError for settings that make no sense.
     """
-    backend = get_backend(backend) if isinstance(backend, str) else backend
-    data = load_mnist(progress=progress) if data is None else data
     recipe = _recipe(recipe, settings, params, resume)
+    backend = backend_for(backend, recipe.network)
+    data = load_mnist(progress=progress) if data is None else data
     run = _Run(backend, data, recipe, validation)
     state = run.resume(resume) if resume is not None else run.start(params)
     warmup_seconds = backend.warmup((recipe.float_type,))  # compile or load kernels, off the clock
@@ -263,15 +269,13 @@ def train(backend=DEFAULT_BACKEND, data=None, *, recipe=None, params=None, progr
 
 
 def _recipe(recipe, settings, params, resume):
-    """The run's Recipe: given, or the seed recipe with ``settings``; the dtype of ``params``."""
+    """The run's Recipe (:func:`~digitbench.recipe.run_recipe`): the checkpoint's when
+    resuming without settings; the network and dtype of ``params`` when given."""
     if recipe is None and not settings and resume is not None:
         recipe = resume.recipe
-    if isinstance(recipe, str):  # a recipe's name: "seed" or "fast"
-        recipe = Recipe.named(recipe)
-    recipe = Recipe(**settings) if recipe is None else recipe.replace(**settings)
-    if params is not None and params.W1.dtype.name != recipe.dtype:
-        recipe = recipe.replace(dtype=params.W1.dtype.name)
-    return recipe
+    if params is None:
+        return run_recipe(recipe, settings)
+    return run_recipe(recipe, settings, network_of(params).name, params.W1.dtype.name)
 
 
 class _Run:
@@ -306,7 +310,7 @@ class _Run:
         if params is not None:
             params = copy_params(params)
         else:
-            params = init_params(self.recipe.seed, self.recipe.float_type)
+            params = init_params(get_network(self.recipe.network), self.recipe.seed, self.recipe.float_type)
             if self.mean is not None:
                 params = center_start(params, self.mean)
         rng_state = np.random.default_rng(self.recipe.seed).bit_generator.state

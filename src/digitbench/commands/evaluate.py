@@ -29,21 +29,22 @@ def epochs_run(meta):
 
 
 def run(args):
-    params, meta = open_model(args.model)
+    model = open_model(args.model)
+    params, meta = model
     dataset, data = load_model_data(args, meta)
     trained_on = meta.get("dataset") or "mnist"
     if dataset != trained_on:
         print(f"warning: {args.model} was trained on {TITLES[trained_on]}; evaluated here on "
               f"{TITLES[dataset]}, whose classes are other things, so its accuracy means nothing",
               file=sys.stderr)
-    backend = load_backend(args.backend)
+    backend = load_backend(args.backend, model.network)
     result = evaluate(backend, params, data.test_images, data.test_labels, source=args.model)
     print(f"{args.model}: test accuracy {100 * result['test_accuracy']:.2f}% on {len(data.test_labels)} "
-          f"{dataset} test images ({args.backend} backend)")
+          f"{dataset} test images ({model.network}, {args.backend} backend)")
     print(format_confusion(result["confusion_matrix"], result["per_class_accuracy"]))
     if args.json:
         record = {k: v for k, v in result.items() if k != "predictions"}
-        record.update(backend=args.backend, dataset=dataset, model=str(args.model),
+        record.update(backend=args.backend, network=model.network, dataset=dataset, model=str(args.model),
                       epochs_run=epochs_run(meta), train_seconds=None, seconds_to_target=None)
         print_json(record)
     return 0

@@ -22,6 +22,7 @@ from ..datasets import load_mnist
 from ..errors import ForeignFileError, UsageError
 from ..files import check_destination
 from ..model import load_model
+from ..networks import NETWORKS
 from ..recipe import MAX_SEED
 from ..threads import THREADS_PER_CORE, most_threads
 
@@ -244,6 +245,16 @@ def backend_name(text):
 def add_backend_option(parser, default=DEFAULT_BACKEND):
     parser.add_argument("--backend", type=backend_name, default=default, metavar="{" + ",".join(BACKENDS) + "}",
                         help=f"implementation to run (default: {default})")
+
+
+def add_network_option(parser, default="mlp", help=None):
+    """``--network {mlp,cnn}``: the network a command trains, checks or times.
+
+    ``default`` None leaves the choice to the command (``train`` takes it from its
+    recipe, or from the checkpoint it resumes)."""
+    parser.add_argument("--network", choices=list(NETWORKS), default=default,
+                        help=help or f"the network: mlp (784-128-64-10) or cnn (two convolutions, two dense "
+                                     f"layers) (default: {default})")
 
 
 def add_json_option(parser):

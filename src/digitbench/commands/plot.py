@@ -23,10 +23,11 @@ def add_parser(sub):
 
 def run(args):
     check_out_dir(args.out_dir, FILES.values())
-    params, meta = open_model(args.model)
+    model = open_model(args.model)
+    params, meta = model
     _, data = load_model_data(args, meta)  # an explicit --dataset wins over the model's
     make_out_dir(args.out_dir)
-    written = write_model_plots(params, meta, data, get_backend(args.backend), args.out_dir, source=args.model)
+    written = write_model_plots(params, meta, data, get_backend(args.backend, model.network), args.out_dir, source=args.model)
     if "curves" not in written:
         print(f"{args.model}: no training history in the model file; skipped {FILES['curves']}")
     for path in written.values():

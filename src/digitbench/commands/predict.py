@@ -34,7 +34,7 @@ def add_parser(sub):
 
 def run(args):
     model = open_model(args.model)
-    backend = load_backend(args.backend)
+    backend = load_backend(args.backend, model.network)
     good, pixels, errors = [], [], []
     for path in args.images:
         try:
@@ -54,7 +54,7 @@ def run(args):
         for path, p, best in zip(good, probabilities, labels):
             records.append(report(path, p, int(best), model, args.top))
     if args.json:
-        print_json({"backend": args.backend, "model": str(args.model), "dataset": model.dataset,
+        print_json({"backend": args.backend, "network": model.network, "model": str(args.model), "dataset": model.dataset,
                     "predictions": records, "errors": errors})
     return 1 if errors else 0
 
