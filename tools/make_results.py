@@ -48,6 +48,7 @@ RUNS = {
     "train-plain-sgd-constant": TRAIN + ["--momentum", "0", "--schedule", "constant"],
     "train-plain-sgd-decayed": TRAIN + ["--momentum", "0"],
     "train-fast": TRAIN + ["--recipe", "fast"],
+    **{f"train-cnn/seed-{seed}": TRAIN + ["--network", "cnn", "--seed", str(seed)] for seed in range(5)},
     "bench-peers": ["bench", "--peers", "--json", "--no-plot"],
     "bench-peers-1-thread": ["bench", "--peers", "--threads", "1", "--json", "--no-plot"],
     **{f"sweeps/{axis}": ["bench", "--peers", "--sweep", axis, "--json", "--no-plot"] for axis in ("batch", "threads")},
