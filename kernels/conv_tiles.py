@@ -174,39 +174,46 @@ def weight_grads(rows, C, dYp, p, dWb, db, threads):
 
 
 @njit(cache=True, inline="always")
-def winner(Z, i, r, s, c):
-    """(u, v) of the largest Z[i, 2r + u, 2s + v, c] in the 2x2 window: the first in
-    row-major order (strictly greater replaces)."""
-    best, bu, bv = Z[i, 2 * r, 2 * s, c], 0, 0
-    for u in range(2):
-        for v in range(2):
-            if Z[i, 2 * r + u, 2 * s + v, c] > best:
-                best, bu, bv = Z[i, 2 * r + u, 2 * s + v, c], u, v
-    return bu, bv
+def window_max(z0, z1, z2, z3):
+    """The largest of a 2x2 window's values in row-major order z0 (top left), z1, z2, z3,
+    and its place 0..3: the first of equal largest ones (a later value replaces only if
+    strictly greater, so a NaN never wins)."""
+    best, q = z0, 0
+    if z1 > best:
+        best, q = z1, 1
+    if z2 > best:
+        best, q = z2, 2
+    if z3 > best:
+        best, q = z3, 3
+    return best, q
 
 
 @njit(parallel=True, cache=True)
 def relu_pool(Z, out, p, channels_first, threads):
-    """ReLU, then 2x2 max pool: out = max(0, max of each window of Z) (a NaN stays NaN).
+    """ReLU, then 2x2 max pool: out = max(0, max of each window of Z).
 
     Z (n, H, W, C). ``out`` is (n, H/2 + 2p, W/2 + 2p, C), filled inside its border of p
     (the next convolution's padded input), or with ``channels_first`` (n, C, H/2, W/2)
     (p = 0), the order in which PyTorch's Flatten reads it. Max and ReLU commute: the
-    window's winner is found on Z, and is the winner of ReLU(Z) too whenever it is positive.
+    window's winner is found on Z, and is the winner of ReLU(Z) too whenever it is
+    positive. The innermost loop runs over the channels, contiguous in Z.
     """
     n, Ho, Wo, C = Z.shape[0], Z.shape[1] // 2, Z.shape[2] // 2, Z.shape[3]
     for part in prange(threads):
         for i in range(part * n // threads, (part + 1) * n // threads):
             for r in range(Ho):
                 for s in range(Wo):
-                    for c in range(C):
-                        u, v = winner(Z, i, r, s, c)
-                        z = Z[i, 2 * r + u, 2 * s + v, c]
-                        a = 0 if z <= 0 else z
-                        if channels_first:
-                            out[i, c, r, s] = a
-                        else:
-                            out[i, r + p, s + p, c] = a
+                    z0, z1 = Z[i, 2 * r, 2 * s], Z[i, 2 * r, 2 * s + 1]
+                    z2, z3 = Z[i, 2 * r + 1, 2 * s], Z[i, 2 * r + 1, 2 * s + 1]
+                    if channels_first:
+                        for c in range(C):
+                            z = window_max(z0[c], z1[c], z2[c], z3[c])[0]
+                            out[i, c, r, s] = 0 if z <= 0 else z
+                    else:
+                        a = out[i, r + p, s + p]
+                        for c in range(C):
+                            z = window_max(z0[c], z1[c], z2[c], z3[c])[0]
+                            a[c] = 0 if z <= 0 else z
 
 
 @njit(parallel=True, cache=True)
@@ -222,13 +229,18 @@ def relu_pool_backward(dA, Z, dZp, p, channels_first, threads):
         for i in range(part * n // threads, (part + 1) * n // threads):
             for r in range(Ho):
                 for s in range(Wo):
+                    z0, z1 = Z[i, 2 * r, 2 * s], Z[i, 2 * r, 2 * s + 1]
+                    z2, z3 = Z[i, 2 * r + 1, 2 * s], Z[i, 2 * r + 1, 2 * s + 1]
+                    d0, d1 = dZp[i, 2 * r + p, 2 * s + p], dZp[i, 2 * r + p, 2 * s + 1 + p]
+                    d2, d3 = dZp[i, 2 * r + 1 + p, 2 * s + p], dZp[i, 2 * r + 1 + p, 2 * s + 1 + p]
                     for c in range(C):
-                        u, v = winner(Z, i, r, s, c)
+                        z, q = window_max(z0[c], z1[c], z2[c], z3[c])
                         g = dA[i, c, r, s] if channels_first else dA[i, r, s, c]
-                        for du in range(2):
-                            for dv in range(2):
-                                keep = du == u and dv == v and Z[i, 2 * r + du, 2 * s + dv, c] > 0
-                                dZp[i, 2 * r + du + p, 2 * s + dv + p, c] = g if keep else 0
+                        g = g if z > 0 else 0
+                        d0[c] = g if q == 0 else 0
+                        d1[c] = g if q == 1 else 0
+                        d2[c] = g if q == 2 else 0
+                        d3[c] = g if q == 3 else 0
 
 
 @njit(cache=True)
