@@ -55,7 +55,8 @@ import numpy as np
 from threadpoolctl import threadpool_info
 
 from .kernels.base import center_start
-from .params import LAYER_SIZES, init_params, zeros_like_params
+from .networks import MLP, init_params
+from .params import LAYER_SIZES, zeros_like_params
 from .pixels import scale_pixels
 from .recipe import THROUGHPUT
 from .sgd import chunk_bounds, run_chunk
@@ -146,16 +147,23 @@ def one_line(error):
 
 
 class BackendContender:
-    """A digitbench backend, trained through ``train_batches`` as the trainer does."""
+    """A digitbench backend, trained through ``train_batches`` as the trainer does.
+
+    It trains the backend's network (``backend.network``: the CNN's backends from
+    ``get_backend(name, network="cnn")``; the MLP's otherwise), in ``dtype`` (float32 in
+    ``bench``; the tests use float64).
+    """
 
     kind = "digitbench"
     version = None  # the peers state their library's version
 
-    def __init__(self, backend, threads=None, adaptive=True):
+    def __init__(self, backend, threads=None, adaptive=True, dtype=np.float32):
         self.backend = backend
+        self.network = getattr(backend, "network", MLP)
+        self.dtype = np.dtype(dtype)
         self.name = backend.name
         self.slow = backend.name == "naive"
-        self.sparse_input = backend.name in SPARSE_INPUT_BACKENDS
+        self.sparse_input = backend.name in SPARSE_INPUT_BACKENDS and self.network is MLP
         self.threads_used = 1 if backend.name == "naive" else threads  # plain Python loops: one thread
         self.threads_note = ("" if not threads else "plain Python loops: one thread" if backend.name == "naive"
                              else f"BLAS held at {threads} by threadpoolctl" if backend.name == "numpy"
@@ -173,7 +181,7 @@ class BackendContender:
     def prepare(self, data, batch_size, seed=0):
         """Keep the data; compile (``warmup()``, then one tiny call of each operation)."""
         self.images, self.labels = data.train_images, np.ascontiguousarray(data.train_labels, dtype=np.int64)
-        self.test = scale_pixels(data.test_images, np.float32)
+        self.test = scale_pixels(data.test_images, self.dtype)
         self.batch_size = batch_size
         self.reset(seed)
         self.backend.warmup()
@@ -182,10 +190,10 @@ class BackendContender:
         self.reset(seed)
 
     def reset(self, seed, mean=None):
-        """Weights ``init_params(seed)``, momentum zero; with ``mean`` (784,), trained
+        """Weights ``init_params(network, seed)``, momentum zero; with ``mean`` (784,), trained
         from now on as on centred inputs ``x - mean`` (the first bias is the centred
-        network's: :func:`~digitbench.kernels.base.center_start`)."""
-        self.params = init_params(seed, np.float32)
+        network's: :func:`~digitbench.kernels.base.center_start`; the MLP only)."""
+        self.params = init_params(self.network, seed, self.dtype)
         self.mean = mean
         if mean is not None:
             self.params = center_start(self.params, mean)

@@ -70,8 +70,9 @@ def init_params(seed=0, dtype=np.float32):
 
 
 def zeros_like_params(params):
-    """A Params of zero arrays with the shapes and dtype of ``params``."""
-    return Params(*(np.zeros_like(a) for a in params))
+    """Zero arrays with the shapes and dtype of ``params``, of its type (a Params, or any
+    network's parameters, such as :class:`~digitbench.networks.CnnParams`)."""
+    return type(params)(*(np.zeros_like(a) for a in params))
 
 
 def copy_params(params, dtype=None):
