@@ -22,6 +22,7 @@ from ..datasets import load_mnist
 from ..errors import ForeignFileError, UsageError
 from ..files import check_destination
 from ..model import load_model
+from ..networks import NETWORKS
 from ..recipe import MAX_SEED
 from ..threads import THREADS_PER_CORE, most_threads
 
@@ -244,6 +245,14 @@ def backend_name(text):
 def add_backend_option(parser, default=DEFAULT_BACKEND):
     parser.add_argument("--backend", type=backend_name, default=default, metavar="{" + ",".join(BACKENDS) + "}",
                         help=f"implementation to run (default: {default})")
+
+
+def add_network_option(parser):
+    """``--network {mlp,cnn}``: the declared network (:mod:`digitbench.networks`) to train
+    or benchmark, the MLP by default."""
+    parser.add_argument("--network", choices=list(NETWORKS), default="mlp",
+                        help="network: mlp (784-128-64-10) or cnn (two 5x5 convolutions, 2x2 pooling, two dense "
+                             "layers) (default: mlp)")
 
 
 def add_json_option(parser):

@@ -128,6 +128,6 @@ def announce_warmup(backend, delay=NOTICE_DELAY):
     return backend
 
 
-def load_backend(name):
-    """:func:`~digitbench.get_backend` ``(name)``, its warm-up announced (:func:`announce_warmup`)."""
-    return announce_warmup(get_backend(name))
+def load_backend(name, network="mlp"):
+    """:func:`~digitbench.get_backend` ``(name, network)``, its warm-up announced (:func:`announce_warmup`)."""
+    return announce_warmup(get_backend(name, network))
