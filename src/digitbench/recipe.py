@@ -109,6 +109,10 @@ class Recipe:
         """The recipe ``name`` of :data:`RECIPES` with ``options`` that are not None on top."""
         if name not in RECIPES:
             raise UsageError(f"unknown recipe {name!r}; choose one of: {', '.join(RECIPES)}")
+        unknown = sorted(set(RECIPES[name]) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:  # e.g. cnn-fast's network: a recipe for digitbench bench --network cnn
+            raise UsageError(f"recipe {name!r} sets {', '.join(unknown)}, which a Recipe does not take; it is "
+                             f"timed by digitbench bench --network cnn")
         return cls(**{**RECIPES[name], **{k: v for k, v in options.items() if v is not None}})
 
     def replace(self, **options):
