@@ -5,8 +5,8 @@ digitbench's NumPy backend running the CNN; both start from ``init_params(CNN, s
 (PyTorch and XLA take the convolution weights as they are and the dense weights
 transposed) and take the same two batches at the same rates, with momentum. PyTorch runs
 in float64, so only the summation order differs from NumPy; JAX runs in float32 (float64
-needs a process-wide switch). torch.compile compiles for about a minute: it is covered
-by the MLP's failure-path test, and by ``digitbench bench --peers --network cnn``.
+needs a process-wide switch). torch.compile (inductor) compiles for half a minute or
+more: it has this file's one test of its own, on the same few images in float64.
 """
 
 import importlib.util
@@ -18,7 +18,7 @@ from digitbench import bench, get_backend
 from digitbench.datasets import synthetic_data
 from digitbench.networks import CNN
 
-MODULES = {"pytorch": "torch", "jax-step": "jax", "jax-scan": "jax"}
+MODULES = {"pytorch": "torch", "torch.compile": "torch", "jax-step": "jax", "jax-scan": "jax"}
 #: (rtol, atol) after two steps. float64: only the order of the sums differs (measured
 #: differences near 1e-15). float32: the same, at float32's 6e-8 per operation over a
 #: 400-term convolution sum and a 1568-term dense one.
@@ -28,8 +28,8 @@ TOLERANCE = {np.float64: (1e-10, 1e-12), np.float32: (1e-4, 1e-5)}
 def make(name, dtype):
     from digitbench.peers import JaxContender, TorchContender
 
-    if name == "pytorch":
-        return TorchContender(1, network=CNN, dtype=dtype)
+    if name in ("pytorch", "torch.compile"):
+        return TorchContender(1, compiled=name == "torch.compile", network=CNN, dtype=dtype)
     return JaxContender(1, scan=name == "jax-scan", network=CNN)
 
 
@@ -37,7 +37,7 @@ def make(name, dtype):
 def test_a_cnn_peer_trains_like_digitbench(name):
     if importlib.util.find_spec(MODULES[name]) is None:
         pytest.skip(f"{MODULES[name]} is not installed; needs the compare extra: pip install -e '.[compare]'")
-    dtype = np.float64 if name == "pytorch" else np.float32
+    dtype = np.float64 if MODULES[name] == "torch" else np.float32
     data, batch = synthetic_data(0, 16, 8), 4
     peer = make(name, dtype)
     reference = bench.BackendContender(get_backend("numpy", network="cnn"), dtype=dtype)

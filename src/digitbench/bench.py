@@ -219,6 +219,8 @@ class BackendContender:
         """Weights ``init_params(network, seed)``, momentum zero; with ``mean`` (784,), trained
         from now on as on centred inputs ``x - mean`` (the first bias is the centred
         network's: :func:`~digitbench.kernels.base.center_start`; the MLP only)."""
+        if mean is not None and self.network is not MLP:
+            raise ValueError(f"centred inputs are for the MLP; the {self.network.name} trains on the pixels")
         self.params = init_params(self.network, seed, self.dtype)
         self.mean = mean
         if mean is not None:

@@ -122,7 +122,8 @@ def run(args):
             axis = "batch_size" if args.sweep == "batch" else "threads"
             plot_sweep(result["points"], plot, axis, _sweep_title(result))
         else:
-            plot_bench([r for r in result["contenders"] if "error" not in r], plot, args.threads, args.batch_size)
+            plot_bench([r for r in result["contenders"] if "error" not in r], plot, args.threads, args.batch_size,
+                       args.network)
         print(f"wrote {plot}")
     if args.out_json:
         text = json.dumps(plain_json(result), indent=1, allow_nan=False, default=str)
