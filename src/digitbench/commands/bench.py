@@ -20,8 +20,8 @@ from .. import bench, bench_report, bench_rounds, stats, sweeps, time_to_target
 from ..backends import BACKENDS
 from ..datasets import load_mnist, synthetic_data
 from ..errors import UsageError
-from ..networks import get_network
 from ..files import check_destination, check_distinct, write_file
+from ..networks import get_network
 from ..peers import make_peers
 from ..plots import plot_bench, plot_sweep
 from ..targets import TARGETS_BY_NETWORK, check_sweep, check_targets, format_targets

@@ -60,9 +60,8 @@ class TorchContender:
     def __init__(self, threads, compiled=False, network=MLP, dtype=np.float32):
         import torch
 
-        self.network, self.dtype = network, np.dtype(dtype)
-
         torch.set_num_threads(threads)
+        self.network, self.dtype, self.float_type = network, np.dtype(dtype), getattr(torch, np.dtype(dtype).name)
         self.torch = torch
         self.compiled = compiled
         self.name = "torch.compile" if compiled else "pytorch"
@@ -72,7 +71,7 @@ class TorchContender:
     def prepare(self, data, batch_size, seed=0):
         """Build the model from ``init_params(seed)``, keep the data, run each shape once."""
         torch, nn = self.torch, self.torch.nn
-        self.module = nn.Sequential(*torch_layers(nn, self.network)).to(getattr(torch, self.dtype.name))
+        self.module = nn.Sequential(*torch_layers(nn, self.network)).to(self.float_type)
         self.with_params = [m for m in self.module if isinstance(m, (nn.Conv2d, nn.Linear))]
         self.model = torch.compile(self.module) if self.compiled else self.module
         self.loss_fn = nn.CrossEntropyLoss()
@@ -105,7 +104,7 @@ class TorchContender:
         group = self.optimizer.param_groups[0]
         for step, first in enumerate(range(0, len(order), self.batch_size)):
             rows = order[first:first + self.batch_size]
-            X = self.images[rows].to(self.module[0].weight.dtype).div_(255)
+            X = self.images[rows].to(self.float_type).div_(255)
             if self.shift is not None:
                 X.sub_(self.shift)
             X = X.reshape(len(rows), *self.network.input_shape)
