@@ -153,3 +153,84 @@ def test_published_page_loads_nothing_from_the_internet(tools):
     shipped = {target for files in publish.NPM_PACKAGES.values() for target in files.values()}
     used = set(re.findall(r'"vendor/([^"]+)"', local))
     assert used and used <= shipped
+
+
+@pytest.fixture(scope="module")
+def cnn_suite(suite):
+    saved = dict(os.environ)
+    sys.path.insert(0, str(ROOT))
+    try:
+        return importlib.import_module("benchmarks.bench_cnn")
+    finally:
+        sys.path.remove(str(ROOT))
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@pytest.fixture
+def threads_restored():
+    """The benchmarks hold BLAS and numba at their count: given back to the other tests after."""
+    from threadpoolctl import threadpool_limits
+
+    numba = pytest.importorskip("numba")
+    before = numba.get_num_threads()
+    with threadpool_limits(limits=None):  # restores the BLAS pools on exit
+        yield
+    numba.set_num_threads(before)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_cnn_layer_benchmarks_time_each_layer_on_its_own_input(cnn_suite, backend, threads_restored):
+    """Every CNN layer's asv forward and backward run on the input the network gives that
+    layer, with the shapes it declares; numba's agree with NumPy's."""
+    from digitbench.networks import CNN
+
+    declared = {layer.name: layer for layer in CNN.layers}
+    reference = {}
+    for layer in cnn_suite.LAYERS:
+        for kind in (backend, "numpy"):
+            forward, backward = cnn_suite.CnnLayerForward(), cnn_suite.CnnLayerBackward()
+            forward.setup("fast", kind, layer, 2)
+            backward.setup("fast", kind, layer, 2)
+            assert forward.x.shape == (2, *declared[layer].in_shape)
+            out, grads = forward.forward(), backward.backward()
+            assert out.shape == (2, *declared[layer].out_shape), layer
+            first = grads[0] if isinstance(grads, tuple) else grads
+            assert first.shape == forward.x.shape, layer
+            reference[kind] = (out, first)
+        forward.time_cnn_layer_forward("fast", backend, layer, 2)
+        backward.time_cnn_layer_backward("fast", backend, layer, 2)
+        for ours, theirs in zip(reference[backend], reference["numpy"]):
+            np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5, err_msg=f"{backend} {layer}")
+
+
+def test_cnn_train_step_and_time_to_99_run_through_train_batches(cnn_suite, monkeypatch, threads_restored):
+    from digitbench.datasets import synthetic_data
+
+    step = cnn_suite.CnnTrainStep()
+    step.setup("fast", "numpy")
+    before = step.weights.W3.copy()
+    step.time_cnn_train_step("fast", "numpy")
+    assert not np.array_equal(step.weights.W3, before)
+    # time to 99%: the frozen recipe, one epoch of a few digits per backend, cached; naive skipped
+    small = tuple(synthetic_data(2, 64, 16))
+    monkeypatch.setattr(cnn_suite, "mnist", lambda: small)
+    monkeypatch.setitem(cnn_suite.RECIPES, "cnn-fast", dict(cnn_suite.RECIPES["cnn-fast"], epochs=1))
+    fixed = cnn_suite.CnnFixedRecipe()
+    cache = fixed.setup_cache()
+    for backend in cnn_suite.TRAINABLE:
+        fixed.setup(cache, "fast", backend)
+        assert fixed.track_cnn_fixed_recipe_train_seconds(cache, "fast", backend) > 0
+        assert 0 <= fixed.track_cnn_fixed_recipe_test_error(cache, "fast", backend) <= 100
+    monkeypatch.setattr(cnn_suite, "mnist", lambda: None)
+    with pytest.raises(NotImplementedError, match="real MNIST"):
+        fixed.setup(fixed.setup_cache(), "fast", "numpy")
+
+
+def test_the_cnn_benchmarks_leave_the_mlps_series_alone(cnn_suite, suite):
+    """New names only: the MLP's benchmark names and recipes are as they were."""
+    _, recipes = suite
+    names = {name for cls in vars(cnn_suite).values() if isinstance(cls, type)
+             for name in vars(cls) if name.startswith(("time_", "track_", "peakmem_"))}
+    assert names and all("cnn" in name for name in names)
+    assert recipes.RECIPES["fast-fixed"]["epochs"] == 1 and "cnn-fast" in recipes.RECIPES

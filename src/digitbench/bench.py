@@ -33,6 +33,14 @@ Divided by the machine's measured single-precision GEMM rate (NumPy matmul of la
 float32 matrices with the same threads), that is the shortest time an epoch could take;
 "share of peak" is that floor over the measured epoch time.
 
+The CNN's (``--network cnn``) count the same way, a convolution's multiply-adds being
+``out * H * W * in * 5 * 5`` per sample (:func:`layer_multiply_adds`)::
+
+    conv1 313,600   conv2 2,508,800   dense3 200,704   dense4 1,280   m = 3,024,384
+    total 6m - 2 * 313,600 = 17,519,104 FLOP per sample, 1,051 GFLOP an epoch
+
+(pooling and ReLU add well under 1%).
+
 Work done. A backend that skips zero pixels (numba's sparse first layer: MNIST is about
 81% zeros) does less than that: per sample with ``nnz`` non-zero pixels, layer 1's
 forward and its weight gradient cost ``nnz * 128`` multiply-adds each, the dense
@@ -55,7 +63,8 @@ import numpy as np
 from threadpoolctl import threadpool_info
 
 from .kernels.base import center_start
-from .params import LAYER_SIZES, init_params, zeros_like_params
+from .networks import MLP, init_params
+from .params import LAYER_SIZES, zeros_like_params
 from .pixels import scale_pixels
 from .recipe import THROUGHPUT
 from .sgd import chunk_bounds, run_chunk
@@ -74,28 +83,46 @@ SPARSE_INPUT_BACKENDS = ("numba",)
 # --------------------------------------------------------------------------- FLOP counts
 
 
-def multiply_adds(layer_sizes=LAYER_SIZES):
-    """Multiply-adds of one sample's forward matrix products: 109,184 for the default sizes."""
-    return sum(a * b for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))
+def layer_multiply_adds(network=MLP):
+    """Multiply-adds of one sample's forward pass in each layer with parameters, in order.
+
+    A dense layer's ``in * out``; a convolution's ``out * H * W * in * kh * kw`` (every
+    output value of shape (out, H, W) sums ``in * kh * kw`` products; the zero padding is
+    counted, as a dense GEMM lowering computes it). The MLP: (100,352, 8,192, 640); the
+    CNN: (313,600, 2,508,800, 200,704, 1,280).
+    """
+    counts = []
+    for layer in network.layers:
+        if layer.params:
+            weight_shape = network.param_shapes[layer.params[0]]
+            per_output = int(np.prod(weight_shape[1:])) if layer.kind == "conv2d" else weight_shape[0]
+            counts.append(per_output * int(np.prod(layer.out_shape)))
+    return tuple(counts)
 
 
-def train_flops_per_sample(layer_sizes=LAYER_SIZES):
+def multiply_adds(network=MLP):
+    """Multiply-adds of one sample's forward pass: 109,184 for the MLP, 3,024,384 for the CNN."""
+    return sum(layer_multiply_adds(network))
+
+
+def train_flops_per_sample(network=MLP):
     """FLOP of one training sample: forward, weight gradients, and input gradients of
-    every layer but the first (see the module docstring): 6m - 2*784*128 = 454,400."""
-    return 6 * multiply_adds(layer_sizes) - 2 * layer_sizes[0] * layer_sizes[1]
+    every layer but the first (see the module docstring): 6m - 2 m_1, 454,400 for the
+    MLP, 17,519,104 for the CNN."""
+    return 6 * multiply_adds(network) - 2 * layer_multiply_adds(network)[0]
 
 
 def executed_train_flops(nnz, n_samples, layer_sizes=LAYER_SIZES):
     """FLOP a sparse-input backend executes for ``n_samples`` with ``nnz`` non-zero pixels
     in all: layer 1 forward and weight gradient ``nnz * 128`` multiply-adds each, the
     other layers as dense (see the module docstring)."""
-    dense = multiply_adds(layer_sizes) - layer_sizes[0] * layer_sizes[1]
+    dense = sum(a * b for a, b in zip(layer_sizes[1:-1], layer_sizes[2:]))
     return 2 * (2 * layer_sizes[1] * nnz + 3 * dense * n_samples)
 
 
-def inference_flops_per_sample(layer_sizes=LAYER_SIZES):
-    """FLOP of one forward pass: 2m = 218,368."""
-    return 2 * multiply_adds(layer_sizes)
+def inference_flops_per_sample(network=MLP):
+    """FLOP of one forward pass: 2m, 218,368 for the MLP."""
+    return 2 * multiply_adds(network)
 
 
 # --------------------------------------------------------------------------- peak
@@ -146,16 +173,23 @@ def one_line(error):
 
 
 class BackendContender:
-    """A digitbench backend, trained through ``train_batches`` as the trainer does."""
+    """A digitbench backend, trained through ``train_batches`` as the trainer does.
+
+    It trains the backend's network (``backend.network``: the CNN's backends from
+    ``get_backend(name, network="cnn")``; the MLP's otherwise), in ``dtype`` (float32 in
+    ``bench``; the tests use float64).
+    """
 
     kind = "digitbench"
     version = None  # the peers state their library's version
 
-    def __init__(self, backend, threads=None, adaptive=True):
+    def __init__(self, backend, threads=None, adaptive=True, dtype=np.float32):
         self.backend = backend
+        self.network = getattr(backend, "network", MLP)
+        self.dtype = np.dtype(dtype)
         self.name = backend.name
         self.slow = backend.name == "naive"
-        self.sparse_input = backend.name in SPARSE_INPUT_BACKENDS
+        self.sparse_input = backend.name in SPARSE_INPUT_BACKENDS and self.network is MLP
         self.threads_used = 1 if backend.name == "naive" else threads  # plain Python loops: one thread
         self.threads_note = ("" if not threads else "plain Python loops: one thread" if backend.name == "naive"
                              else f"BLAS held at {threads} by threadpoolctl" if backend.name == "numpy"
@@ -173,7 +207,7 @@ class BackendContender:
     def prepare(self, data, batch_size, seed=0):
         """Keep the data; compile (``warmup()``, then one tiny call of each operation)."""
         self.images, self.labels = data.train_images, np.ascontiguousarray(data.train_labels, dtype=np.int64)
-        self.test = scale_pixels(data.test_images, np.float32)
+        self.test = scale_pixels(data.test_images, self.dtype)
         self.batch_size = batch_size
         self.reset(seed)
         self.backend.warmup()
@@ -182,10 +216,12 @@ class BackendContender:
         self.reset(seed)
 
     def reset(self, seed, mean=None):
-        """Weights ``init_params(seed)``, momentum zero; with ``mean`` (784,), trained
+        """Weights ``init_params(network, seed)``, momentum zero; with ``mean`` (784,), trained
         from now on as on centred inputs ``x - mean`` (the first bias is the centred
-        network's: :func:`~digitbench.kernels.base.center_start`)."""
-        self.params = init_params(seed, np.float32)
+        network's: :func:`~digitbench.kernels.base.center_start`; the MLP only)."""
+        if mean is not None and self.network is not MLP:
+            raise ValueError(f"centred inputs are for the MLP; the {self.network.name} trains on the pixels")
+        self.params = init_params(self.network, seed, self.dtype)
         self.mean = mean
         if mean is not None:
             self.params = center_start(self.params, mean)
@@ -208,22 +244,24 @@ class BackendContender:
             return self.backend.predict(self.params, X, threads=threads)
 
 
-def add_derived(record, peak_gflops, reference=None):
-    """Add achieved GFLOP/s, shares of the GEMM peak and ratios to ``reference`` (a record).
+def add_derived(record, peak_gflops, reference=None, network=MLP):
+    """Add achieved GFLOP/s, shares of the GEMM peak and ratios to ``reference`` (a record)
+    of a contender training ``network``.
 
     ``share_of_peak`` is the dense-equivalent figure (every contender's same FLOP count);
     ``share_of_peak_done`` the work actually executed: for a sparse-input backend counted
     from the timed pixels (:func:`executed_train_flops`), else the dense count.
     """
-    gflops = train_flops_per_sample() * record["train_samples_per_s"] / 1e9
+    dense = train_flops_per_sample(network)
+    gflops = dense * record["train_samples_per_s"] / 1e9
     record["train_gflops"] = gflops
     record["share_of_peak"] = gflops / peak_gflops if peak_gflops else None
-    record["floor_epoch_seconds"] = train_flops_per_sample() * TRAIN_SAMPLES / 1e9 / peak_gflops
+    record["floor_epoch_seconds"] = dense * TRAIN_SAMPLES / 1e9 / peak_gflops
     if record.get("sparse_input"):
         timed = record["train_samples_timed"] * len(record["train_seconds"])
         per_sample = executed_train_flops(record["train_nonzero_pixels"], timed) / timed
     else:
-        per_sample = train_flops_per_sample()
+        per_sample = dense
     record["executed_flops_per_sample"] = per_sample
     record["executed_gflops"] = per_sample * record["train_samples_per_s"] / 1e9
     record["share_of_peak_done"] = record["executed_gflops"] / peak_gflops if peak_gflops else None

@@ -7,6 +7,7 @@ counts it was measured with, so that a pasted table carries its conditions.
 import statistics
 
 from .bench import TRAIN_SAMPLES, train_flops_per_sample
+from .networks import MLP
 
 
 def format_header(machine, threads, batch_size, how, thread_notes=()):
@@ -34,8 +35,9 @@ def format_blas(blas):
                               if forced else "") if blas else "none loaded"
 
 
-def format_table(records, peak, with_ratios):
-    """The throughput table; '*' marks figures extrapolated from fewer samples."""
+def format_table(records, peak, with_ratios, network=MLP):
+    """The throughput table of contenders training ``network``; '*' marks figures
+    extrapolated from fewer samples."""
     head = ["contender", "threads", "train samples/s", "s/epoch (spread)", "x PyTorch [95% CI]", "% peak dense", "% peak done",
             "infer samples/s", "latency", "start-up", "first call"]
     rows, failed = [], []
@@ -66,8 +68,9 @@ def format_table(records, peak, with_ratios):
     lines += failed
     lines += [f"{r['name']} trained on {r['thread_choice']['threads']} of {r['thread_choice']['max_threads']} "
               f"threads: {r['thread_choice']['reason']}" for r in records if r.get("thread_choice")]
-    gflop = train_flops_per_sample() * TRAIN_SAMPLES / 1e9
-    lines.append(f"an epoch is {gflop:.2f} GFLOP dense ({train_flops_per_sample():,} per sample): {gflop / peak:.3f} s "
+    per_sample = train_flops_per_sample(network)
+    gflop = per_sample * TRAIN_SAMPLES / 1e9
+    lines.append(f"an epoch is {gflop:.2f} GFLOP dense ({per_sample:,} per sample): {gflop / peak:.3f} s "
                  f"at the GEMM peak of {peak:.1f} GFLOP/s; '% peak dense' is that floor over the epoch time")
     sparse = [r["name"] for r in records if r.get("sparse_input") and "error" not in r]
     if sparse:
@@ -84,7 +87,7 @@ def format_table(records, peak, with_ratios):
                  "(compiling its shapes); neither is in the throughput")
     if any(r.get("epoch_extrapolated") or r.get("infer_samples_timed", 10_000) < 10_000 for r in records):
         lines.append("* extrapolated from fewer samples than an epoch (or than the test set): "
-                     "the naive backend always, every contender with --quick")
+                     "the naive backend always, every contender with --quick or --samples")
     return "\n".join(lines)
 
 

@@ -14,12 +14,13 @@ import numpy as np
 from .bench import NAIVE_BATCHES, NAIVE_INFER_SAMPLES, QUICK_TRAIN_SAMPLES, TRAIN_SAMPLES, one_line, timed
 
 
-def measure(contender, data, *, batch_size, repeats, quick, seed=0):
+def measure(contender, data, *, batch_size, repeats, quick, seed=0, samples=None):
     """Time one prepared contender: :func:`measure_all` of it alone; its record."""
-    return measure_all([contender], data, batch_size=batch_size, repeats=repeats, quick=quick, seed=seed)[0]
+    return measure_all([contender], data, batch_size=batch_size, repeats=repeats, quick=quick, seed=seed,
+                       samples=samples)[0]
 
 
-def measure_all(contenders, data, *, batch_size, repeats, quick, seed=0):
+def measure_all(contenders, data, *, batch_size, repeats, quick, seed=0, samples=None):
     """Time prepared contenders, their repetitions interleaved; one JSON-able dict each.
 
     Every round times each contender once, in turn (A B C A B C ...), so that a slow
@@ -29,9 +30,11 @@ def measure_all(contenders, data, *, batch_size, repeats, quick, seed=0):
     (``first_call_seconds``: compiling new shapes shows here), then ``repeats`` rounds; the
     same for inference. A figure is the median of its repetitions (``*_spread``: min, max);
     with fewer samples than an epoch, ``epoch_seconds`` is extrapolated (and says so).
+    ``samples`` (None: an epoch, or 4,096 when ``quick``) caps the training samples and
+    the test images of a repetition (``bench --samples``: a small run, extrapolated).
     A peer that fails becomes ``{"name", "kind", "version", "error"}``; digitbench's raise.
     """
-    plans = {id(c): _plan(c, data, batch_size, repeats, quick, seed) for c in contenders}
+    plans = {id(c): _plan(c, data, batch_size, repeats, quick, seed, samples) for c in contenders}
     failed = {}
 
     def each(step):
@@ -54,11 +57,11 @@ def measure_all(contenders, data, *, batch_size, repeats, quick, seed=0):
     return [failed.get(id(c)) or _record(c, plans[id(c)]) for c in contenders]
 
 
-def _plan(contender, data, batch_size, repeats, quick, seed):
+def _plan(contender, data, batch_size, repeats, quick, seed, samples=None):
     """What one contender is timed on: sample counts and the permutations of each round."""
     rng = np.random.default_rng(seed)
-    n_train = TRAIN_SAMPLES if not quick else QUICK_TRAIN_SAMPLES
-    n_infer = len(data.test_images)
+    n_train = samples or (TRAIN_SAMPLES if not quick else QUICK_TRAIN_SAMPLES)
+    n_infer = min(len(data.test_images), samples or len(data.test_images))
     if contender.slow:
         n_train = min(n_train, NAIVE_BATCHES * batch_size if not quick else batch_size)
         n_infer = min(n_infer, NAIVE_INFER_SAMPLES if not quick else 20)

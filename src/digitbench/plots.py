@@ -173,12 +173,14 @@ def smooth(values, window):
     return np.concatenate([np.full(window - 1, np.nan), out])
 
 
-def plot_bench(records, path, threads, batch_size):
-    """Two horizontal bar charts (training and inference samples/s, log scale), PNG."""
+def plot_bench(records, path, threads, batch_size, network="mlp"):
+    """Two horizontal bar charts (training and inference samples/s, log scale), PNG; the
+    title names the network when it is not the default MLP."""
     names = [r["name"] for r in records]
     colors = ["#4c72b0" if r["kind"] == "digitbench" else "#999999" for r in records]
     fig, axes = new_figure(1, 2, 11, 1.2 + 0.55 * len(records), constrained_layout=True)
     axes = axes[0]
+    images = max(r.get("infer_samples_timed", 10_000) for r in records)  # the naive backend's fewer: starred
     for ax, key, title in ((axes[0], "train_samples_per_s", "training"), (axes[1], "infer_samples_per_s", "inference")):
         values = [r[key] for r in records]
         ax.barh(names, values, color=colors)
@@ -186,7 +188,7 @@ def plot_bench(records, path, threads, batch_size):
         ax.invert_yaxis()
         ax.set_xlabel("samples per second (log scale)")
         ax.set_title(f"{title}, batch {batch_size}, at most {threads} thread{'s' if threads > 1 else ''} each"
-                     if key.startswith("train") else f"{title} (10,000 test images)")
+                     if key.startswith("train") else f"{title} ({images:,} test images)")
         for y, (r, v) in enumerate(zip(records, values)):
             label = f"{v:,.0f}"
             if key.startswith("train") and "train_vs_pytorch" in r:
@@ -195,8 +197,8 @@ def plot_bench(records, path, threads, batch_size):
         # Bars start a whole decade below the smallest value, so that lengths compare in decades.
         ax.set_xlim(10 ** np.floor(np.log10(min(values))), max(values) * 10)
     peers = any(r["kind"] != "digitbench" for r in records)
-    fig.suptitle("digitbench's backends (blue) and peer libraries (grey)" if peers else "digitbench's backends",
-                 fontsize=9)
+    title = "digitbench's backends (blue) and peer libraries (grey)" if peers else "digitbench's backends"
+    fig.suptitle(title + (f", training the {network.upper()}" if network != "mlp" else ""), fontsize=9)
     return save_figure(fig, path, dpi=110, tight=False)
 
 

@@ -31,6 +31,7 @@ RECIPES = {
     "fast": dict(epochs=1, batch_size=64, lr=0.1, momentum=0.9, schedule="linear-floor", decay=1.0, center=True),
     "cnn": dict(epochs=4, batch_size=64, lr=0.05, momentum=0.9, schedule="cosine", decay=0.0, center=False,
                 network="cnn"),
+    "cnn-fast": dict(epochs=2, batch_size=64, lr=0.05, momentum=0.9, schedule="linear", decay=0.0, network="cnn"),
 }
 #: The recipe a network trains with when none is named.
 DEFAULT_RECIPES = {"mlp": "seed", "cnn": "cnn"}

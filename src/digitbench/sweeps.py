@@ -26,6 +26,7 @@ import numpy as np
 
 from . import bench
 from .backends import get_backend
+from .networks import get_network
 from .peers import make_peers
 from .threads import prepare_threads, thread_limits, usable_cores
 
@@ -91,23 +92,24 @@ def sweep_batch(contenders, data, threads, batch_sizes=None, reapply=None, **kw)
     return points
 
 
-def sweep_threads(backends, peers, data, batch_size, thread_counts, **kw):
-    """Every contender at each thread count, each count in a fresh process; a list of points."""
+def sweep_threads(backends, peers, data, batch_size, thread_counts, network="mlp", **kw):
+    """Every contender of ``network`` (a name) at each thread count, each count in a fresh
+    process; a list of points."""
     context = multiprocessing.get_context("spawn")
     points = []
     for threads in thread_counts:
         with context.Pool(1) as pool:
-            points += pool.apply(threads_point, (backends, peers, data, batch_size, threads), kw)
+            points += pool.apply(threads_point, (backends, peers, data, batch_size, threads, network), kw)
             pool.close()  # let the worker exit by itself: terminated (the with's exit), it leaves
             pool.join()  # the semaphores torch and jax made for the parent to warn about
     return points
 
 
-def threads_point(backends, peers, data, batch_size, threads, **kw):
+def threads_point(backends, peers, data, batch_size, threads, network="mlp", **kw):
     """In a fresh process: every contender at ``threads`` threads (see :func:`sweep_batch`)."""
     prepare_threads(threads)  # before numba is imported
-    contenders = [bench.BackendContender(get_backend(n), threads, adaptive=False) for n in backends]
-    contenders += make_peers(threads) if peers else []
+    contenders = [bench.BackendContender(get_backend(n, network), threads, adaptive=False) for n in backends]
+    contenders += make_peers(threads, get_network(network)) if peers else []
     with thread_limits(threads) as reapply:
         return sweep_batch(contenders, data, threads, (batch_size,), reapply, **kw)
 

@@ -2,9 +2,10 @@
 
 One place: the bench command reads :data:`TARGETS`, the docs (docs/bench.md) describe
 them, and a change of target is a change of this file. A target is judged only on a run
-that matches its conditions (batch size, threads: ``when``), never on a ``--quick`` run
-(its figures are extrapolated from 4,096 samples), and only when its contenders were
-measured; otherwise the verdict says why not.
+that matches its conditions (batch size, threads: ``when``), never on a ``--quick`` or
+``--samples`` run (its figures are extrapolated from fewer samples), and only when its
+contenders were measured; otherwise the verdict says why not. Each network has its own
+targets (:data:`TARGETS_BY_NETWORK`: the MLP's :data:`TARGETS`, :data:`CNN_TARGETS`).
 
 A target's value is a contender's record field (``metric``), or, with ``of``, that field
 divided by the same field of another contender in the same run: ratios of one run hold
@@ -30,10 +31,12 @@ class Target:
     why: str
     of: str = None  # divide by this contender's same field (a ratio)
     when: dict = field(default_factory=dict)  # run settings the target is stated for
+    network: str = "mlp"  # the network the contenders train (``--network``)
 
     def describe(self):
         what = {"train_samples_per_s": "training", "infer_samples_per_s": "inference",
                 "epoch_seconds": "epoch", "seconds_to_target": "time to 97% (closed, fixed recipe)"}[self.metric]
+        what = f"{self.network} {what}" if self.network != "mlp" else what
         if self.of:
             text = f"{self.contender} {what} {self.op} {self.threshold:g}x {self.of}"
         else:
@@ -72,6 +75,20 @@ TARGETS = (
                "recipe over its seeds, evaluation off the clock; about one epoch at the 0.10 s target"),
 )
 
+#: The CNN's targets (``--network cnn``): ratios at the run's thread count, batch 64. The
+#: CNN's work is dense convolutions (no zero pixels to skip in the products that count),
+#: so numba's edge over PyTorch is what fusing the layers and the step can give.
+CNN_TARGETS = (
+    Target("numba", "train_samples_per_s", ">=", 1.5, of="pytorch", when=dict(batch_size=64), network="cnn",
+           why="PyTorch eager calls oneDNN's convolutions and pays its framework overhead at every layer and "
+               "step; numba's convolutions fused with ReLU and pooling, and one compiled step, should show 1.5x"),
+) + tuple(
+    Target("numba", "train_samples_per_s", ">=", 1.0, of=peer, when=dict(batch_size=64), network="cnn",
+           why=f"{peer} compiles the whole step: numba must not lose to any framework on the same CNN")
+    for peer in ("torch.compile", "jax-step", "jax-scan"))
+#: The targets of each network, by name.
+TARGETS_BY_NETWORK = {"mlp": TARGETS, "cnn": CNN_TARGETS}
+
 
 def check_targets(records, run, targets=TARGETS):
     """One verdict per target: ``value`` and ``interval`` (or None), ``met`` and ``status``.
@@ -81,7 +98,7 @@ def check_targets(records, run, targets=TARGETS):
     Parameters
     ----------
     records : list of dict, one per contender (``name`` and the measured fields)
-    run : dict with the run's ``batch_size``, ``threads`` and ``quick``
+    run : dict with the run's ``batch_size``, ``threads``, ``quick`` and ``samples`` (None: an epoch)
     """
     by_name = {r["name"]: r for r in records}
     out = []
@@ -93,6 +110,8 @@ def check_targets(records, run, targets=TARGETS):
         record, base = by_name.get(t.contender, {}), by_name.get(t.of, {}) if t.of else {}
         if run.get("quick"):
             verdict["status"] = "not judged: --quick figures are extrapolated"
+        elif run.get("samples"):
+            verdict["status"] = "not judged: --samples figures are extrapolated"
         elif mismatch:
             verdict["status"] = f"not applicable to this run (stated for {', '.join(mismatch)})"
         elif record.get(t.metric) is None or (t.of and base.get(t.metric) is None):

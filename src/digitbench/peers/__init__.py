@@ -1,9 +1,10 @@
-"""The same network trained by other libraries, for ``digitbench bench --peers``.
+"""The same networks trained by other libraries, for ``digitbench bench --peers``.
 
 All are the optional ``compare`` extra (``pip install -e '.[compare]'``), pinned so that
 comparisons are reproducible: torch 2.13.0 (CPU build), jax 0.10.2 (with jaxlib
-0.10.2), scikit-learn 1.9.1. Each peer trains the 784-128-64-10 ReLU network from
-digitbench's He initialisation, with softmax cross-entropy, SGD with heavy-ball
+0.10.2), scikit-learn 1.9.1. Each peer trains the 784-128-64-10 ReLU network (or, with
+``--network cnn``, the two-layer CNN of :mod:`digitbench.networks`) from digitbench's
+He initialisation, with softmax cross-entropy, SGD with heavy-ball
 momentum 0.9, one learning rate per step, float32, the batch size and the number of
 threads digitbench runs with:
 
@@ -17,13 +18,14 @@ name               what                                          module
 ``scikit-learn``   ``MLPClassifier``, ``partial_fit``            :mod:`.sklearn_peer`
 =================  ============================================  =====================
 
-A peer is a :class:`digitbench.kernels.base.Contender`, as digitbench's own backends
+scikit-learn has no convolutions: it is a peer of the MLP only. A peer is a :class:`digitbench.kernels.base.Contender`, as digitbench's own backends
 are in ``digitbench bench``.
 """
 
 import importlib.util
 
 from ..errors import UsageError
+from ..networks import MLP
 from .jax_peer import JaxContender
 from .sklearn_peer import SklearnContender
 from .torch_peer import TorchContender
@@ -39,8 +41,9 @@ def missing_peers():
     return [pip for module, pip in REQUIREMENTS if importlib.util.find_spec(module) is None]
 
 
-def make_peers(threads):
-    """Every peer, its library imported now (before the thread pools are limited).
+def make_peers(threads, network=MLP):
+    """Every peer of ``network`` (a declared Network; scikit-learn for the MLP only), its
+    library imported now (before the thread pools are limited).
 
     Raises
     ------
@@ -50,5 +53,6 @@ def make_peers(threads):
     if missing:
         raise UsageError(f"--peers needs the 'compare' extra, which is not installed (missing {', '.join(missing)}); "
                          f"run: python -m pip install -e '.[compare]'")
-    return [TorchContender(threads), TorchContender(threads, compiled=True), JaxContender(threads),
-            JaxContender(threads, scan=True), SklearnContender(threads)]
+    peers = [TorchContender(threads, network=network), TorchContender(threads, compiled=True, network=network),
+             JaxContender(threads, network=network), JaxContender(threads, scan=True, network=network)]
+    return peers + [SklearnContender(threads)] if network is MLP else peers

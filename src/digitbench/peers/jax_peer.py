@@ -1,15 +1,18 @@
 """JAX, two ways: a jitted train step called from a Python loop, and the whole pass in one
 jitted ``lax.scan`` over the batches (the idiom JAX users write for speed).
 
-The network and the update are written out here, as digitbench's NumPy backend does:
+The network is run from its declaration (:mod:`digitbench.networks`), one ``jax.lax``
+or ``jax.numpy`` call per declared layer (:func:`layer_forward`): for the MLP
 
 .. math::
 
     a_1 = \\mathrm{relu}(X W_1 + b_1),\\; a_2 = \\mathrm{relu}(a_1 W_2 + b_2),\\;
     z_3 = a_2 W_3 + b_3,\\; L = \\tfrac1n \\sum_i \\big(\\log\\textstyle\\sum_k e^{z_{ik}} - z_{i y_i}\\big)
 
-and ``jax.value_and_grad`` gives the gradients; heavy-ball momentum:
-``v <- mu v + g; w <- w - lr v``. The batch is gathered from the uint8 images and scaled
+and for the CNN ``lax.conv_general_dilated`` (NCHW images, OIHW weights: digitbench's
+layout as it is), ``lax.reduce_window`` (2x2 max pool), a reshape in (channel, row,
+column) order, and the same dense layers and loss. ``jax.grad`` gives the gradients;
+heavy-ball momentum: ``v <- mu v + g; w <- w - lr v``. The batch is gathered from the uint8 images and scaled
 inside the jitted function (``images[rows] / 255``, minus the mean image for a centred
 recipe).
 
@@ -29,7 +32,7 @@ import sys
 import numpy as np
 
 from ..bench import step_rates
-from ..params import Params, init_params
+from ..networks import MLP, init_params
 from ..pixels import scale_pixels
 from ..recipe import THROUGHPUT
 
@@ -40,13 +43,17 @@ def xla_thread_flags(threads):
 
 
 class JaxContender:
-    """JAX on the CPU; ``scan=True`` runs each pass in one jitted ``lax.scan``."""
+    """JAX on the CPU; ``scan=True`` runs each pass in one jitted ``lax.scan``.
+
+    ``network`` is a declared :class:`~digitbench.networks.Network` (default the MLP).
+    Always float32 (float64 would need ``jax_enable_x64``, a process-wide switch).
+    """
 
     kind = "peer"
     library = "jax"
     slow = False
 
-    def __init__(self, threads, scan=False):
+    def __init__(self, threads, scan=False, network=MLP):
         flags = xla_thread_flags(threads)
         if "jax" not in sys.modules:
             os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flags}".strip()
@@ -60,7 +67,8 @@ class JaxContender:
         self.scan = scan
         self.name = "jax-scan" if scan else "jax-step"
         self.version = jax.__version__
-        self._step, self._epoch, self._predict = _compiled_functions(jax)
+        self.network = network
+        self._step, self._epoch, self._predict = _compiled_functions(jax, network)
 
     def prepare(self, data, batch_size, seed=0):
         """Keep the data on the device, compile the step (and a short scan) and the forward."""
@@ -75,12 +83,12 @@ class JaxContender:
         self.reset(seed)
 
     def reset(self, seed, mean=None):
-        """Weights ``init_params(seed)``, momentum zero; with ``mean`` (784,), the inputs
+        """Weights ``init_params(network, seed)``, momentum zero; with ``mean`` (784,), the inputs
         are centred (``x - mean``) from now on (otherwise the shift is 0)."""
         jnp = self.jax.numpy
         self.mean = mean
         self.shift = jnp.asarray(np.zeros(784, np.float32) if mean is None else np.asarray(mean, np.float32))
-        self.params = tuple(jnp.asarray(a) for a in init_params(seed, np.float32))
+        self.params = tuple(jnp.asarray(a) for a in init_params(self.network, seed, np.float32))
         self.velocity = tuple(jnp.zeros_like(a) for a in self.params)
 
     def train(self, order, lrs=None):
@@ -100,8 +108,9 @@ class JaxContender:
         self.jax.block_until_ready(self.params)
 
     def weights(self):
-        """The current weights as NumPy arrays, :class:`Params` (W1 of shape (784, 128), ...)."""
-        return Params(*(np.asarray(a) for a in self.params))
+        """The current weights as NumPy arrays, a ``network.params_type`` (the MLP's
+        :class:`~digitbench.params.Params`: W1 of shape (784, 128), ...)."""
+        return self.network.params_type(*(np.asarray(a) for a in self.params))
 
     def predict(self, X, chunk=2000):
         """Labels of the scaled images ``X`` (n, 784), float32, in chunks of ``chunk``."""
@@ -113,22 +122,40 @@ class JaxContender:
         return out
 
 
-def _compiled_functions(jax):
-    """The jitted step, scanned pass and prediction; built once per process."""
-    if _CACHE:
-        return _CACHE
+def layer_forward(jax, layer, x, *params):
+    """One declared layer's output for the batch ``x`` (n, *layer.in_shape), in JAX."""
+    if layer.kind == "conv2d":  # z[n, o] = sum_c x[n, c] (*) W[o, c] + b[o], zero padding p
+        W, b = params
+        p = dict(layer.options)["padding"]
+        z = jax.lax.conv_general_dilated(x, W, (1, 1), [(p, p), (p, p)], dimension_numbers=("NCHW", "OIHW", "NCHW"))
+        return z + b[None, :, None, None]
+    if layer.kind == "linear":  # z = x W + b, W (in, out)
+        W, b = params
+        return x @ W + b
+    if layer.kind == "maxpool":  # the largest of each 2x2 window, stride 2
+        return jax.lax.reduce_window(x, -jax.numpy.inf, jax.lax.max, (1, 1, 2, 2), (1, 1, 2, 2), "VALID")
+    if layer.kind == "flatten":  # (n, C, H, W) -> (n, C*H*W), (channel, row, column) order
+        return x.reshape(len(x), -1)
+    return jax.nn.relu(x)
+
+
+def _compiled_functions(jax, network):
+    """The jitted step, scanned pass and prediction of ``network``; built once per process."""
+    if network.name in _CACHE:
+        return _CACHE[network.name]
     jnp = jax.numpy
+    where = {name: k for k, name in enumerate(network.param_shapes)}
 
     def logits(params, X):
-        W1, b1, W2, b2, W3, b3 = params
-        a1 = jax.nn.relu(X @ W1 + b1)
-        a2 = jax.nn.relu(a1 @ W2 + b2)
-        return a2 @ W3 + b3
+        x = X.reshape(len(X), *network.input_shape)
+        for layer in network.layers:
+            x = layer_forward(jax, layer, x, *(params[where[p]] for p in layer.params))
+        return x
 
     def loss(params, X, y):
-        z3 = logits(params, X)
-        # mean cross-entropy of softmax(z3): logsumexp(z) - z[y]
-        return jnp.mean(jax.nn.logsumexp(z3, axis=1) - jnp.take_along_axis(z3, y[:, None], axis=1)[:, 0])
+        z = logits(params, X)
+        # mean cross-entropy of softmax(z): logsumexp(z) - z[y]
+        return jnp.mean(jax.nn.logsumexp(z, axis=1) - jnp.take_along_axis(z, y[:, None], axis=1)[:, 0])
 
     grad = jax.grad(loss)
 
@@ -150,8 +177,8 @@ def _compiled_functions(jax):
     def predict(params, X):
         return jnp.argmax(logits(params, X), axis=1)
 
-    _CACHE.extend([jax.jit(step), jax.jit(epoch), jax.jit(predict)])
-    return _CACHE
+    _CACHE[network.name] = (jax.jit(step), jax.jit(epoch), jax.jit(predict))
+    return _CACHE[network.name]
 
 
-_CACHE = []
+_CACHE = {}
