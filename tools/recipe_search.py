@@ -5,6 +5,8 @@ Usage (from the repository root; the data as ``digitbench`` finds it)::
     python tools/recipe_search.py                                 # the default grid, 20 seeds
     python tools/recipe_search.py --epochs 1,2 --decays 1.0,1.5 --seeds 0-19
     python tools/recipe_search.py --confirm                       # then, once, on the test set
+    python tools/recipe_search.py --network cnn --schedule linear --lr 0.05 --no-center \
+        --decays 0 --epochs 1,2,3 --target 0.99 --seeds 0-4          # the CNN's cnn-fast
 
 The last 10,000 of the 60,000 training images are held out as a validation set
 (:func:`digitbench.time_to_target.validation_data`); each candidate recipe trains on the
@@ -37,10 +39,10 @@ def numbers(kind):
     return lambda text: [kind(x) for x in text.split(",") if x.strip()]
 
 
-def candidates(epochs, decays, lr=0.1, schedule="linear-floor", batch_size=64, center=True):
+def candidates(epochs, decays, lr=0.1, schedule="linear-floor", batch_size=64, center=True, network="mlp"):
     """The grid of recipes (dicts as :func:`digitbench.time_to_target.closed_recipe` gives)."""
     return [dict(name=f"{e} epoch{'s' if e > 1 else ''}, decay {d:g}", epochs=e, batch_size=batch_size, lr=lr,
-                 momentum=Recipe.momentum, schedule=schedule, decay=d, center=center)
+                 momentum=Recipe.momentum, schedule=schedule, decay=d, center=center, network=network)
             for e, d in itertools.product(epochs, decays)]
 
 
@@ -82,6 +84,9 @@ def main(argv=None):
     p.add_argument("--center", action=argparse.BooleanOptionalAction, default=True,
                    help="centred inputs, x minus the mean image (default: on)")
     p.add_argument("--seeds", type=seed_range, default=seed_range("0-19"), help="e.g. 0-19")
+    p.add_argument("--network", choices=["mlp", "cnn"], default="mlp",
+                   help="the network (cnn: choose the recipe behind cnn-fast, e.g. --schedule linear --lr 0.05 "
+                        "--no-center --decays 0 --target 0.99)")
     p.add_argument("--target", type=float, default=time_to_target.TARGET)
     p.add_argument("--margin", type=float, default=0.001, help="the interval's lower end must clear target + margin")
     p.add_argument("--confirm", action="store_true",
@@ -90,11 +95,11 @@ def main(argv=None):
     p.add_argument("--data-dir")
     args = p.parse_args(argv)
     data = load_mnist(args.data_dir)
-    contender = BackendContender(get_backend(args.backend))
+    contender = BackendContender(get_backend(args.backend, args.network))
     print(f"choosing on a validation split: the last {time_to_target.VALIDATION_IMAGES:,} training images; "
           f"training on the first {len(data.train_images) - time_to_target.VALIDATION_IMAGES:,}; "
           f"the test set is not used; seeds {args.seeds[0]}-{args.seeds[-1]}", flush=True)
-    grid = candidates(args.epochs, args.decays, args.lr, args.schedule, args.batch_size, args.center)
+    grid = candidates(args.epochs, args.decays, args.lr, args.schedule, args.batch_size, args.center, args.network)
     chosen, _ = search(contender, data, grid, args.seeds, args.target, args.margin,
                        report=lambda line: print(line, flush=True))
     if chosen is None:
