@@ -11,6 +11,7 @@ shapes are those of :mod:`~.conv_naive` (the reference) and :mod:`~.layer_shapes
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from . import numpy_backend as mlp
 from .layer_shapes import (POOL, backward_padding, check_conv2d_backward, check_linear_backward, check_logits,
                            check_maxpool_backward, check_same_shape, conv2d_out_shape, flipped_kernel,
                            linear_out_shape, maxpool_out_shape)
@@ -111,51 +112,46 @@ def maxpool_backward(dY, X):
     return dX.astype(X.dtype, copy=False)
 
 
-# --- Dense ops: local stand-ins, same names and arguments as the MLP's layer ops ---
-# (to be replaced by those when the two are unified).
+# --- Dense ops, ReLU and softmax: the MLP's (numpy_backend), behind the layer-op arguments ---
 
 OPS += ("linear_forward", "linear_backward", "relu_forward", "relu_backward", "softmax_forward",
         "softmax_cross_entropy")
 
 
 def linear_forward(A, W, b):
-    """Z = A @ W + b: A (n, K), W (K, M), b (M,) -> Z (n, M)."""
+    """Z = A @ W + b: A (n, K), W (K, M), b (M,) -> Z (n, M) (:func:`~.numpy_backend.linear_forward`)."""
     linear_out_shape("linear_forward", A, W, b)
-    return np.asarray(A, W.dtype) @ W + b
+    return mlp.linear_forward(np.asarray(A, W.dtype), W, b)
 
 
 def linear_backward(dZ, A, W):
-    """dA = dZ @ W.T (n, K), dW = A.T @ dZ (K, M), db = sum of dZ's rows (M,)."""
+    """dA = dZ @ W.T (n, K), dW = A.T @ dZ (K, M), db = sum of dZ's rows (M,)
+    (:func:`~.numpy_backend.linear_backward`, which returns them as dW, db, dA)."""
     check_linear_backward("linear_backward", dZ, A, W)
-    A, dZ = np.asarray(A, W.dtype), np.asarray(dZ, W.dtype)
-    return dZ @ W.T, A.T @ dZ, dZ.sum(axis=0)
+    dW, db, dA = mlp.linear_backward(np.asarray(A, W.dtype), np.asarray(dZ, W.dtype), W)
+    return dA, dW, db
 
 
 def relu_forward(Z):
     """max(Z, 0), elementwise."""
-    return np.maximum(Z, 0)
+    return mlp.relu_forward(Z)
 
 
 def relu_backward(dA, Z):
     """dZ = dA where Z > 0, else 0 (relu'(z) = 1 for z > 0)."""
     check_same_shape("relu_backward", dA, Z)
-    return np.where(np.asarray(Z) > 0, dA, 0).astype(np.asarray(Z).dtype, copy=False)
+    Z = np.asarray(Z)
+    return mlp.relu_backward(dA, Z).astype(Z.dtype, copy=False)
 
 
 def softmax_forward(Z):
     """Row-wise softmax of Z (n, k), the row max subtracted first."""
     check_logits("softmax_forward", Z)
-    e = np.exp(Z - Z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
+    return mlp.softmax(Z)
 
 
 def softmax_cross_entropy(Z, y):
     """Mean cross-entropy of the logits Z (n, k) for labels y (n,), and dZ = (P - Y) / n."""
     check_logits("softmax_cross_entropy", Z, y)
-    n = len(Z)
-    rows, y = np.arange(n), np.asarray(y, dtype=np.intp)
-    shifted = Z - Z.max(axis=1, keepdims=True)
-    logp = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    dZ = np.exp(logp)
-    dZ[rows, y] -= 1  # softmax and cross-entropy together: P - Y
-    return float(-logp[rows, y].mean()), dZ / n
+    loss, dZ = mlp.softmax_cross_entropy(Z, np.asarray(y, dtype=np.intp))
+    return float(loss), dZ
