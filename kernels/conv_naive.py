@@ -17,10 +17,10 @@ It is slow, one Python multiply-add per term, so the tests run it on one to thre
 images.
 """
 
-import math
 
 import numpy as np
 
+from . import naive as mlp
 from .layer_shapes import (POOL, backward_padding, check_conv2d_backward, check_linear_backward, check_logits,
                            check_maxpool_backward, check_same_shape, conv2d_out_shape, flipped_kernel,
                            linear_out_shape, maxpool_out_shape)
@@ -191,9 +191,8 @@ def maxpool_backward(dY, X):
     return np.array(dX, dtype=np.asarray(X).dtype)
 
 
-# --- Dense ops: local stand-ins, same names and arguments as the MLP's layer ops ---
-# (linear_forward, linear_backward, relu_forward, relu_backward, softmax_forward,
-# softmax_cross_entropy), to be replaced by those when the two are unified.
+# --- Dense ops, ReLU and softmax: the MLP's loops (naive.py, on nested lists), behind the
+# layer-op arguments (arrays in, arrays of the weights' dtype out) ---
 
 OPS += ("linear_forward", "linear_backward", "relu_forward", "relu_backward", "softmax_forward",
         "softmax_cross_entropy")
@@ -202,9 +201,8 @@ OPS += ("linear_forward", "linear_backward", "relu_forward", "relu_backward", "s
 def linear_forward(A, W, b):
     """Z[i,m] = b[m] + sum_k A[i,k] W[k,m]: A (n, K), W (K, M), b (M,) -> Z (n, M)."""
     linear_out_shape("linear_forward", A, W, b)
-    a, w, bias = np.asarray(A, np.float64).tolist(), W.tolist(), b.tolist()
-    Z = [[bias[m] + sum(a[i][k] * w[k][m] for k in range(len(w))) for m in range(len(bias))] for i in range(len(a))]
-    return np.array(Z, dtype=W.dtype).reshape(len(a), len(bias))
+    Z = mlp.linear_forward(np.asarray(A, np.float64).tolist(), W.tolist(), b.tolist())
+    return np.array(Z, dtype=W.dtype).reshape(len(A), len(b))
 
 
 def linear_backward(dZ, A, W):
@@ -213,52 +211,38 @@ def linear_backward(dZ, A, W):
     Returns dA (n, K), dW (K, M), db (M,), W's dtype.
     """
     check_linear_backward("linear_backward", dZ, A, W)
-    a, d, w = np.asarray(A, np.float64).tolist(), np.asarray(dZ, np.float64).tolist(), W.tolist()
-    n, K, M = len(a), len(w), len(w[0])
-    dA = [[sum(d[i][m] * w[k][m] for m in range(M)) for k in range(K)] for i in range(n)]
-    dW = [[sum(a[i][k] * d[i][m] for i in range(n)) for m in range(M)] for k in range(K)]
-    db = [sum(d[i][m] for i in range(n)) for m in range(M)]
-    return np.array(dA, dtype=W.dtype).reshape(n, K), np.array(dW, dtype=W.dtype), np.array(db, dtype=W.dtype)
+    dW, db, dA = mlp.linear_backward(np.asarray(A, np.float64).tolist(), np.asarray(dZ, np.float64).tolist(),
+                                     W.tolist())
+    return np.array(dA, dtype=W.dtype).reshape(np.shape(A)), np.array(dW, dtype=W.dtype), np.array(db, dtype=W.dtype)
+
+
+def as_rows(Z):
+    """Z (n, ...) as n nested lists of floats, and its shape and dtype to come back to."""
+    Z = np.asarray(Z)
+    return Z.reshape(len(Z), -1).tolist(), Z.shape, Z.dtype
 
 
 def relu_forward(Z):
     """A = max(Z, 0), elementwise, any shape."""
-    Z = np.asarray(Z)
-    return np.array([z if z > 0 else 0.0 for z in Z.reshape(-1).tolist()], dtype=Z.dtype).reshape(Z.shape)
+    rows, shape, dtype = as_rows(Z)
+    return np.array(mlp.relu_forward(rows), dtype=dtype).reshape(shape)
 
 
 def relu_backward(dA, Z):
     """dZ = dA * relu'(Z), relu'(z) = 1 if z > 0 else 0."""
     check_same_shape("relu_backward", dA, Z)
-    Z = np.asarray(Z)
-    pairs = zip(np.asarray(dA).reshape(-1).tolist(), Z.reshape(-1).tolist())
-    return np.array([d if z > 0 else 0.0 for d, z in pairs], dtype=Z.dtype).reshape(Z.shape)
+    rows, shape, dtype = as_rows(Z)
+    return np.array(mlp.relu_backward(as_rows(dA)[0], rows), dtype=dtype).reshape(shape)
 
 
 def softmax_forward(Z):
     """Row-wise softmax, the row maximum subtracted first (so that nothing overflows)."""
     check_logits("softmax_forward", Z)
-    P = []
-    for row in np.asarray(Z, np.float64).tolist():
-        m = max(row)
-        e = [math.exp(z - m) for z in row]
-        P.append([v / sum(e) for v in e])
-    return np.array(P, dtype=np.asarray(Z).dtype).reshape(np.shape(Z))
+    return np.array(mlp.softmax(np.asarray(Z, np.float64).tolist()), dtype=np.asarray(Z).dtype).reshape(np.shape(Z))
 
 
 def softmax_cross_entropy(Z, y):
-    """Mean cross-entropy of the logits Z (n, k) for labels y (n,), and dL/dZ = (P - Y) / n.
-
-    -log p[i, y_i] = log(sum_c exp(Z[i,c] - m)) - (Z[i, y_i] - m), m the row max;
-    softmax and cross-entropy together give the gradient P - Y (Y one-hot), over n.
-    """
+    """Mean cross-entropy of the logits Z (n, 10) for labels y (n,), and dL/dZ = (P - Y) / n."""
     check_logits("softmax_cross_entropy", Z, y)
-    z, labels = np.asarray(Z, np.float64).tolist(), [int(t) for t in y]
-    n = len(z)
-    loss, dZ = 0.0, []
-    for row, label in zip(z, labels):
-        m = max(row)
-        total = sum(math.exp(v - m) for v in row)
-        loss += math.log(total) - (row[label] - m)
-        dZ.append([(math.exp(v - m) / total - (1.0 if c == label else 0.0)) / n for c, v in enumerate(row)])
-    return loss / n, np.array(dZ, dtype=np.asarray(Z).dtype).reshape(np.shape(Z))
+    loss, dZ = mlp.softmax_cross_entropy(np.asarray(Z, np.float64).tolist(), [int(t) for t in y])
+    return loss, np.array(dZ, dtype=np.asarray(Z).dtype).reshape(np.shape(Z))

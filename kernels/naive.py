@@ -114,7 +114,7 @@ def softmax_cross_entropy(z3, y):
         m = max(z3[i])
         loss += math.log(sum(math.exp(v - m) for v in z3[i])) - (z3[i][y[i]] - m)
     loss /= n
-    dz3 = [[(p[i][c] - (1.0 if c == y[i] else 0.0)) / n for c in range(10)] for i in range(n)]
+    dz3 = [[(p[i][c] - (1.0 if c == y[i] else 0.0)) / n for c in range(len(p[i]))] for i in range(n)]
     return loss, dz3
 
 
