@@ -17,7 +17,6 @@ It is slow, one Python multiply-add per term, so the tests run it on one to thre
 images.
 """
 
-
 import numpy as np
 
 from . import naive as mlp
