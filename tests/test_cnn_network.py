@@ -13,6 +13,7 @@ import pytest
 from digitbench import networks
 from digitbench.gradcheck import FLOOR, TOLERANCE, pick_entries
 from digitbench.kernels.numpy_backend import NumpyBackend
+from digitbench.backends import get_backend
 from digitbench.kernels import layer_pass
 from digitbench.kernels.layer_pass import forward, forward_cache, loss_and_grads
 from digitbench.networks import CNN, MLP, get_network, init_params, n_params
@@ -53,14 +54,16 @@ def test_he_initialisation_uses_each_layers_fan_in():
     np.testing.assert_array_equal(init_params(CNN, 3).W2, init_params(CNN, 3).W2)
 
 
-def test_the_declared_mlp_is_the_mlp():
-    """Same initial parameters as digitbench.init_params, same loss and gradients as the
-    NumPy backend, when run layer by layer from its declaration."""
+@pytest.mark.parametrize("name", ["numpy", "numba"])
+def test_the_declared_mlp_is_the_mlp(name):
+    """Same initial parameters as digitbench.init_params, and run layer by layer from its
+    declaration on a backend's ops, the same loss and gradients as that backend's own MLP
+    (numba's: its fused kernels, the optimisation the layer ops check)."""
     for a, b in zip(init_params(MLP, 7, np.float64), mlp_init_params(7, np.float64)):
         np.testing.assert_array_equal(a, b)
     params, X, y = random_case(MLP, 16)
-    loss, grads = loss_and_grads(MLP, params, X, y, "numpy")
-    ref_loss, ref_grads = NumpyBackend().loss_and_grads(params, X, y)
+    loss, grads = loss_and_grads(MLP, params, X, y, name)
+    ref_loss, ref_grads = (NumpyBackend() if name == "numpy" else get_backend(name)).loss_and_grads(params, X, y)
     assert math.isclose(loss, ref_loss, rel_tol=TOL64)
     for field, g, r in zip(MLP.params_type._fields, grads, ref_grads):
         assert rel_err(g, r) <= TOL64, field
