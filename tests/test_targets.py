@@ -103,3 +103,12 @@ def test_inference_targets_are_judged_at_every_batch_size_of_a_sweep():
     assert verdicts[64, "pytorch"]["met"] is False and verdicts[64, "numpy"]["met"]  # 1.1x < 1.2x
     assert verdicts[64, "pytorch"]["target"].endswith("at batch 64")
     assert all(v["met"] is None for v in check_sweep(points, quick=True))
+
+
+@pytest.mark.parametrize("samples, judged", [(1_000, False), (12_799, False), (12_800, True), (None, True)])
+def test_a_samples_run_is_judged_from_200_steps_a_repetition(samples, judged):
+    records = [reps("numba", [600.0, 610.0, 620.0]), reps("pytorch", [100.0] * 3)]
+    (verdict,) = verdicts(records, {**RUN, "samples": samples}, targets=(RATIO,)).values()
+    assert (verdict["status"] == "met") is judged
+    if not judged:
+        assert verdict["status"] == "not judged: --samples under 12,800 a repetition"

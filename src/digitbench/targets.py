@@ -2,8 +2,9 @@
 
 One place: the bench command reads :data:`TARGETS`, the docs (docs/bench.md) describe
 them, and a change of target is a change of this file. A target is judged only on a run
-that matches its conditions (batch size, threads: ``when``), never on a ``--quick`` or
-``--samples`` run (its figures are extrapolated from fewer samples), and only when its
+that matches its conditions (batch size, threads: ``when``), never on a ``--quick`` run
+or a ``--samples`` run of fewer than :data:`JUDGED_SAMPLES` samples a repetition (too
+few steps for a steady throughput), and only when its
 contenders were measured; otherwise the verdict says why not. Each network has its own
 targets (:data:`TARGETS_BY_NETWORK`: the MLP's :data:`TARGETS`, :data:`CNN_TARGETS`).
 
@@ -20,6 +21,12 @@ from dataclasses import dataclass, field
 from .peers import PEERS
 from .stats import bootstrap_median, bootstrap_ratio
 from .stats import verdict as judge
+
+
+#: A ``--samples`` run with at least this many training samples a repetition (200 steps
+#: of batch 64) is judged: a throughput ratio does not depend on the epoch's length,
+#: only its s/epoch column is extrapolated (the CNN's numpy epoch takes minutes).
+JUDGED_SAMPLES = 12_800
 
 
 @dataclass(frozen=True)
@@ -110,8 +117,8 @@ def check_targets(records, run, targets=TARGETS):
         record, base = by_name.get(t.contender, {}), by_name.get(t.of, {}) if t.of else {}
         if run.get("quick"):
             verdict["status"] = "not judged: --quick figures are extrapolated"
-        elif run.get("samples"):
-            verdict["status"] = "not judged: --samples figures are extrapolated"
+        elif run.get("samples") and run["samples"] < JUDGED_SAMPLES:
+            verdict["status"] = f"not judged: --samples under {JUDGED_SAMPLES:,} a repetition"
         elif mismatch:
             verdict["status"] = f"not applicable to this run (stated for {', '.join(mismatch)})"
         elif record.get(t.metric) is None or (t.of and base.get(t.metric) is None):

@@ -24,10 +24,10 @@ from ..files import check_destination, check_distinct, write_file
 from ..networks import get_network
 from ..peers import make_peers
 from ..plots import plot_bench, plot_sweep
-from ..targets import TARGETS_BY_NETWORK, check_sweep, check_targets, format_targets
+from ..targets import JUDGED_SAMPLES, TARGETS_BY_NETWORK, check_sweep, check_targets, format_targets
 from ..threads import prepare_threads, thread_limits, thread_report
-from .options import (add_data_options, add_network_option, batch_size, fraction, peer_hint, plain_json,
-                      positive_int, print_json, show_progress, thread_count)
+from .options import (add_data_options, add_network_option, batch_size, fraction, non_negative_int, peer_hint,
+                      plain_json, positive_int, print_json, show_progress, thread_count)
 from .runtime import default_threads, load_backend
 
 SWEEPS = ("batch", "threads")
@@ -57,7 +57,8 @@ def add_parser(sub):
                         "target, no target verdicts: a smoke test")
     p.add_argument("--samples", type=positive_int,
                    help="time this many training samples (and at most this many test images) a repetition, "
-                        "extrapolated to an epoch: no time to target, no target verdicts; a smoke test in seconds")
+                        f"extrapolated to an epoch; under {JUDGED_SAMPLES:,}: no time to target, no target verdicts "
+                        "(a smoke test in seconds)")
     p.add_argument("--sweep", choices=SWEEPS,
                    help="instead of the table: samples/s at batch sizes 1-4096, or at 1 up to the machine's "
                         "cores threads (short measurements; --quick: tiny ones)")
@@ -66,6 +67,10 @@ def add_parser(sub):
                         "5 also run the secondary first-check figure")
     p.add_argument("--target-accuracy", type=fraction,
                    help="test accuracy of the time-to-target figures (default: 0.97, for the CNN 0.99)")
+    p.add_argument("--first-check-seeds", type=non_negative_int, default=len(time_to_target.SEEDS),
+                   help="seeds of the secondary first-check figure (default: 5; 0: not measured)")
+    p.add_argument("--time-to-target-for",
+                   help="comma-separated contenders to run time to target for (default: every one measured)")
     p.add_argument("--no-time-to-target", action="store_true", help="skip the time-to-target runs")
     add_data_options(p)
     p.add_argument("--synthetic", action="store_true",
@@ -137,7 +142,8 @@ def run(args):
 def run_table(args, contenders, data, repeats):
     """The throughput table, time to target and target verdicts; the record's fields."""
     network = get_network(args.network)
-    small = args.quick or args.samples is not None  # extrapolated figures: no verdicts, no time to target
+    # figures from too few samples: no verdicts, no time to target
+    small = args.quick or (args.samples is not None and args.samples < JUDGED_SAMPLES)
     with thread_limits(args.threads) as reapply_limits:
         machine = bench.machine_info(contenders)
         how = (("the CNN; " if network.name == "cnn" else "") + f"median of {repeats}, interleaved across contenders; "
@@ -258,13 +264,14 @@ def _time_to_target(contenders, data, records, args):
         print(f"time to target: not measured ({e})")
         return {}
     seeds = tuple(range(args.seeds))
-    first_check = seeds[:len(time_to_target.SEEDS)]
+    first_check = tuple(range(args.first_check_seeds))
+    chosen = None if not args.time_to_target_for else {n.strip() for n in args.time_to_target_for.split(",")}
     target = _target(args)
     print(f"time to {100 * target:g}%: recipe {recipe['name']!r} trained to its end, seeds {seeds[0]}-{seeds[-1]}",
           flush=True)
     results = {}
     for c, record in zip(contenders, records):
-        if c.slow or "error" in record:
+        if c.slow or "error" in record or (chosen is not None and c.name not in chosen):
             continue
         try:
             time.sleep(SETTLE_SECONDS)

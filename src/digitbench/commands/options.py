@@ -53,6 +53,13 @@ def positive_int(text):
     return value
 
 
+def non_negative_int(text):
+    value = whole_number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} must be 0 or more")
+    return value
+
+
 def positive_float(text):
     try:
         value = float(text)
