@@ -39,6 +39,8 @@ RESULTS = ROOT / "docs" / "results"
 PAGE = ROOT / "docs" / "results.md"
 README = ROOT / "README.md"
 TRAIN = ["train", "--json", "--quiet", "--out", ""]
+#: The CNN against its peers: 200 steps a repetition (whole epochs of the NumPy CNN take minutes).
+CNN_BENCH = ["bench", "--network", "cnn", "--peers", "--samples", "12800", "--no-time-to-target", "--json", "--no-plot"]
 EXPERIMENTS = ["sigmoid", "softmax-overflow", "learning-rate", "initialization"]
 
 #: name -> digitbench arguments (run as ``python -m digitbench ARGS``).
@@ -51,6 +53,10 @@ RUNS = {
     **{f"train-cnn/seed-{seed}": TRAIN + ["--network", "cnn", "--seed", str(seed)] for seed in range(5)},
     "bench-peers": ["bench", "--peers", "--json", "--no-plot"],
     "bench-peers-1-thread": ["bench", "--peers", "--threads", "1", "--json", "--no-plot"],
+    "bench-cnn-peers": CNN_BENCH,
+    "bench-cnn-peers-1-thread": CNN_BENCH + ["--threads", "1"],
+    "bench-cnn-time-to-99": ["bench", "--network", "cnn", "--peers", "--samples", "12800", "--repeats", "1",
+                             "--seeds", "5", "--first-check-seeds", "0", "--json", "--no-plot"],
     **{f"sweeps/{axis}": ["bench", "--peers", "--sweep", axis, "--json", "--no-plot"] for axis in ("batch", "threads")},
     **{f"experiment-{e}": ["experiment", e, "--json", "--out-dir", "docs/images"] for e in EXPERIMENTS},
 }
