@@ -56,7 +56,8 @@ RUNS = {
     "bench-cnn-peers": CNN_BENCH,
     "bench-cnn-peers-1-thread": CNN_BENCH + ["--threads", "1"],
     "bench-cnn-time-to-99": ["bench", "--network", "cnn", "--peers", "--samples", "12800", "--repeats", "1",
-                             "--seeds", "5", "--first-check-seeds", "0", "--json", "--no-plot"],
+                             "--seeds", "5", "--first-check-seeds", "0", "--time-to-target-for", "numba,pytorch",
+                             "--json", "--no-plot"],
     **{f"sweeps/{axis}": ["bench", "--peers", "--sweep", axis, "--json", "--no-plot"] for axis in ("batch", "threads")},
     **{f"experiment-{e}": ["experiment", e, "--json", "--out-dir", "docs/images"] for e in EXPERIMENTS},
 }
