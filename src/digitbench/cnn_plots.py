@@ -25,16 +25,18 @@ def show_tiles(ax, tiles, title, cmap, vmin):
 
 def plot_experiment_cnn_filters(results):
     """The figure of ``digitbench experiment cnn-filters``: conv1's filters at their He
-    start and after training, the test digit, and its 16 maps after ReLU and pooling."""
+    start, after training and their difference, the test digit, and its 16 maps after
+    ReLU and after pooling."""
     p = results.plot
-    fig, ax = new_figure(1, 5, width=15, height=3.6)
+    fig, ax = new_figure(1, 6, width=18, height=3.6)
     show_tiles(ax[0, 0], p["initial"], "conv1 filters at the start (He)", "RdBu_r", -1)
     show_tiles(ax[0, 1], p["filters"], f"after {p['epochs']} epoch{'s' * (p['epochs'] != 1)}", "RdBu_r", -1)
-    ax[0, 2].imshow(p["image"], cmap="gray_r", interpolation="nearest")
-    ax[0, 2].set_title(f"test digit (a {p['label']})", fontsize=10)
-    ax[0, 2].set_axis_off()
-    show_tiles(ax[0, 3], p["relu_maps"], "its 16 maps after ReLU (28 x 28)", "magma", 0)
-    show_tiles(ax[0, 4], p["pooled_maps"], "after 2 x 2 max pooling (14 x 14)", "magma", 0)
+    show_tiles(ax[0, 2], p["filters"] - p["initial"], "what training changed", "RdBu_r", -1)
+    ax[0, 3].imshow(p["image"], cmap="gray_r", interpolation="nearest")
+    ax[0, 3].set_title(f"test digit (a {p['label']})", fontsize=10)
+    ax[0, 3].set_axis_off()
+    show_tiles(ax[0, 4], p["relu_maps"], "its 16 maps after ReLU (28 x 28)", "magma", 0)
+    show_tiles(ax[0, 5], p["pooled_maps"], "after 2 x 2 max pooling (14 x 14)", "magma", 0)
     fig.suptitle(f"the CNN's first layer (test accuracy {100 * p['test_accuracy']:.2f}%): filters red positive, "
                  "blue negative; maps bright where the filter answers", fontsize=11)
     return fig

@@ -12,9 +12,10 @@ part and not its negative part. After ReLU, ``a = max(z, 0)`` keeps where the fi
 answers; 2 x 2 max pooling keeps the largest of each window (28 x 28 -> 14 x 14), which
 is what conv2 sees.
 
-The figure shows the 16 filters at their He initialisation and after training, the test
-digit :data:`DIGIT`, and its 16 maps after ReLU and after pooling (each tile scaled to
-its own largest value). The maps are computed with the NumPy layer ops.
+The figure shows the 16 filters at their He initialisation, after training, and what
+training changed (the difference); then the test digit :data:`DIGIT` and its 16 maps
+after ReLU and after pooling (each tile scaled to its own largest value). The maps are
+computed with the NumPy layer ops.
 """
 
 import numpy as np
