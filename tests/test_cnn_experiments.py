@@ -38,6 +38,12 @@ def args(**overrides):
     return SimpleNamespace(**{"seed": 0, "epochs": 1, "momentum": None, **overrides})
 
 
+def test_momentum_overrides_the_recipes_only_when_given():
+    from digitbench.experiments.common import recipe_overrides
+
+    assert recipe_overrides(args()) == {} and recipe_overrides(args(momentum=0.5)) == {"momentum": 0.5}
+
+
 def test_a_one_pixel_shift_moves_a_known_pixel_and_fills_zeros():
     images = np.zeros((2, 784), dtype=np.uint8)
     images[0, 5 * 28 + 7] = 200  # row 5, column 7

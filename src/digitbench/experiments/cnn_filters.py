@@ -1,9 +1,9 @@
 """What the CNN's first layer learns: its 16 filters, and the maps they make of one digit.
 
 The CNN is trained with :func:`digitbench.train.train` and the ``cnn`` recipe (SGD batch
-64, momentum 0.9, cosine schedule; ``--epochs`` overrides its 4 epochs). Its first
-layer, conv1, is 16 filters ``W1[o, 0]`` of 5 x 5 weights (one input channel, padding
-2), each slid over the whole image:
+64, momentum 0.9, cosine schedule; ``--epochs`` overrides its 4 epochs, ``--momentum``
+its momentum). Its first layer, conv1, is 16 filters ``W1[o, 0]`` of 5 x 5 weights (one
+input channel, padding 2), each slid over the whole image:
 
     z[o, r, s] = b1[o] + sum_{u,v} x[r+u-2, s+v-2] W1[o, 0, u, v]
 
@@ -24,7 +24,7 @@ from ..kernels.layer_pass import forward_cache
 from ..networks import CNN, init_params, n_params
 from ..pixels import scale_pixels
 from ..train import train
-from .common import Results, format_table, percent
+from .common import Results, format_table, percent, recipe_overrides
 
 #: Index of the test digit whose feature maps are shown (the first test image, a 7).
 DIGIT = 0
@@ -47,7 +47,7 @@ def first_maps(params, image):
 
 def compute(args, data, backend):
     """Train the CNN, then its filters and one digit's maps as a Results (nothing drawn)."""
-    result = train(backend.name, data, recipe="cnn", epochs=args.epochs, seed=args.seed)
+    result = train(backend.name, data, recipe="cnn", epochs=args.epochs, seed=args.seed, **recipe_overrides(args))
     params = result.params
     initial = init_params(CNN, args.seed, params.W1.dtype)
     relu_maps, pooled_maps = first_maps(params, data.test_images[DIGIT])

@@ -15,8 +15,8 @@ both networks, trained on the unmoved training images, are scored on them:
   pixel. Only the dense layer after the second pooling is tied to positions, on a grid
   of 7 x 7 cells 4 pixels wide, so the CNN loses accuracy too, more slowly.
 
-Both are trained with :func:`digitbench.train.train` on ``--backend`` and scored with
-:func:`digitbench.evaluate.evaluate`.
+Both are trained with :func:`digitbench.train.train` on ``--backend`` (``--momentum``
+overrides both recipes' momentum) and scored with :func:`digitbench.evaluate.evaluate`.
 """
 
 import numpy as np
@@ -25,14 +25,14 @@ from ..backends import backend_for
 from ..evaluate import evaluate
 from ..networks import get_network, n_params
 from ..train import train
-from .common import Results, format_table, percent
+from .common import Results, format_table, percent, recipe_overrides
 
 #: Shifts in pixels; 0 is the unmoved test set.
 MAX_SHIFT = 4
 #: direction -> (rows down, columns right) for a shift of one pixel
 DIRECTIONS = {"right": (0, 1), "down": (1, 0), "left": (0, -1), "up": (-1, 0)}
 #: network -> the recipe it is trained with
-RECIPES = {"mlp": "fast", "cnn": "cnn"}
+NETWORK_RECIPES = {"mlp": "fast", "cnn": "cnn"}
 SIDE = 28
 
 
@@ -72,9 +72,9 @@ def shifted_accuracies(backend, params, images, labels, max_shift=MAX_SHIFT):
 def compute(args, data, backend):
     """Train both networks, score them on the shifted test sets; a Results (nothing drawn)."""
     runs = {}
-    for network, recipe in RECIPES.items():
+    for network, recipe in NETWORK_RECIPES.items():
         epochs = {"epochs": args.epochs} if network == "cnn" else {}
-        result = train(backend.name, data, recipe=recipe, seed=args.seed, **epochs)
+        result = train(backend.name, data, recipe=recipe, seed=args.seed, **epochs, **recipe_overrides(args))
         accuracy = shifted_accuracies(backend_for(backend.name, network), result.params, data.test_images,
                                       data.test_labels)
         runs[network] = {"network": network, "recipe": recipe, "epochs": result.epochs_run,
