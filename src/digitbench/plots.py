@@ -2,7 +2,7 @@
 
 A trained model's pictures (below), ``digitbench bench``'s bar chart
 (:func:`plot_bench`) and each experiment's figure (``plot_experiment_*``, drawn from the
-Results its ``compute`` returned).
+Results its ``compute`` returned; the CNN experiments' are in :mod:`digitbench.cnn_plots`).
 
 ``digitbench plot --model PATH --out-dir DIR`` writes five of them:
 

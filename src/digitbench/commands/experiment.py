@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ..experiments import EXPERIMENTS
 from ..experiments.common import load_subset
+from ..cnn_plots import plot_experiment_cnn_filters, plot_experiment_shifted_digits
 from ..plots import (plot_experiment_conv_no_flip, plot_experiment_initialization, plot_experiment_learning_rate,
                      plot_experiment_sigmoid, plot_experiment_softmax_overflow, save_figure)
 from ..recipe import Recipe
@@ -16,7 +17,8 @@ from .runtime import add_threads_option, load_backend, threaded
 #: name -> the function that draws its figure from its Results
 FIGURES = {"sigmoid": plot_experiment_sigmoid, "softmax-overflow": plot_experiment_softmax_overflow,
            "learning-rate": plot_experiment_learning_rate, "initialization": plot_experiment_initialization,
-           "conv-no-flip": plot_experiment_conv_no_flip}
+           "conv-no-flip": plot_experiment_conv_no_flip, "cnn-filters": plot_experiment_cnn_filters,
+           "shifted-digits": plot_experiment_shifted_digits}
 
 
 def add_parser(sub):

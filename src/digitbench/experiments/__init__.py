@@ -7,7 +7,7 @@ Each experiment prints a short table and writes ``experiment-NAME.png`` into
 ``--out-dir`` (the command is :mod:`digitbench.commands.experiment`). They train on
 the first ``--subset`` training images for ``--epochs`` epochs (small defaults, so
 that each takes well under a minute) and report test accuracy on all 10,000 test
-images.
+images; the two CNN experiments train on all 60,000 by default, which takes minutes.
 
 =================  ====================================================================
 sigmoid            sigmoid vs ReLU hidden units, plain SGD; per-layer gradient norms
@@ -15,10 +15,12 @@ softmax-overflow   softmax without max-subtraction: inf and NaN, float32 and flo
 learning-rate      a sweep of learning rates: where it stops converging, where it NaNs
 initialization     zero, constant, too-small, too-large and He initial weights
 conv-no-flip       a convolution backward whose dX forgets to flip the kernel (no training)
+cnn-filters        the trained CNN's 16 first-layer filters and their maps of one digit
+shifted-digits     test digits moved 1-4 pixels: the MLP's accuracy against the CNN's
 =================  ====================================================================
 """
 
-from . import conv_no_flip, initialization, learning_rate, sigmoid, softmax_overflow
+from . import cnn_filters, conv_no_flip, initialization, learning_rate, shifted_digits, sigmoid, softmax_overflow
 
 #: name -> (module, default --subset, default --epochs, one-line description); each
 #: module has ``compute(args, data, backend)`` returning a Results (see
@@ -30,4 +32,7 @@ EXPERIMENTS = {
     "initialization": (initialization, 10000, 3, "zero, constant, too-small, too-large and He initialisation"),
     "conv-no-flip": (conv_no_flip, None, None, "a convolution backward that forgets to flip the kernel, caught by "
                      "finite differences"),
+    "cnn-filters": (cnn_filters, 60000, 4, "the trained CNN's first-layer filters and feature maps of one digit"),
+    "shifted-digits": (shifted_digits, 60000, 4, "test digits moved 1 to 4 pixels: the MLP against the CNN "
+                       "(--epochs: the CNN's)"),
 }

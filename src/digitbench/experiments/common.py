@@ -78,6 +78,13 @@ def run_training(backend, data, **recipe):
             "params": result.params, "seconds": time.perf_counter() - t0, "diverged": None}
 
 
+def recipe_overrides(args):
+    """The recipe fields the command line sets on top of a named recipe: ``momentum``
+    when ``--momentum`` is given (``args.momentum`` not None), else nothing."""
+    momentum = getattr(args, "momentum", None)
+    return {} if momentum is None else {"momentum": momentum}
+
+
 @dataclass
 class Results:
     """What an experiment computed, before anything is drawn.
