@@ -34,9 +34,9 @@ FASTMATH = {"contract"}
 #: Output channels per tile; a convolution runs on these kernels when its output
 #: channels are a multiple of it and its output's rows and columns are even.
 BLOCK = 16
-#: A block of weights up to this many values (16 KB of float32) is used whole by each
-#: tile; a larger one a window row at a time (half of a 32 KB L1 data cache).
-CACHED_WEIGHTS = 4096
+#: A block of weights up to this many values (32 KB of float32: conv2's forward) is used
+#: whole by each tile; a larger one (conv2's dX: 12,800) a window row at a time.
+CACHED_WEIGHTS = 8192
 
 
 def fits_tiles(out_channels, height, width):
@@ -216,6 +216,19 @@ def relu_pool(Z, out, p, channels_first, threads):
                             a[c] = 0 if z <= 0 else z
 
 
+@njit(cache=True, inline="always")
+def route_window(z0, z1, z2, z3, g, d0, d1, d2, d3):
+    """d0..d3 (a window's 4 pixels, C channels each) = g (C,) at each channel's winner of
+    z0..z3 when it is positive, else 0: a ReLU and a 2x2 max pool, backwards."""
+    for c in range(len(g)):
+        z, q = window_max(z0[c], z1[c], z2[c], z3[c])
+        gc = g[c] if z > 0 else 0
+        d0[c] = gc if q == 0 else 0
+        d1[c] = gc if q == 1 else 0
+        d2[c] = gc if q == 2 else 0
+        d3[c] = gc if q == 3 else 0
+
+
 @njit(parallel=True, cache=True)
 def relu_pool_backward(dA, Z, dZp, p, channels_first, threads):
     """dZ = the gradient of ReLU then 2x2 max pool: each window's dA goes to its winner when
@@ -226,21 +239,19 @@ def relu_pool_backward(dA, Z, dZp, p, channels_first, threads):
     """
     n, Ho, Wo, C = Z.shape[0], Z.shape[1] // 2, Z.shape[2] // 2, Z.shape[3]
     for part in prange(threads):
+        g = np.empty(C, Z.dtype)  # one window's dA, channels side by side
         for i in range(part * n // threads, (part + 1) * n // threads):
             for r in range(Ho):
                 for s in range(Wo):
-                    z0, z1 = Z[i, 2 * r, 2 * s], Z[i, 2 * r, 2 * s + 1]
-                    z2, z3 = Z[i, 2 * r + 1, 2 * s], Z[i, 2 * r + 1, 2 * s + 1]
-                    d0, d1 = dZp[i, 2 * r + p, 2 * s + p], dZp[i, 2 * r + p, 2 * s + 1 + p]
-                    d2, d3 = dZp[i, 2 * r + 1 + p, 2 * s + p], dZp[i, 2 * r + 1 + p, 2 * s + 1 + p]
-                    for c in range(C):
-                        z, q = window_max(z0[c], z1[c], z2[c], z3[c])
-                        g = dA[i, c, r, s] if channels_first else dA[i, r, s, c]
-                        g = g if z > 0 else 0
-                        d0[c] = g if q == 0 else 0
-                        d1[c] = g if q == 1 else 0
-                        d2[c] = g if q == 2 else 0
-                        d3[c] = g if q == 3 else 0
+                    if channels_first:
+                        for c in range(C):
+                            g[c] = dA[i, c, r, s]
+                    else:
+                        g[:] = dA[i, r, s]
+                    route_window(Z[i, 2 * r, 2 * s], Z[i, 2 * r, 2 * s + 1], Z[i, 2 * r + 1, 2 * s],
+                                 Z[i, 2 * r + 1, 2 * s + 1], g, dZp[i, 2 * r + p, 2 * s + p],
+                                 dZp[i, 2 * r + p, 2 * s + 1 + p], dZp[i, 2 * r + 1 + p, 2 * s + p],
+                                 dZp[i, 2 * r + 1 + p, 2 * s + 1 + p])
 
 
 @njit(cache=True)
