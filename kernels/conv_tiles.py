@@ -123,9 +123,9 @@ def weight_grad_tile(rows, C, dYp, p, ob, u, t0, first, i, dWb):
         for o in range(16):
             acc[16 * j + o] = 0 if i == 0 or j < first else dWb[ob, u, t0 + j, o]
     for r in range(dYp.shape[1] - 2 * p):
+        x_row, g_row = rows[i, r + u, t0:], dYp[i, r + p, p:]
         for s in range(dYp.shape[2] - 2 * p):
-            x = rows[i, r + u, s * C + t0:]
-            g = dYp[i, r + p, s + p, g0:]
+            x, g = x_row[s * C:], g_row[s, g0:]
             x0, x1, x2, x3 = x[0], x[1], x[2], x[3]
             for o in range(16):
                 acc[o] += x0 * g[o]
