@@ -231,6 +231,10 @@ def maxpool_backward(dY, X, threads=1):
 
 # --- Dense ops, ReLU and softmax: the MLP's kernels (numba_layers), behind the layer-op arguments ---
 
+#: Dense layers with more inputs than this multiply by W's transposed view in the
+#: backward pass (:func:`~.numba_layers.linear_backward_wide`), smaller ones by a copy.
+WIDE = 256
+
 OPS += ("linear_forward", "linear_backward", "relu_forward", "relu_backward", "softmax_forward",
         "softmax_cross_entropy")
 
@@ -248,8 +252,11 @@ def linear_backward(dZ, A, W, threads=1):
     check_linear_backward("linear_backward", dZ, A, W)
     A = np.ascontiguousarray(A, W.dtype)
     dA, dW, db = np.empty_like(A), np.empty_like(W), np.empty(W.shape[1], W.dtype)
-    WT = np.empty(W.shape[::-1], W.dtype)
-    layers.linear_backward(len(A), A, np.ascontiguousarray(dZ, W.dtype), np.ascontiguousarray(W), WT, dW, db, dA)
+    dZ, W = np.ascontiguousarray(dZ, W.dtype), np.ascontiguousarray(W)
+    if W.shape[0] > WIDE:  # the CNN's dense3, as its training step multiplies
+        layers.linear_backward_wide(len(A), A, dZ, W, dW, db, dA)
+    else:
+        layers.linear_backward(len(A), A, dZ, W, np.empty(W.shape[::-1], W.dtype), dW, db, dA)
     return dA, dW, db
 
 

@@ -26,15 +26,15 @@ import time
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from digitbench.networks import init_params
 
 from . import numba_cache  # noqa: F401  (first: the cache keyed by every kernel's source)
 from .conv_tiles import block_weights, correlate, relu_pool, relu_pool_backward, unblock_weights, weight_grads
 from .layer_pass import LayeredBackend
-from .numba_layers import linear_backward, linear_forward, relu_backward, relu_forward, sgd_update, \
-    softmax_cross_entropy
+from .numba_layers import linear_backward, linear_backward_wide, linear_forward, relu_backward, relu_forward, sgd_step, \
+    sgd_update, softmax_cross_entropy
 
 #: The CNN's sizes that the buffers are made for (:data:`digitbench.networks.CNN`).
 SIDE, PAD, KERNEL, C1, C2, HIDDEN, CLASSES = 28, 2, 5, 16, 32, 128, 10
@@ -62,7 +62,6 @@ class CnnWork(NamedTuple):
     W2f: np.ndarray  # (1, 5, 160, 16)  W2 flipped for dX, blocked
     dW1b: np.ndarray  # (1, 5, 5, 16)
     dW2b: np.ndarray  # (2, 5, 80, 16)
-    W3T: np.ndarray  # (128, 1568)
     W4T: np.ndarray  # (10, 128)
     zero: np.ndarray  # (16,) zeros: the bias of dX
 
@@ -74,7 +73,7 @@ def new_work(n, dtype):
               (n, C2, s3, s3), (n, HIDDEN), (n, HIDDEN), (n, CLASSES), (n, CLASSES), (n, HIDDEN),
               (n, C2 * s3 * s3), (n, s2 + 2 * PAD, s2 + 2 * PAD, C2), (n, s2, s2, C1), (n, s1, s1, C1),
               (1, KERNEL, KERNEL, 16), (2, KERNEL, KERNEL * C1, 16), (1, KERNEL, KERNEL * C2, 16),
-              (1, KERNEL, KERNEL, 16), (2, KERNEL, KERNEL * C1, 16), (HIDDEN, C2 * s3 * s3), (CLASSES, HIDDEN), (16,)]
+              (1, KERNEL, KERNEL, 16), (2, KERNEL, KERNEL * C1, 16), (CLASSES, HIDDEN), (16,)]
     return CnnWork(*(np.zeros(shape, dtype) for shape in shapes))
 
 
@@ -94,7 +93,7 @@ def cnn_gradients(params, grads, work, y, threads):
     into ``grads``; returns the summed (not yet averaged) cross-entropy, float64."""
     W1, b1, W2, b2, W3, b3, W4, b4 = params
     dW1, db1, dW2, db2, dW3, db3, dW4, db4 = grads
-    x1, z1, a1, z2, a2, z3, a3, z4, dz4, dz3, da2, dz2, da1, dz1, W1b, W2b, W2f, dW1b, dW2b, W3T, W4T, zero = work
+    x1, z1, a1, z2, a2, z3, a3, z4, dz4, dz3, da2, dz2, da1, dz1, W1b, W2b, W2f, dW1b, dW2b, W4T, zero = work
     n = x1.shape[0]
     block_weights(W1, False, W1b)
     block_weights(W2, False, W2b)
@@ -111,7 +110,7 @@ def cnn_gradients(params, grads, work, y, threads):
     loss = softmax_cross_entropy(n, y, z4, dz4)  # dz4 = (p - Y) / n
     linear_backward(n, a3, dz4, W4, W4T, dW4, db4, dz3)  # dW4, db4, da3
     relu_backward(n, z3, dz3)  # dz3 = da3 * relu'(z3)
-    linear_backward(n, a2_flat, dz3, W3, W3T, dW3, db3, da2)  # dW3, db3, da2
+    linear_backward_wide(n, a2_flat, dz3, W3, dW3, db3, da2)  # dW3, db3, da2
     relu_pool_backward(da2.reshape(n, C2, SIDE // 4, SIDE // 4), z2, dz2, PAD, True, threads)  # dz2
     weight_grads(a1_rows, C1, dz2, PAD, dW2b, db2, threads)  # dW2, db2
     dz2_rows = dz2.reshape(n, dz2.shape[1], dz2.shape[2] * C2)
@@ -123,14 +122,25 @@ def cnn_gradients(params, grads, work, y, threads):
     return loss
 
 
+@njit(parallel=True, cache=True)
+def sgd_update_parts(w, v, g, lr, momentum, threads):
+    """:func:`~.numba_layers.sgd_update` (the same rule, entry by entry, so the same bits)
+    split into ``threads`` parts of the flattened arrays."""
+    wf, vf, gf = w.reshape(-1), v.reshape(-1), g.reshape(-1)
+    size = wf.shape[0]
+    for part in prange(threads):
+        for k in range(part * size // threads, (part + 1) * size // threads):
+            wf[k], vf[k] = sgd_step(wf[k], vf[k], gf[k], lr, momentum)
+
+
 @njit(cache=True)
-def update_all(params, velocity, grads, lr, momentum):
-    """Each parameter's SGD step (:func:`~.numba_layers.sgd_update`), in place."""
+def update_all(params, velocity, grads, lr, momentum, threads):
+    """Each parameter's SGD step, in place: W3 (200,704 entries) split into parts."""
     sgd_update(params[0], velocity[0], grads[0], lr, momentum)
     sgd_update(params[1], velocity[1], grads[1], lr, momentum)
     sgd_update(params[2], velocity[2], grads[2], lr, momentum)
     sgd_update(params[3], velocity[3], grads[3], lr, momentum)
-    sgd_update(params[4], velocity[4], grads[4], lr, momentum)
+    sgd_update_parts(params[4], velocity[4], grads[4], lr, momentum, threads)
     sgd_update(params[5], velocity[5], grads[5], lr, momentum)
     sgd_update(params[6], velocity[6], grads[6], lr, momentum)
     sgd_update(params[7], velocity[7], grads[7], lr, momentum)
@@ -150,7 +160,7 @@ def cnn_train_batches(params, velocity, grads, work, last_work, images, labels, 
         for i in range(len(rows)):
             y[i] = labels[rows[i]]
         losses[k] = cnn_gradients(params, grads, w, y, threads) / len(rows)
-        update_all(params, velocity, grads, lrs[k], momentum)
+        update_all(params, velocity, grads, lrs[k], momentum, threads)
     return losses
 
 
