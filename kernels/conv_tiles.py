@@ -18,6 +18,10 @@ once, and does 64 multiply-adds: 8 fused multiply-add instructions for 6 loads. 
 weights must be blocked for it: a block's 16 channels must be one contiguous 64-byte
 run, not every other half of a 128-byte row.
 
+dW's tile is 5 taps (consecutive values of a window row) times 16 output channels: 80
+sums over all of an image's pixels, 10 fused multiply-adds for 5 broadcasts and 2 loads
+a pixel.
+
 **The same bits on any number of threads.** The forward pass and dX split the images
 between the parts; the weight gradients split the tiles of dW (each part owns whole
 tiles); every sum runs in one fixed order, whatever the split: over the images in
@@ -37,6 +41,10 @@ BLOCK = 16
 #: A block of weights up to this many values (32 KB of float32: conv2's forward) is used
 #: whole by each tile; a larger one (conv2's dX: 12,800) a window row at a time.
 CACHED_WEIGHTS = 8192
+#: Taps (consecutive values t of a window row) in a tile of dW: with 16 output channels,
+#: 80 sums in 10 AVX2 registers, more than the 8 fused multiply-adds in flight that keep
+#: both FMA units busy. A 5 x 5 window row is kw * C = 5 C taps: always a multiple of 5.
+TAPS = 5
 
 
 def fits_tiles(out_channels, height, width):
@@ -46,8 +54,8 @@ def fits_tiles(out_channels, height, width):
 
 def fits_weight_tiles(out_channels, taps):
     """Whether dW of a convolution with these output channels and kw * C taps a window
-    row runs on the tiles (4 taps a tile: at least 4)."""
-    return out_channels % BLOCK == 0 and taps >= 4
+    row runs on the tiles (:data:`TAPS` taps a tile: a multiple of it)."""
+    return out_channels % BLOCK == 0 and taps % TAPS == 0
 
 
 @njit(cache=True, fastmath=FASTMATH, inline="always")
@@ -112,27 +120,40 @@ def correlate(rows, C, Wb, b, Y, threads):
 
 
 @njit(cache=True, fastmath=FASTMATH, inline="always")
-def weight_grad_tile(rows, C, dYp, p, ob, u, t0, first, i, dWb):
-    """dWb[ob, u, t0 + j] += sum over r, s of rows[i, r + u, s C + t0 + j] dY[i, r, s, block ob]
-    for the 4 taps j, image i (from 0 when i = 0); dY = dYp[:, p:-p, p:-p], the gradient
-    inside its padded buffer. Only taps j >= ``first`` are read and written: a row of
-    taps that is not a multiple of 4 ends with a tile overlapping the one before it."""
-    acc = stack_array(dWb, 64)  # acc[16 j + o]
-    g0 = ob * BLOCK
-    for j in range(4):
+def weight_grad_tile(x, C, g, at, plane, ob, u, t0, i, dWb):
+    """dWb[ob, u, t0 + j] += sum over r, s of X[i, r + u, s C + t0 + j] dY[i, r, s, block ob]
+    for the 5 taps j, image i (from 0 when i = 0).
+
+    x and g are the padded input rows and the padded dY, flattened; ``at`` (unsigned
+    offsets and strides, :func:`weight_grads`) finds a pixel in them. Every index is
+    unsigned: numba checks a signed index for a negative value (counting from the end)
+    at each access, which kept this loop from compiling to its 10 fused multiply-adds
+    for 5 broadcasts and 2 loads a pixel.
+    """
+    x_image, x_row, g_image, g_row, g_pixel = at
+    acc = stack_array(dWb, 80)  # acc[16 j + o]
+    for j in range(TAPS):
         for o in range(16):
-            acc[16 * j + o] = 0 if i == 0 or j < first else dWb[ob, u, t0 + j, o]
-    for r in range(dYp.shape[1] - 2 * p):
-        x_row, g_row = rows[i, r + u, t0:], dYp[i, r + p, p:]
-        for s in range(dYp.shape[2] - 2 * p):
-            x, g = x_row[s * C:], g_row[s, g0:]
-            x0, x1, x2, x3 = x[0], x[1], x[2], x[3]
+            acc[16 * j + o] = 0 if i == 0 else dWb[ob, u, t0 + j, o]
+    x_first = np.uint64(i) * x_image + np.uint64(u) * x_row + np.uint64(t0)
+    g_first = np.uint64(i) * g_image + np.uint64(ob * BLOCK)
+    stride = np.uint64(C)
+    one, two, three, four = np.uint64(1), np.uint64(2), np.uint64(3), np.uint64(4)  # uint64 + int: a float
+    for r in range(plane[0]):
+        xr = x_first + np.uint64(r) * x_row
+        gr = g_first + np.uint64(r) * g_row
+        for s in range(plane[1]):
+            xs = xr + np.uint64(s) * stride
+            gs = gr + np.uint64(s) * g_pixel
+            x0, x1, x2, x3, x4 = x[xs], x[xs + one], x[xs + two], x[xs + three], x[xs + four]
             for o in range(16):
-                acc[o] += x0 * g[o]
-                acc[16 + o] += x1 * g[o]
-                acc[32 + o] += x2 * g[o]
-                acc[48 + o] += x3 * g[o]
-    for j in range(first, 4):
+                go = g[gs + np.uint64(o)]
+                acc[o] += x0 * go
+                acc[16 + o] += x1 * go
+                acc[32 + o] += x2 * go
+                acc[48 + o] += x3 * go
+                acc[64 + o] += x4 * go
+    for j in range(TAPS):
         for o in range(16):
             dWb[ob, u, t0 + j, o] = acc[16 * j + o]
 
@@ -148,27 +169,33 @@ def weight_grads(rows, C, dYp, p, dWb, db, threads):
     C : int, its channels
     dYp : (n, Ho + 2p, Wo + 2p, O), dY inside a buffer padded by p on each side
     p : int
-    dWb : (O / 16, kh, kw * C, 16), filled
+    dWb : (O / 16, kh, kw * C, 16), filled; kw * C a multiple of :data:`TAPS`
     db : (O,), filled (by the first part)
-    threads : int, parts; the tiles (ob, u, 4 taps) are split between them. Each part
+    threads : int, parts; the tiles (ob, u, 5 taps) are split between them. Each part
         runs through the images in order, adding each image to all of its tiles (whose
         sums stay in dWb between images), so that one image's input and gradient stay in
         the cache while they are used.
     """
     blocks, kh, taps = dWb.shape[0], dWb.shape[1], dWb.shape[2]
-    groups = (taps + 3) // 4  # per (ob, u): 4 taps a tile; the last tile ends at the last tap
+    groups = taps // TAPS
     tiles = blocks * kh * groups
+    n, Hp, Wp, O = dYp.shape
+    x, g = rows.reshape(rows.size), dYp.reshape(dYp.size)  # views: both are C-contiguous
+    u64 = np.uint64
+    at = (u64(rows.shape[1] * rows.shape[2]), u64(rows.shape[2]),  # x: an image, a row
+          u64(Hp * Wp * O), u64(Wp * O), u64(O))  # g: an image, a row, a pixel
+    g = g[(p * Wp + p) * O:]  # dY[:, 0, 0] first
+    plane = (Hp - 2 * p, Wp - 2 * p)
     for part in prange(threads):
-        for i in range(dYp.shape[0]):
+        for i in range(n):
             for k in range(part * tiles // threads, (part + 1) * tiles // threads):
-                ob, u, t0 = k // (kh * groups), k // groups % kh, k % groups * 4
-                first = max(0, t0 + 4 - taps)  # conv1 (5 taps): taps 0-3, then 1-4 keeping 4
-                weight_grad_tile(rows, C, dYp, p, ob, u, t0 - first, first, i, dWb)
+                ob, u, t0 = k // (kh * groups), k // groups % kh, k % groups * TAPS
+                weight_grad_tile(x, C, g, at, plane, ob, u, t0, i, dWb)
         if part == 0:
             db[:] = 0
-            for i in range(dYp.shape[0]):
-                for r in range(p, dYp.shape[1] - p):
-                    for s in range(p, dYp.shape[2] - p):
+            for i in range(n):
+                for r in range(p, Hp - p):
+                    for s in range(p, Wp - p):
                         for o in range(db.shape[0]):
                             db[o] += dYp[i, r, s, o]
 
