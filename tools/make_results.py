@@ -41,6 +41,9 @@ README = ROOT / "README.md"
 TRAIN = ["train", "--json", "--quiet", "--out", ""]
 #: The CNN against its peers: 200 steps a repetition (whole epochs of the NumPy CNN take minutes).
 CNN_BENCH = ["bench", "--network", "cnn", "--peers", "--samples", "12800", "--no-time-to-target", "--json", "--no-plot"]
+#: The CNN's time to 99%: every contender trains recipe cnn-fast to its end, seed by seed.
+CNN_TIME_TO_99 = ["bench", "--network", "cnn", "--peers", "--samples", "12800", "--repeats", "1",
+                  "--first-check-seeds", "0", "--json", "--no-plot"]
 EXPERIMENTS = ["sigmoid", "softmax-overflow", "learning-rate", "initialization"]
 
 #: name -> digitbench arguments (run as ``python -m digitbench ARGS``).
@@ -51,13 +54,16 @@ RUNS = {
     "train-plain-sgd-decayed": TRAIN + ["--momentum", "0"],
     "train-fast": TRAIN + ["--recipe", "fast"],
     **{f"train-cnn/seed-{seed}": TRAIN + ["--network", "cnn", "--seed", str(seed)] for seed in range(5)},
+    **{f"train-cnn-numpy/seed-{seed}": TRAIN + ["--network", "cnn", "--backend", "numpy", "--seed", str(seed)]
+       for seed in range(5)},
     "bench-peers": ["bench", "--peers", "--json", "--no-plot"],
     "bench-peers-1-thread": ["bench", "--peers", "--threads", "1", "--json", "--no-plot"],
     "bench-cnn-peers": CNN_BENCH,
     "bench-cnn-peers-1-thread": CNN_BENCH + ["--threads", "1"],
-    "bench-cnn-time-to-99": ["bench", "--network", "cnn", "--peers", "--samples", "12800", "--repeats", "1",
-                             "--seeds", "5", "--first-check-seeds", "0", "--time-to-target-for", "numba,pytorch",
-                             "--json", "--no-plot"],
+    "bench-cnn-time-to-99": CNN_TIME_TO_99 + ["--seeds", "5", "--time-to-target-for",
+                                              "numba,pytorch,torch.compile,jax-step"],
+    #: the two slowest contenders (minutes an epoch each): one seed
+    "bench-cnn-time-to-99-slowest": CNN_TIME_TO_99 + ["--seeds", "1", "--time-to-target-for", "jax-scan,numpy"],
     **{f"sweeps/{axis}": ["bench", "--peers", "--sweep", axis, "--json", "--no-plot"] for axis in ("batch", "threads")},
     **{f"experiment-{e}": ["experiment", e, "--json", "--out-dir", "docs/images"] for e in EXPERIMENTS},
 }

@@ -241,26 +241,35 @@ def bench_sections(on_record):
     return out
 
 
+#: The CNN's default recipe from the command line: record prefix -> backend.
+CNN_TRAININGS = {"train-cnn/": "numba", "train-cnn-numpy/": "numpy"}
+
+
 def cnn_training_section(on_record):
-    """The CNN's default recipe from the command line, one record a seed: each seed's test
-    accuracy and the mean with its 95% interval (:mod:`digitbench.stats`)."""
-    runs = names(on_record, "train-cnn/")
-    if not runs:
+    """The CNN's default recipe from the command line, one record a seed and backend: each
+    seed's test accuracy and the mean with its 95% interval (:mod:`digitbench.stats`)."""
+    found = {backend: names(on_record, prefix) for prefix, backend in CNN_TRAININGS.items()}
+    found = {backend: runs for backend, runs in found.items() if runs}
+    if not found:
         return []
 
-    def summary(m):
+    def summary(m, runs):
         accs = [m["records"][n]["json"]["test_accuracy"] for n in runs if n in m["records"]]
         mean, (low, high) = bootstrap_mean(accs)
         seeds = ", ".join(pct(a) for a in accs)
         return f"mean {pct(mean)} [{100 * low:.2f}, {100 * high:.2f}] over {len(accs)} seeds ({seeds})"
 
-    first = next(m["records"][runs[0]] for m in on_record.values() if runs[0] in m["records"])
-    command = first["command"].replace(" --seed 0", " --seed S")
+    def command(runs):
+        first = next(m["records"][runs[0]] for m in on_record.values() if runs[0] in m["records"])
+        return first["command"].replace(" --seed 0", " --seed S")
+
     return ["", "## The CNN's accuracy", "",
-            f"The default recipe of `--network cnn` (momentum SGD, batch 64, learning rate 0.05 on a cosine "
-            f"schedule, 4 epochs), `{command}` for S = 0-4; test accuracy on the 10,000 test images:", "",
-            *table(on_record, [("test accuracy", {i: summary(m) for i, m in on_record.items()
-                                                  if any(n in m["records"] for n in runs)})], "")]
+            "The default recipe of `--network cnn` (momentum SGD, batch 64, learning rate 0.05 on a cosine "
+            "schedule, 4 epochs) for S = 0-4, on each backend; test accuracy on the 10,000 test images:", "",
+            *table(on_record, [(f"{backend}: `{command(runs)}`",
+                                {i: summary(m, runs) for i, m in on_record.items()
+                                 if any(n in m["records"] for n in runs)})
+                               for backend, runs in found.items()], "command")]
 
 
 def sweep_sections(on_record):
@@ -287,7 +296,7 @@ def page(on_record, experiments):
                 "(`run --quick`); they show the page's shape, not the project's speed, until the next full run.", ""]
     out += machines_section(on_record)
     out += ["", "## Headline", "", *table(on_record, headline_rows(on_record))]
-    trains = [n for n in names(on_record, "train-") if not n.startswith("train-cnn/")]
+    trains = [n for n in names(on_record, "train-") if not n.startswith(tuple(CNN_TRAININGS))]
     out += ["", "## Accuracy and training time", "",
             "The default recipe (\"seed\": mini-batch SGD with batch 64, He initialisation, 30 epochs, learning rate",
             "0.01 / (1 + 0.05 e) in epoch e, momentum 0.9), the same on the NumPy backend, two variants without",
