@@ -16,7 +16,10 @@ output channels: 64 sums, held in a small array on the kernel's stack
 float32). For each tap, the kernel loads the 16 weights once and four input values
 once, and does 64 multiply-adds: 8 fused multiply-add instructions for 6 loads. The
 weights must be blocked for it: a block's 16 channels must be one contiguous 64-byte
-run, not every other half of a 128-byte row.
+run, not every other half of a 128-byte row. Compiled for a CPU with AVX-512
+(:mod:`~.target_cpu`), the forward pass uses tiles of 8 pixels (2 rows, 4 columns)
+while they fit: 8 registers of 16 sums, one fused multiply-add each per tap, enough
+independent sums to keep both FMA units busy (4 would leave half of them idle).
 
 dW's tile is 5 taps (consecutive values of a window row) times 16 output channels: 80
 sums over all of an image's pixels, 10 fused multiply-adds for 5 broadcasts and 2 loads
@@ -33,6 +36,7 @@ from numba import njit, prange
 
 from . import numba_cache  # noqa: F401  (first: the cache keyed by every kernel's source)
 from .stack_row import stack_array
+from .target_cpu import IS_X86, has_avx512
 
 FASTMATH = {"contract"}
 #: Output channels per tile; a convolution runs on these kernels when its output
@@ -45,6 +49,9 @@ CACHED_WEIGHTS = 8192
 #: 80 sums in 10 AVX2 registers, more than the 8 fused multiply-adds in flight that keep
 #: both FMA units busy. A 5 x 5 window row is kw * C = 5 C taps: always a multiple of 5.
 TAPS = 5
+#: Whether the forward pass runs on tiles of 2 x 4 pixels (8 registers of sums: AVX-512's
+#: 32 registers hold them with room to spare; AVX2's 16 would not), else of 2 x 2.
+WIDE_TILES = has_avx512()
 
 
 def fits_tiles(out_channels, height, width):
@@ -90,6 +97,37 @@ def correlate_tile(rows, i, r, s, C, Wb, ob, u_first, u_last, b, Y):
         Y[i, r + 1, s + 1, o0 + o] = acc[48 + o]
 
 
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def correlate_wide_tile(rows, i, r, s, C, Wb, ob, u_first, u_last, b, Y):
+    """:func:`correlate_tile` for a tile of 2 rows x 4 columns (8 x 16 sums, in 8 AVX-512
+    registers), the same sums in the same order."""
+    acc = stack_array(Y, 128)  # acc[16 q + o]: pixel q = (0, 0..3), (1, 0..3)
+    o0 = ob * BLOCK
+    for q in range(8):
+        for o in range(16):
+            acc[16 * q + o] = b[o0 + o] if u_first == 0 else Y[i, r + q // 4, s + q % 4, o0 + o]
+    for u in range(u_first, u_last):
+        t0, t1, t2, t3 = rows[i, r + u, s * C:], rows[i, r + u, (s + 1) * C:], rows[i, r + u, (s + 2) * C:], \
+            rows[i, r + u, (s + 3) * C:]
+        l0, l1, l2, l3 = rows[i, r + u + 1, s * C:], rows[i, r + u + 1, (s + 1) * C:], \
+            rows[i, r + u + 1, (s + 2) * C:], rows[i, r + u + 1, (s + 3) * C:]
+        w = Wb[ob, u]
+        for t in range(w.shape[0]):
+            x0, x1, x2, x3, x4, x5, x6, x7 = t0[t], t1[t], t2[t], t3[t], l0[t], l1[t], l2[t], l3[t]
+            for o in range(16):
+                acc[o] += x0 * w[t, o]
+                acc[16 + o] += x1 * w[t, o]
+                acc[32 + o] += x2 * w[t, o]
+                acc[48 + o] += x3 * w[t, o]
+                acc[64 + o] += x4 * w[t, o]
+                acc[80 + o] += x5 * w[t, o]
+                acc[96 + o] += x6 * w[t, o]
+                acc[112 + o] += x7 * w[t, o]
+    for q in range(8):
+        for o in range(16):
+            Y[i, r + q // 4, s + q % 4, o0 + o] = acc[16 * q + o]
+
+
 @njit(parallel=True, cache=True, fastmath=FASTMATH)
 def correlate(rows, C, Wb, b, Y, threads):
     """Y[i, r, s, o] = b[o] + sum_{u, v, c} Xp[i, r + u, s + v, c] W[o, c, u, v], all of it.
@@ -110,12 +148,15 @@ def correlate(rows, C, Wb, b, Y, threads):
     """
     n, Ho, Wo, kh = Y.shape[0], Y.shape[1], Y.shape[2], Wb.shape[1]
     step = kh if Wb[0].size <= CACHED_WEIGHTS else 1  # window rows a pass
+    wide = Wo // 4 if WIDE_TILES else 0  # tiles of 2 x 4, then of 2 x 2
     for part in prange(threads):
         for i in range(part * n // threads, (part + 1) * n // threads):
             for ob in range(Wb.shape[0]):
                 for u in range(0, kh, step):
                     for r in range(0, Ho, 2):
-                        for s in range(0, Wo, 2):
+                        for k in range(wide):
+                            correlate_wide_tile(rows, i, r, 4 * k, C, Wb, ob, u, u + step, b, Y)
+                        for s in range(4 * wide, Wo, 2):
                             correlate_tile(rows, i, r, s, C, Wb, ob, u, u + step, b, Y)
 
 
@@ -243,19 +284,6 @@ def relu_pool(Z, out, p, channels_first, threads):
                             a[c] = 0 if z <= 0 else z
 
 
-@njit(cache=True, inline="always")
-def route_window(z0, z1, z2, z3, g, d0, d1, d2, d3):
-    """d0..d3 (a window's 4 pixels, C channels each) = g (C,) at each channel's winner of
-    z0..z3 when it is positive, else 0: a ReLU and a 2x2 max pool, backwards."""
-    for c in range(len(g)):
-        z, q = window_max(z0[c], z1[c], z2[c], z3[c])
-        gc = g[c] if z > 0 else 0
-        d0[c] = gc if q == 0 else 0
-        d1[c] = gc if q == 1 else 0
-        d2[c] = gc if q == 2 else 0
-        d3[c] = gc if q == 3 else 0
-
-
 @njit(parallel=True, cache=True)
 def relu_pool_backward(dA, Z, dZp, p, channels_first, threads):
     """dZ = the gradient of ReLU then 2x2 max pool: each window's dA goes to its winner when
@@ -263,22 +291,25 @@ def relu_pool_backward(dA, Z, dZp, p, channels_first, threads):
 
     dA is (n, H/2, W/2, C), or with ``channels_first`` (n, C, H/2, W/2); Z (n, H, W, C);
     dZp (n, H + 2p, W + 2p, C) is filled inside its border of p (its border is left as it is).
+    The innermost loop runs over a window's C channels, indexed directly (no slices),
+    each of the four results chosen without a branch, so that it compiles to vector code.
     """
     n, Ho, Wo, C = Z.shape[0], Z.shape[1] // 2, Z.shape[2] // 2, Z.shape[3]
     for part in prange(threads):
-        g = np.empty(C, Z.dtype)  # one window's dA, channels side by side
         for i in range(part * n // threads, (part + 1) * n // threads):
             for r in range(Ho):
+                top, low, top_out, low_out = 2 * r, 2 * r + 1, 2 * r + p, 2 * r + 1 + p
                 for s in range(Wo):
-                    if channels_first:
-                        for c in range(C):
-                            g[c] = dA[i, c, r, s]
-                    else:
-                        g[:] = dA[i, r, s]
-                    route_window(Z[i, 2 * r, 2 * s], Z[i, 2 * r, 2 * s + 1], Z[i, 2 * r + 1, 2 * s],
-                                 Z[i, 2 * r + 1, 2 * s + 1], g, dZp[i, 2 * r + p, 2 * s + p],
-                                 dZp[i, 2 * r + p, 2 * s + 1 + p], dZp[i, 2 * r + 1 + p, 2 * s + p],
-                                 dZp[i, 2 * r + 1 + p, 2 * s + 1 + p])
+                    left, right, left_out, right_out = 2 * s, 2 * s + 1, 2 * s + p, 2 * s + 1 + p
+                    for c in range(C):
+                        z, q = window_max(Z[i, top, left, c], Z[i, top, right, c], Z[i, low, left, c],
+                                          Z[i, low, right, c])
+                        g = dA[i, c, r, s] if channels_first else dA[i, r, s, c]
+                        g = g if z > 0 else 0
+                        dZp[i, top_out, left_out, c] = g if q == 0 else 0
+                        dZp[i, top_out, right_out, c] = g if q == 1 else 0
+                        dZp[i, low_out, left_out, c] = g if q == 2 else 0
+                        dZp[i, low_out, right_out, c] = g if q == 3 else 0
 
 
 @njit(cache=True)

@@ -20,16 +20,15 @@ through two tiny native functions built with llvmlite (:func:`_pure_python_versi
 so that the un-jitted kernels flush subnormals as the compiled ones do.
 """
 
-import platform
-
 from llvmlite import ir
 from numba import config, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from .target_cpu import IS_X86
+
 #: MXCSR bits: DAZ (denormals are zero, 0x0040) | FTZ (flush to zero, 0x8000).
 FTZ_DAZ = 0x8040
-IS_X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686", "x86")
 
 
 def _mxcsr_call(builder, name, slot):
