@@ -20,6 +20,7 @@ from digitbench.kernels import conv_numba, conv_tiles, numba_cnn  # noqa: E402
 from digitbench.kernels.layer_ops import get_ops  # noqa: E402
 from digitbench.kernels.layer_pass import loss_and_grads  # noqa: E402
 from digitbench.networks import CNN, init_params  # noqa: E402
+from digitbench.threads import blas_single_thread  # noqa: E402
 from numba_cases import digests_on_threads  # noqa: E402
 
 
@@ -99,15 +100,17 @@ def test_relu_and_pool_fused_equal_the_two_ops():
 
 def digest(threads, dtype=np.float32):
     """A hash of the losses and weights after 3 steps of batch 4 over 11 images (the last
-    batch has 3) on ``threads`` threads."""
+    batch has 3) on ``threads`` threads, BLAS on one thread as the trainer holds it (the
+    dense layers' products on two BLAS threads are other bits)."""
     X, y = images(11, seed=2)
     params = init_params(CNN, 0, dtype)
     velocity = CNN.params_type(*(np.zeros_like(p) for p in params))
     previous = numba.get_num_threads()
     numba.set_num_threads(threads)
     try:
-        losses = get_backend("numba", "cnn").train_batches(params, velocity, X, y, np.arange(11)[::-1], 4,
-                                                           np.full(3, 0.05), 0.9, threads=threads)
+        with blas_single_thread():
+            losses = get_backend("numba", "cnn").train_batches(params, velocity, X, y, np.arange(11)[::-1], 4,
+                                                               np.full(3, 0.05), 0.9, threads=threads)
     finally:
         numba.set_num_threads(previous)
     return hashlib.sha256(b"".join(np.ascontiguousarray(a).tobytes() for a in (losses, *params))).hexdigest()
@@ -116,3 +119,46 @@ def digest(threads, dtype=np.float32):
 def test_the_step_gives_the_same_bits_on_one_two_and_three_threads():
     found = digests_on_threads("test_cnn_numba_step", "digest")
     assert len(found) == 3 and len(set(found.values())) == 1, found
+
+
+FORWARD_BOTH_LAYERS = """
+import sys, numpy as np
+from digitbench.kernels import conv_tiles
+data = np.load(sys.argv[1])
+for name in ("conv1", "conv2"):
+    rows, Wb, b, Y = (data[name + key] for key in ("_rows", "_Wb", "_b", "_Y"))
+    Y = np.zeros_like(Y)
+    conv_tiles.correlate(rows, rows.shape[2] // (Y.shape[2] + 4), Wb, b, Y, 1)
+    np.save(sys.argv[2] + name + ".npy", Y)
+print(conv_tiles.WIDE_TILES)
+"""
+
+
+@pytest.mark.skipif(not conv_tiles.IS_X86, reason="the AVX2 target is an x86 CPU")
+def test_the_avx2_tiles_give_the_same_bits(tmp_path):
+    """The forward tiles follow the target CPU (2 x 4 pixels with AVX-512, 2 x 2 with
+    AVX2): both convolutions compiled for an AVX2 CPU (haswell) in a fresh process give
+    the bits they give here."""
+    import os
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(7)
+    arrays = {}
+    for name, C, O, side in (("conv1", 1, 16, 28), ("conv2", 16, 32, 14)):
+        rows = rng.standard_normal((2, side + 4, (side + 4) * C)).astype(np.float32)
+        W, b = rng.standard_normal((O, C, 5, 5)).astype(np.float32), rng.standard_normal(O).astype(np.float32)
+        Wb = np.zeros((O // 16, 5, 5 * C, 16), np.float32)
+        conv_tiles.block_weights(W, False, Wb)
+        Y = np.zeros((2, side, side, O), np.float32)
+        conv_tiles.correlate(rows, C, Wb, b, Y, 1)
+        arrays.update({name + "_rows": rows, name + "_Wb": Wb, name + "_b": b, name + "_Y": Y})
+    np.savez(tmp_path / "inputs.npz", **arrays)
+    env = dict(os.environ, NUMBA_CPU_NAME="haswell", NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    env.pop("NUMBA_CPU_FEATURES", None)
+    proc = subprocess.run([sys.executable, "-c", FORWARD_BOTH_LAYERS, str(tmp_path / "inputs.npz"), str(tmp_path) + "/"],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["False"]  # the AVX2 tiles ran there
+    for name in ("conv1", "conv2"):
+        assert np.array_equal(np.load(tmp_path / f"{name}.npy"), arrays[name + "_Y"]), name
