@@ -56,6 +56,10 @@ def each(on_record, name, cell):
     return {i: cell(m["records"][name]) for i, m in on_record.items() if name in m["records"]}
 
 
+#: The CNN's default recipe from the command line: record prefix -> backend.
+CNN_TRAININGS = {"train-cnn/": "numba", "train-cnn-numpy/": "numpy"}
+
+
 #: Record names in the order the page shows them (make_results.py sets its RUNS' order).
 ORDER = []
 
@@ -152,11 +156,52 @@ def headline_rows(on_record):
          each(on_record, "bench-peers", ttt)),
         ("training speed vs PyTorch eager, same threads [95% interval]: `digitbench bench --peers`",
          each(on_record, "bench-peers", speed)),
+        ("CNN: mean test accuracy of the default recipe, seeds 0-4: `digitbench train --network cnn`",
+         cnn_accuracy_cells(on_record)),
+        ("CNN: training speed vs PyTorch eager, 2 threads / 1 thread [95% interval]: "
+         "`digitbench bench --network cnn --peers`", cnn_speed_cells(on_record)),
+        ("CNN: time to 99% test accuracy (recipe `cnn-fast`, median of 5 seeds): `digitbench bench --network cnn`",
+         each(on_record, "bench-cnn-time-to-99", cnn_ttt)),
         ("compiling the numba kernels, first run", each(on_record, "compile",
                                                         lambda e: f"{e['json']['float32']['compile_seconds']:.1f} s")),
         ("the test command, cold / warm: `python -m pytest`",
          each(on_record, "test-command", lambda e: f"{e['json']['cold']:.0f} s / {e['json']['warm']:.0f} s")),
     ]
+
+
+def cnn_accuracy_cells(on_record):
+    """{machine id: each backend's mean test accuracy over its CNN training records}."""
+    out = {}
+    for i, m in on_record.items():
+        parts = []
+        for prefix, backend in CNN_TRAININGS.items():
+            accs = [e["json"]["test_accuracy"] for n, e in sorted(m["records"].items()) if n.startswith(prefix)]
+            if accs:
+                mean, (low, high) = bootstrap_mean(accs)
+                parts.append(f"{backend} {pct(mean)} [{100 * low:.2f}, {100 * high:.2f}] ({len(accs)} seeds)")
+        if parts:
+            out[i] = ", ".join(parts)
+    return out
+
+
+def cnn_speed_cells(on_record):
+    """{machine id: numba's training speed over PyTorch eager's, at 2 threads / 1 thread}."""
+    def numba_ratio(e):
+        by = {r["name"]: r for r in e["json"]["contenders"]}
+        return ratio_cell(by["numba"]) if "numba" in by else "-"
+
+    both = (each(on_record, "bench-cnn-peers", numba_ratio), each(on_record, "bench-cnn-peers-1-thread", numba_ratio))
+    return {i: f"numba {both[0].get(i, '-')} / {both[1].get(i, '-')}" for i in on_record
+            if i in both[0] or i in both[1]}
+
+
+def cnn_ttt(e):
+    """numba's and PyTorch eager's time to 99% in one record."""
+    found = e["json"].get("time_to_target", {})
+    parts = [f"{label} {found[n]['closed']['seconds']:.1f} s" for n, label in (("numba", "numba"),
+                                                                              ("pytorch", "PyTorch eager"))
+             if n in found and "error" not in found[n] and found[n]["closed"].get("seconds") is not None]
+    return ", ".join(parts) or "-"
 
 
 def headline(on_record):
@@ -239,10 +284,6 @@ def bench_sections(on_record):
             out += ["", f"<details><summary>What the command printed on {short(on_record[i]['machine'])}</summary>",
                     "", "```", e["stdout"], "```", "", "</details>"]
     return out
-
-
-#: The CNN's default recipe from the command line: record prefix -> backend.
-CNN_TRAININGS = {"train-cnn/": "numba", "train-cnn-numpy/": "numpy"}
 
 
 def cnn_training_section(on_record):
