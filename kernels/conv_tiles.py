@@ -100,7 +100,9 @@ def correlate_tile(rows, i, r, s, C, Wb, ob, u_first, u_last, b, Y):
 @njit(cache=True, fastmath=FASTMATH, inline="always")
 def correlate_wide_tile(rows, i, r, s, C, Wb, ob, u_first, u_last, b, Y):
     """:func:`correlate_tile` for a tile of 2 rows x 4 columns (8 x 16 sums, in 8 AVX-512
-    registers), the same sums in the same order."""
+    registers), the same sums in the same order. Its pixels are written out one by one,
+    as there: written as a loop over the tile's columns, the same sums compiled to
+    scalar code with the sums in memory, about ten times slower."""
     acc = stack_array(Y, 128)  # acc[16 q + o]: pixel q = (0, 0..3), (1, 0..3)
     o0 = ob * BLOCK
     for q in range(8):

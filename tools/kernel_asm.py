@@ -7,9 +7,8 @@
 numba compiles for the CPU that ``NUMBA_CPU_NAME`` names (``host`` by default), with that
 CPU's own features when ``NUMBA_CPU_FEATURES`` is set and empty (unset, numba adds this
 machine's, AVX-512 perhaps), so any x86-64 CPU's machine code can be read here without
-running it: each kernel is compiled
-(never called) in a fresh process for that CPU, from its source, with its own fastmath
-flags. For each basic block that does vector arithmetic (the loops' bodies), the table
+running it: each kernel is compiled (never called) in a fresh process for that CPU, from
+its source, with its own fastmath flags. For each basic block that does vector arithmetic (the loops' bodies), the table
 counts the vector multiply-adds and the vector loads and stores between registers and
 the stack: a row of 128 float32 that does not fit the registers is "spilled", and those
 moves then sit in the loop beside the arithmetic.
